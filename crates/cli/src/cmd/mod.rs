@@ -1,0 +1,6 @@
+//! One module per subcommand: its arguments and what it runs.
+
+pub mod demo;
+pub mod info;
+pub mod ingest;
+pub mod synth;

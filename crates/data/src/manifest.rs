@@ -1,0 +1,190 @@
+//! `manifest.json`: what a dataset directory holds, with sizes and checksums of its files.
+//! Also reads the `meta.json` of `make_synth.py` directories (same keys, no checksums).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DataError, Result};
+
+/// Version tag written into every manifest.
+pub const FORMAT_VERSION: &str = "scalegnn-dataset/1";
+
+/// The learning task the labels support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    NodeClassification,
+    NodeRegression,
+    GraphClassification,
+    GraphRegression,
+    /// Topology (and maybe features) only.
+    None,
+}
+
+/// Where the features live and how they are encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureStoreInfo {
+    /// `mmap` (the `x.npy` beside the manifest).
+    pub kind: String,
+    /// `f32`.
+    pub codec: String,
+}
+
+impl Default for FeatureStoreInfo {
+    fn default() -> Self {
+        FeatureStoreInfo {
+            kind: "mmap".into(),
+            codec: "f32".into(),
+        }
+    }
+}
+
+/// Size and checksum of one file of the dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub bytes: u64,
+    pub xxh3: String,
+}
+
+/// The manifest of a dataset directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub name: String,
+    pub task: Task,
+    pub num_nodes: u64,
+    /// Directed edges, i.e. entries of `indices.npy`.
+    pub num_edges: u64,
+    pub num_features: u64,
+    pub num_classes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_graphs: Option<u64>,
+    #[serde(default)]
+    pub feature_store: FeatureStoreInfo,
+    /// Every file of the directory but the manifest, with size and checksum.
+    #[serde(default)]
+    pub files: BTreeMap<String, FileEntry>,
+    /// Where the data came from and how it was transformed (free-form).
+    #[serde(default)]
+    pub source: serde_json::Value,
+}
+
+impl Manifest {
+    /// A manifest with counts set and no files yet.
+    pub fn new(name: &str, task: Task) -> Manifest {
+        Manifest {
+            format: FORMAT_VERSION.into(),
+            name: name.into(),
+            task,
+            num_nodes: 0,
+            num_edges: 0,
+            num_features: 0,
+            num_classes: 0,
+            num_graphs: None,
+            feature_store: FeatureStoreInfo::default(),
+            files: BTreeMap::new(),
+            source: serde_json::Value::Null,
+        }
+    }
+
+    /// Loads `dir/manifest.json`, or else `dir/meta.json` as written by `make_synth.py`.
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let mpath = dir.join("manifest.json");
+        if mpath.exists() {
+            let text = std::fs::read_to_string(&mpath).map_err(|e| DataError::io(&mpath, e))?;
+            let m: Manifest = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
+                path: mpath.clone(),
+                reason: e.to_string(),
+            })?;
+            if m.format != FORMAT_VERSION {
+                return Err(DataError::Manifest {
+                    path: mpath,
+                    reason: format!("unknown format {:?} (expected {FORMAT_VERSION})", m.format),
+                });
+            }
+            return Ok(m);
+        }
+        let meta = dir.join("meta.json");
+        if !meta.exists() {
+            if !dir.is_dir() {
+                return Err(DataError::invalid(dir, "no such dataset directory"));
+            }
+            return Err(DataError::invalid(
+                dir,
+                "not a dataset directory: no manifest.json (or meta.json); create one with `scalegnn ingest` or `scalegnn synth`",
+            ));
+        }
+        let text = std::fs::read_to_string(&meta).map_err(|e| DataError::io(&meta, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
+            path: meta.clone(),
+            reason: e.to_string(),
+        })?;
+        let key = |k: &str| -> Result<u64> {
+            v.get(k).and_then(|x| x.as_u64()).ok_or_else(|| DataError::Manifest {
+                path: meta.clone(),
+                reason: format!("missing key `{k}` (a non-negative integer)"),
+            })
+        };
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dataset".into());
+        let mut m = Manifest::new(&name, Task::NodeClassification);
+        m.num_nodes = key("num_nodes")?;
+        m.num_edges = key("num_edges")?;
+        m.num_features = key("num_features")?;
+        m.num_classes = key("num_classes")?;
+        m.source = v;
+        Ok(m)
+    }
+
+    /// Writes the manifest as pretty JSON to `path` and fsyncs it.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        use std::io::Write;
+        let text = serde_json::to_string_pretty(self).map_err(|e| DataError::Manifest {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut f = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
+        f.write_all(text.as_bytes()).map_err(|e| DataError::io(path, e))?;
+        f.write_all(b"\n").map_err(|e| DataError::io(path, e))?;
+        f.sync_all().map_err(|e| DataError::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_missing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Manifest::new("t", Task::NodeClassification);
+        m.num_nodes = 5;
+        m.write(&dir.path().join("manifest.json")).unwrap();
+        assert_eq!(Manifest::load(dir.path()).unwrap(), m);
+        let text = std::fs::read_to_string(dir.path().join("manifest.json")).unwrap();
+        let broken = text.replace("\"num_edges\"", "\"num_edgez\"");
+        std::fs::write(dir.path().join("manifest.json"), broken).unwrap();
+        let e = Manifest::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("manifest.json") && e.contains("num_edges"), "{e}");
+    }
+
+    #[test]
+    fn reads_make_synth_meta() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("meta.json"),
+            r#"{"num_nodes": 10, "num_edges": 20, "num_features": 3, "num_classes": 2, "seed": 0}"#,
+        )
+        .unwrap();
+        let m = Manifest::load(dir.path()).unwrap();
+        assert_eq!((m.num_nodes, m.num_edges, m.num_classes), (10, 20, 2));
+        assert!(m.files.is_empty());
+        std::fs::write(dir.path().join("meta.json"), r#"{"num_nodes": 10}"#).unwrap();
+        let e = Manifest::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("meta.json") && e.contains("num_edges"), "{e}");
+    }
+}

@@ -1,0 +1,348 @@
+//! CSV/TSV (and space-separated) edge lists: one edge per line, integer node ids in two
+//! chosen columns, optional node feature and label files beside them.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::table::{self, Column};
+use crate::{DataError, RawDataset, RawLabels, Result};
+
+/// Where the edge list is and how to read it.
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    /// The edge list file.
+    pub edges: PathBuf,
+    /// None: from extension (.tsv/.tab → b'\t', else b',').  Whitespace-separated (space) also accepted via Some(b' ').
+    pub delimiter: Option<u8>,
+    /// The first (non-comment) line of every text input is a header.
+    pub header: bool,
+    /// Column of the source id (default `Index(0)`).
+    pub src_col: Column,
+    /// Column of the destination id (default `Index(1)`).
+    pub dst_col: Column,
+    /// Node features (`.npy`, CSV/TSV or Parquet), see `table::read_features`.
+    pub features: Option<PathBuf>,
+    /// Node class labels (`.npy` or one integer per line), see `table::read_labels`.
+    pub labels: Option<PathBuf>,
+    /// Node count, for isolated nodes past the largest id.
+    pub num_nodes: Option<usize>,
+}
+
+impl CsvOptions {
+    /// Options for `edges` with the defaults: delimiter from the extension, no header,
+    /// columns 0 and 1, no node data.
+    pub fn new(edges: impl Into<PathBuf>) -> Self {
+        CsvOptions {
+            edges: edges.into(),
+            delimiter: None,
+            header: false,
+            src_col: Column::Index(0),
+            dst_col: Column::Index(1),
+            features: None,
+            labels: None,
+            num_nodes: None,
+        }
+    }
+}
+
+/// Fields of a record; with `collapse` (space-separated input) runs of separators count
+/// as one, so empty fields are not counted.
+fn field(rec: &csv::ByteRecord, idx: usize, collapse: bool) -> Option<&[u8]> {
+    if collapse {
+        rec.iter().filter(|f| !f.is_empty()).nth(idx)
+    } else {
+        rec.get(idx)
+    }
+}
+
+fn width(rec: &csv::ByteRecord, collapse: bool) -> usize {
+    if collapse {
+        rec.iter().filter(|f| !f.is_empty()).count()
+    } else {
+        rec.len()
+    }
+}
+
+/// Resolves `col` to a 0-based index, looking names up in `header` when there is one.
+fn resolve(
+    path: &Path,
+    role: &str,
+    col: &Column,
+    header: Option<&csv::ByteRecord>,
+    collapse: bool,
+) -> Result<usize> {
+    let name = match col {
+        Column::Index(i) => return Ok(*i),
+        Column::Name(n) => n,
+    };
+    let Some(h) = header else {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "{role} column {name:?} is given by name but the file is read without a header \
+                 (give a 0-based index, or say the file has a header)"
+            ),
+        ));
+    };
+    let names: Vec<&[u8]> = if collapse {
+        h.iter().filter(|f| !f.is_empty()).collect()
+    } else {
+        h.iter().collect()
+    };
+    names
+        .iter()
+        .position(|f| *f == name.as_bytes())
+        .ok_or_else(|| {
+            let have: Vec<String> = names
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            DataError::invalid(
+                path,
+                format!(
+                    "{role} column {name:?} is not in the header (columns: {})",
+                    have.join(", ")
+                ),
+            )
+        })
+}
+
+/// Parses one id field of the record on `line`, naming the column in errors.
+fn id_at(
+    path: &Path,
+    rec: &csv::ByteRecord,
+    idx: usize,
+    collapse: bool,
+    role: &str,
+    col: &Column,
+    line: u64,
+) -> Result<i64> {
+    match field(rec, idx, collapse) {
+        None => {
+            let n = width(rec, collapse);
+            Err(DataError::parse(
+                path,
+                line,
+                format!(
+                    "{role} ({col}) is missing: the line has {n} field{}",
+                    if n == 1 { "" } else { "s" }
+                ),
+            ))
+        }
+        Some([]) => Err(DataError::parse(
+            path,
+            line,
+            format!("{role} ({col}) is empty"),
+        )),
+        Some(f) => table::parse_i64(f).ok_or_else(|| {
+            DataError::parse(
+                path,
+                line,
+                format!(
+                    "{role} ({col}): {} is not an integer node id",
+                    table::show(f)
+                ),
+            )
+        }),
+    }
+}
+
+/// Reads the edge list (and node features/labels when given) into a `RawDataset`.
+pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
+    let path = opts.edges.as_path();
+    let delimiter = opts.delimiter.unwrap_or_else(|| table::delimiter_for(path));
+    let collapse = delimiter == b' ';
+    let mut rdr = table::open_csv(path, delimiter, opts.header)?;
+    let header = if opts.header {
+        Some(
+            rdr.byte_headers()
+                .map_err(|e| table::csv_error(path, e))?
+                .clone(),
+        )
+    } else {
+        None
+    };
+    let si = resolve(path, "src", &opts.src_col, header.as_ref(), collapse)?;
+    let di = resolve(path, "dst", &opts.dst_col, header.as_ref(), collapse)?;
+
+    let mut src = Vec::new();
+    let mut dst = Vec::new();
+    let mut rec = csv::ByteRecord::new();
+    while rdr
+        .read_byte_record(&mut rec)
+        .map_err(|e| table::csv_error(path, e))?
+    {
+        if table::is_blank(&rec) {
+            continue;
+        }
+        let line = table::line_of(&rec);
+        src.push(id_at(path, &rec, si, collapse, "src", &opts.src_col, line)?);
+        dst.push(id_at(path, &rec, di, collapse, "dst", &opts.dst_col, line)?);
+    }
+
+    let x = opts
+        .features
+        .as_deref()
+        .map(|p| table::read_features(p, opts.header))
+        .transpose()?;
+    let y = opts
+        .labels
+        .as_deref()
+        .map(|p| table::read_labels(p, opts.header).map(RawLabels::Classes))
+        .transpose()?;
+
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".to_string());
+    let show_col = |c: &Column| match c {
+        Column::Index(i) => json!(i),
+        Column::Name(n) => json!(n),
+    };
+    let source = json!({
+        "format": "csv",
+        "input": path.to_string_lossy(),
+        "delimiter": (delimiter as char).to_string(),
+        "header": opts.header,
+        "src_col": show_col(&opts.src_col),
+        "dst_col": show_col(&opts.dst_col),
+        "features": opts.features.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        "labels": opts.labels.as_ref().map(|p| p.to_string_lossy().into_owned()),
+    });
+    Ok(RawDataset {
+        name,
+        source,
+        src,
+        dst,
+        num_nodes: opts.num_nodes,
+        x,
+        y,
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn comma_with_header_and_named_columns() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "cora.csv",
+            "weight,to,from\n0.5,1,0\n0.1,2,1\n0.9, 0 , 2\n",
+        );
+        let mut o = CsvOptions::new(&p);
+        o.header = true;
+        o.src_col = "from".parse().unwrap();
+        o.dst_col = "to".parse().unwrap();
+        let raw = read(&o).unwrap();
+        assert_eq!(raw.name, "cora");
+        assert_eq!(raw.src, vec![0, 1, 2]);
+        assert_eq!(raw.dst, vec![1, 2, 0]);
+        assert_eq!(raw.source["format"], "csv");
+        assert_eq!(raw.source["input"], p.to_string_lossy().as_ref());
+        assert_eq!(raw.source["src_col"], "from");
+    }
+
+    #[test]
+    fn tsv_by_extension_and_comments() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "g.tsv",
+            "# SNAP style\n# FromNodeId\tToNodeId\n0\t1\n\n1\t2\n# trailing\n2\t3\n",
+        );
+        let raw = read(&CsvOptions::new(&p)).unwrap();
+        assert_eq!(raw.src, vec![0, 1, 2]);
+        assert_eq!(raw.dst, vec![1, 2, 3]);
+        assert_eq!(raw.source["delimiter"], "\t");
+    }
+
+    #[test]
+    fn space_separated() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "g.txt", "0 1\n  1   2 \n2 0\n");
+        let mut o = CsvOptions::new(&p);
+        o.delimiter = Some(b' ');
+        let raw = read(&o).unwrap();
+        assert_eq!(raw.src, vec![0, 1, 2]);
+        assert_eq!(raw.dst, vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn missing_field_names_the_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "e.csv", "0,1\n# c\n1,2\n3\n");
+        let msg = read(&CsvOptions::new(&p)).unwrap_err().to_string();
+        assert!(msg.contains("e.csv:4:"), "{msg}");
+        assert!(msg.contains("dst"), "{msg}");
+    }
+
+    #[test]
+    fn non_integer_id_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "e.csv", "0,1\n1,x2\n");
+        let err = read(&CsvOptions::new(&p)).unwrap_err();
+        assert!(matches!(err, DataError::Parse { line: 2, .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("\"x2\" is not an integer"), "{msg}");
+        assert!(msg.contains("dst"), "{msg}");
+
+        let p = write(d.path(), "f.csv", "0,1\n1.5,2\n");
+        assert!(read(&CsvOptions::new(&p)).is_err());
+    }
+
+    #[test]
+    fn bad_column_names() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "e.csv", "a,b\n0,1\n");
+        let mut o = CsvOptions::new(&p);
+        o.src_col = Column::Name("a".into());
+        // Name without a header.
+        let err = read(&o).unwrap_err();
+        assert!(matches!(err, DataError::Invalid { .. }), "{err}");
+        // Name not in the header.
+        o.header = true;
+        o.src_col = Column::Name("nope".into());
+        let err = read(&o).unwrap_err();
+        assert!(matches!(err, DataError::Invalid { .. }), "{err}");
+        assert!(err.to_string().contains("nope"));
+    }
+
+    #[test]
+    fn node_files_and_ingest() {
+        let d = tempfile::tempdir().unwrap();
+        let e = write(d.path(), "tiny.csv", "0,1\n1,2\n2,0\n1,0\n");
+        let x = write(d.path(), "x.csv", "1,0\n0,1\n1,1\n");
+        let y = write(d.path(), "y.txt", "0\n1\n0\n");
+        let mut o = CsvOptions::new(&e);
+        o.features = Some(x);
+        o.labels = Some(y);
+        let raw = read(&o).unwrap();
+        assert_eq!(raw.x.as_ref().unwrap().num_features, 2);
+        assert!(matches!(&raw.y, Some(RawLabels::Classes(c)) if c == &vec![0, 1, 0]));
+        let out = d.path().join("out");
+        let m = crate::ingest(
+            raw,
+            &crate::IngestOptions {
+                undirected: true,
+                ..Default::default()
+            },
+            &out,
+            &crate::NoProgress,
+        )
+        .unwrap();
+        // {0-1, 1-2, 2-0} both ways; 1→0 duplicates the reverse of 0→1.
+        assert_eq!(m.num_edges, 6);
+        assert_eq!(m.num_nodes, 3);
+    }
+}

@@ -1,0 +1,8 @@
+//! Readers: each turns one input format into a `RawDataset` that `ingest` writes out.
+
+pub mod csv;
+pub mod npy_dir;
+pub mod npz;
+pub mod parquet;
+pub mod table;
+pub mod tu;

@@ -1,0 +1,715 @@
+//! Parquet edge tables (two integer id columns) and node feature tables (numeric columns,
+//! optional id and label columns), read column by column without arrow.
+
+use std::fs::File;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use parquet::basic::{ConvertedType, Type as PhysicalType};
+use parquet::column::reader::ColumnReaderImpl;
+use parquet::data_type::{BoolType, DataType, DoubleType, FloatType, Int32Type, Int64Type};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::schema::types::ColumnDescPtr;
+use serde_json::json;
+
+use crate::{DataError, RawDataset, RawFeatures, RawLabels, Result};
+
+/// Where the tables are and which columns to use.
+#[derive(Debug, Clone)]
+pub struct ParquetOptions {
+    /// The edge table.
+    pub edges: PathBuf,
+    /// Source id column (default "src").
+    pub src_col: String,
+    /// Destination id column (default "dst").
+    pub dst_col: String,
+    /// Feature table: every numeric column except `id_col` is a feature, in schema order; rows are nodes in order, or placed by `id_col` when given.
+    pub features: Option<PathBuf>,
+    /// Node id column of the feature table (ids `0..rows`, each once).
+    pub id_col: Option<String>,
+    /// Optional label column in the feature table (integer), excluded from features.
+    pub label_col: Option<String>,
+    /// Node count, for isolated nodes past the largest id.
+    pub num_nodes: Option<usize>,
+}
+
+impl ParquetOptions {
+    /// Options for `edges` with the defaults: columns "src" and "dst", no node table.
+    pub fn new(edges: impl Into<PathBuf>) -> Self {
+        ParquetOptions {
+            edges: edges.into(),
+            src_col: "src".to_string(),
+            dst_col: "dst".to_string(),
+            features: None,
+            id_col: None,
+            label_col: None,
+            num_nodes: None,
+        }
+    }
+}
+
+/// Node data of a feature table: features (None when only an id and a label column are
+/// numeric) and labels, both in node order.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeTable {
+    pub x: Option<RawFeatures>,
+    pub y: Option<Vec<i64>>,
+    /// Names of the feature columns, in order.
+    pub feature_columns: Vec<String>,
+}
+
+type Reader = SerializedFileReader<File>;
+
+/// Records decoded per call into the column readers.
+const BATCH: usize = 64 * 1024;
+
+fn pq_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> DataError + '_ {
+    move |e| DataError::invalid(path, e.to_string())
+}
+
+/// Runs `f`, turning a panic inside the parquet decoder (malformed input it does not
+/// check) into an error naming the file.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown error".to_string());
+        Err(DataError::invalid(
+            path,
+            format!("corrupt parquet file: the decoder failed ({msg})"),
+        ))
+    })
+}
+
+fn open(path: &Path) -> Result<Reader> {
+    let f = File::open(path).map_err(|e| DataError::io(path, e))?;
+    SerializedFileReader::new(f).map_err(pq_err(path))
+}
+
+fn columns(reader: &Reader) -> &[ColumnDescPtr] {
+    reader.metadata().file_metadata().schema_descr().columns()
+}
+
+/// Total rows, summed over the row groups.
+fn num_rows(reader: &Reader, path: &Path) -> Result<usize> {
+    reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .try_fold(0usize, |acc, g| {
+            usize::try_from(g.num_rows())
+                .ok()
+                .and_then(|n| acc.checked_add(n))
+        })
+        .ok_or_else(|| DataError::invalid(path, "corrupt parquet file: bad row count"))
+}
+
+/// Index of the leaf column called `name` (dotted path for nested columns).
+fn find_column(reader: &Reader, path: &Path, name: &str, role: &str) -> Result<usize> {
+    let cols = columns(reader);
+    let i = cols
+        .iter()
+        .position(|c| c.path().string() == name)
+        .ok_or_else(|| {
+            let have: Vec<String> = cols.iter().map(|c| c.path().string()).collect();
+            DataError::invalid(
+                path,
+                format!(
+                    "no column {name:?} ({role}) in the table (columns: {})",
+                    have.join(", ")
+                ),
+            )
+        })?;
+    if cols[i].max_rep_level() > 0 {
+        return Err(DataError::invalid(
+            path,
+            format!("column {name} ({role}) is a list; expected one value per row"),
+        ));
+    }
+    Ok(i)
+}
+
+/// Streams column `col` (not repeated) in row order: `sink(first_row, values)` per batch.
+/// A null is an error naming the row.
+fn scan<T: DataType>(
+    reader: &Reader,
+    path: &Path,
+    col: usize,
+    mut sink: impl FnMut(usize, &[T::T]),
+) -> Result<()> {
+    let descr = &columns(reader)[col];
+    let name = descr.path().string();
+    let max_def = descr.max_def_level();
+    let mut vals: Vec<T::T> = Vec::with_capacity(BATCH);
+    let mut defs: Vec<i16> = Vec::with_capacity(BATCH);
+    let mut row = 0usize;
+    for g in 0..reader.num_row_groups() {
+        let rg = reader.get_row_group(g).map_err(pq_err(path))?;
+        let group_rows = usize::try_from(rg.metadata().num_rows())
+            .map_err(|_| DataError::invalid(path, "corrupt parquet file: bad row count"))?;
+        let untyped = rg.get_column_reader(col).map_err(pq_err(path))?;
+        let mut cr: ColumnReaderImpl<T> = T::get_column_reader(untyped).ok_or_else(|| {
+            DataError::invalid(path, format!("column {name}: unexpected physical type"))
+        })?;
+        let mut done = 0usize;
+        while done < group_rows {
+            vals.clear();
+            defs.clear();
+            let want = BATCH.min(group_rows - done);
+            let (records, values, _levels) = cr
+                .read_records(want, Some(&mut defs), None, &mut vals)
+                .map_err(pq_err(path))?;
+            if records == 0 {
+                break;
+            }
+            if max_def > 0 {
+                if let Some(k) = defs.iter().take(records).position(|&d| d < max_def) {
+                    return Err(DataError::invalid(
+                        path,
+                        format!("row {}: null in column {name}", row + k),
+                    ));
+                }
+            }
+            if records > group_rows - done || values != records || vals.len() < values {
+                return Err(DataError::invalid(
+                    path,
+                    format!("corrupt parquet file: column {name} has a bad value count in row group {g}"),
+                ));
+            }
+            sink(row, &vals[..values]);
+            row += records;
+            done += records;
+        }
+        if done != group_rows {
+            return Err(DataError::invalid(
+                path,
+                format!(
+                    "corrupt parquet file: column {name} has {done} values in row group {g}, expected {group_rows}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads an INT32/INT64 column as i64 (UINT_32 annotated columns zero-extended).
+fn read_ints(reader: &Reader, path: &Path, col: usize, role: &str) -> Result<Vec<i64>> {
+    let descr = columns(reader)[col].clone();
+    let mut out = Vec::with_capacity(num_rows(reader, path)?);
+    match descr.physical_type() {
+        PhysicalType::INT32 if descr.converted_type() == ConvertedType::UINT_32 => {
+            scan::<Int32Type>(reader, path, col, |_, v| {
+                out.extend(v.iter().map(|&x| x as u32 as i64))
+            })?
+        }
+        PhysicalType::INT32 => scan::<Int32Type>(reader, path, col, |_, v| {
+            out.extend(v.iter().map(|&x| x as i64))
+        })?,
+        PhysicalType::INT64 => {
+            scan::<Int64Type>(reader, path, col, |_, v| out.extend_from_slice(v))?
+        }
+        t => {
+            return Err(DataError::invalid(
+                path,
+                format!(
+                    "column {} ({role}) holds {t} values, not integers (INT32 or INT64)",
+                    descr.path().string()
+                ),
+            ))
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a column can be a feature (and the physical types we convert to f32).
+fn is_numeric(c: &ColumnDescPtr) -> bool {
+    c.max_rep_level() == 0
+        && matches!(
+            c.physical_type(),
+            PhysicalType::BOOLEAN
+                | PhysicalType::INT32
+                | PhysicalType::INT64
+                | PhysicalType::FLOAT
+                | PhysicalType::DOUBLE
+        )
+}
+
+/// Streams a numeric column converted to f32: `put(row, value)`.
+fn scan_f32(
+    reader: &Reader,
+    path: &Path,
+    col: usize,
+    mut put: impl FnMut(usize, f32),
+) -> Result<()> {
+    let descr = columns(reader)[col].clone();
+    macro_rules! each {
+        ($t:ty, $conv:expr) => {
+            scan::<$t>(reader, path, col, |row, v| {
+                for (k, x) in v.iter().enumerate() {
+                    put(row + k, $conv(*x));
+                }
+            })
+        };
+    }
+    match descr.physical_type() {
+        PhysicalType::BOOLEAN => each!(BoolType, |x: bool| if x { 1.0 } else { 0.0 }),
+        PhysicalType::INT32 if descr.converted_type() == ConvertedType::UINT_32 => {
+            each!(Int32Type, |x: i32| x as u32 as f32)
+        }
+        PhysicalType::INT32 => each!(Int32Type, |x: i32| x as f32),
+        PhysicalType::INT64 => each!(Int64Type, |x: i64| x as f32),
+        PhysicalType::FLOAT => each!(FloatType, |x: f32| x),
+        PhysicalType::DOUBLE => each!(DoubleType, |x: f64| x as f32),
+        t => Err(DataError::invalid(
+            path,
+            format!(
+                "column {} holds {t} values, not numbers",
+                descr.path().string()
+            ),
+        )),
+    }
+}
+
+/// Reads a node table: every numeric non-list column other than `id_col` and `label_col`
+/// becomes a feature (schema order); rows are nodes in order, or placed by `id_col`.
+pub(crate) fn read_node_table(
+    path: &Path,
+    id_col: Option<&str>,
+    label_col: Option<&str>,
+) -> Result<NodeTable> {
+    guarded(path, || {
+        let reader = open(path)?;
+        let rows = num_rows(&reader, path)?;
+        let id_idx = id_col
+            .map(|n| find_column(&reader, path, n, "node id"))
+            .transpose()?;
+        let label_idx = label_col
+            .map(|n| find_column(&reader, path, n, "label"))
+            .transpose()?;
+        if id_idx.is_some() && id_idx == label_idx {
+            return Err(DataError::invalid(
+                path,
+                "the id column and the label column are the same column",
+            ));
+        }
+        // node_of[row]: where each row goes.
+        let node_of: Option<Vec<usize>> = match (id_idx, id_col) {
+            (Some(c), Some(name)) => {
+                let ids = read_ints(&reader, path, c, "node id")?;
+                let mut row_of = vec![usize::MAX; rows];
+                let mut node_of = Vec::with_capacity(rows);
+                for (r, &id) in ids.iter().enumerate() {
+                    let node =
+                        usize::try_from(id)
+                            .ok()
+                            .filter(|&n| n < rows)
+                            .ok_or_else(|| {
+                                DataError::invalid(
+                            path,
+                            format!("row {r}: id {id} in column {name} is out of range 0..{rows}"),
+                        )
+                            })?;
+                    if row_of[node] != usize::MAX {
+                        return Err(DataError::invalid(
+                            path,
+                            format!(
+                                "row {r}: id {id} in column {name} already appears in row {}",
+                                row_of[node]
+                            ),
+                        ));
+                    }
+                    row_of[node] = r;
+                    node_of.push(node);
+                }
+                Some(node_of)
+            }
+            _ => None,
+        };
+        let place = |r: usize| node_of.as_ref().map_or(r, |m| m[r]);
+
+        let feats: Vec<usize> = columns(&reader)
+            .iter()
+            .enumerate()
+            .filter(|&(i, c)| Some(i) != id_idx && Some(i) != label_idx && is_numeric(c))
+            .map(|(i, _)| i)
+            .collect();
+        let f = feats.len();
+        if f == 0 && label_idx.is_none() {
+            return Err(DataError::invalid(
+                path,
+                "the table has no numeric feature column (BOOLEAN, INT32, INT64, FLOAT or DOUBLE, not a list)",
+            ));
+        }
+        let x = if f > 0 {
+            let len = rows
+                .checked_mul(f)
+                .ok_or_else(|| DataError::invalid(path, "feature table is too large"))?;
+            let mut data = vec![0f32; len];
+            for (j, &c) in feats.iter().enumerate() {
+                scan_f32(&reader, path, c, |r, v| data[place(r) * f + j] = v)?;
+            }
+            Some(RawFeatures {
+                data,
+                num_features: f,
+                source: path.to_path_buf(),
+            })
+        } else {
+            None
+        };
+        let y = match label_idx {
+            Some(c) => {
+                let v = read_ints(&reader, path, c, "label")?;
+                Some(match &node_of {
+                    None => v,
+                    Some(m) => {
+                        let mut y = vec![0i64; rows];
+                        for (r, &l) in v.iter().enumerate() {
+                            y[m[r]] = l;
+                        }
+                        y
+                    }
+                })
+            }
+            None => None,
+        };
+        let feature_columns = feats
+            .iter()
+            .map(|&c| columns(&reader)[c].path().string())
+            .collect();
+        Ok(NodeTable {
+            x,
+            y,
+            feature_columns,
+        })
+    })
+}
+
+/// Reads the edge table (and the node table when given) into a `RawDataset`.
+pub fn read(opts: &ParquetOptions) -> Result<RawDataset> {
+    let path = opts.edges.as_path();
+    let (src, dst) = guarded(path, || {
+        let reader = open(path)?;
+        let s = find_column(&reader, path, &opts.src_col, "src")?;
+        let d = find_column(&reader, path, &opts.dst_col, "dst")?;
+        Ok((
+            read_ints(&reader, path, s, "src")?,
+            read_ints(&reader, path, d, "dst")?,
+        ))
+    })?;
+    let table = match &opts.features {
+        Some(f) => Some(read_node_table(
+            f,
+            opts.id_col.as_deref(),
+            opts.label_col.as_deref(),
+        )?),
+        None if opts.id_col.is_some() || opts.label_col.is_some() => {
+            return Err(DataError::invalid(
+                path,
+                "an id or label column is given but no feature table",
+            ))
+        }
+        None => None,
+    };
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".to_string());
+    let source = json!({
+        "format": "parquet",
+        "input": path.to_string_lossy(),
+        "src_col": opts.src_col,
+        "dst_col": opts.dst_col,
+        "features": opts.features.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        "id_col": opts.id_col,
+        "label_col": opts.label_col,
+        "feature_columns": table.as_ref().map(|t| t.feature_columns.clone()),
+    });
+    let (x, y) = match table {
+        Some(t) => (t.x, t.y.map(RawLabels::Classes)),
+        None => (None, None),
+    };
+    Ok(RawDataset {
+        name,
+        source,
+        src,
+        dst,
+        num_nodes: opts.num_nodes,
+        x,
+        y,
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::data_type::{ByteArray, ByteArrayType};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+
+    /// One column's values (and definition levels for OPTIONAL columns).
+    enum Col<'a> {
+        I32(&'a [i32], Option<&'a [i16]>),
+        I64(&'a [i64], Option<&'a [i16]>),
+        F64(&'a [f64]),
+        F32(&'a [f32]),
+        Bool(&'a [bool]),
+        Str(&'a [&'a str]),
+    }
+
+    /// Writes one row group per entry of `groups`, columns in schema order.
+    fn write_table(path: &Path, schema: &str, groups: &[Vec<Col>]) {
+        let schema = Arc::new(parse_message_type(schema).unwrap());
+        let props = Arc::new(WriterProperties::builder().build());
+        let file = File::create(path).unwrap();
+        let mut w = SerializedFileWriter::new(file, schema, props).unwrap();
+        for cols in groups {
+            let mut rg = w.next_row_group().unwrap();
+            for c in cols {
+                let mut cw = rg.next_column().unwrap().unwrap();
+                match c {
+                    Col::I32(v, d) => {
+                        cw.typed::<Int32Type>().write_batch(v, *d, None).unwrap();
+                    }
+                    Col::I64(v, d) => {
+                        cw.typed::<Int64Type>().write_batch(v, *d, None).unwrap();
+                    }
+                    Col::F64(v) => {
+                        cw.typed::<DoubleType>().write_batch(v, None, None).unwrap();
+                    }
+                    Col::F32(v) => {
+                        cw.typed::<FloatType>().write_batch(v, None, None).unwrap();
+                    }
+                    Col::Bool(v) => {
+                        cw.typed::<BoolType>().write_batch(v, None, None).unwrap();
+                    }
+                    Col::Str(v) => {
+                        let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(*s)).collect();
+                        cw.typed::<ByteArrayType>()
+                            .write_batch(&v, None, None)
+                            .unwrap();
+                    }
+                }
+                cw.close().unwrap();
+            }
+            rg.close().unwrap();
+        }
+        w.close().unwrap();
+    }
+
+    const EDGE_SCHEMA: &str = "message edges { REQUIRED INT64 src; REQUIRED INT32 dst; }";
+
+    #[test]
+    fn edge_table_int64_and_int32() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.parquet");
+        write_table(
+            &p,
+            EDGE_SCHEMA,
+            &[
+                vec![Col::I64(&[0, 1, 2], None), Col::I32(&[1, 2, 0], None)],
+                vec![Col::I64(&[3], None), Col::I32(&[0], None)],
+            ],
+        );
+        let raw = read(&ParquetOptions::new(&p)).unwrap();
+        assert_eq!(raw.name, "g");
+        assert_eq!(raw.src, vec![0, 1, 2, 3]);
+        assert_eq!(raw.dst, vec![1, 2, 0, 0]);
+        assert_eq!(raw.source["format"], "parquet");
+        assert!(raw.x.is_none() && raw.y.is_none());
+    }
+
+    #[test]
+    fn feature_table_placed_by_id() {
+        let d = tempfile::tempdir().unwrap();
+        let e = d.path().join("g.parquet");
+        write_table(
+            &e,
+            EDGE_SCHEMA,
+            &[vec![Col::I64(&[0, 1, 2], None), Col::I32(&[1, 2, 0], None)]],
+        );
+        let f = d.path().join("nodes.parquet");
+        write_table(
+            &f,
+            "message nodes { REQUIRED INT64 id; REQUIRED DOUBLE a; REQUIRED DOUBLE b; \
+             REQUIRED INT64 label; }",
+            &[vec![
+                Col::I64(&[2, 0, 1], None),
+                Col::F64(&[20.0, 0.0, 10.0]),
+                Col::F64(&[21.0, 1.0, 11.0]),
+                Col::I64(&[5, 3, 4], None),
+            ]],
+        );
+        let mut o = ParquetOptions::new(&e);
+        o.features = Some(f.clone());
+        o.id_col = Some("id".into());
+        o.label_col = Some("label".into());
+        let raw = read(&o).unwrap();
+        let x = raw.x.as_ref().unwrap();
+        assert_eq!(x.num_features, 2);
+        assert_eq!(x.data, vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0]);
+        assert_eq!(x.source, f);
+        assert!(matches!(&raw.y, Some(RawLabels::Classes(c)) if c == &vec![3, 4, 5]));
+        assert_eq!(raw.source["feature_columns"], json!(["a", "b"]));
+
+        // Without id_col the id column is a feature and rows stay in file order.
+        let t = read_node_table(&f, None, None).unwrap();
+        let x = t.x.unwrap();
+        assert_eq!(x.num_features, 4);
+        assert_eq!(&x.data[..4], &[2.0, 20.0, 21.0, 5.0]);
+
+        // The same table through table::read_features.
+        let x = super::super::table::read_features(&f, false).unwrap();
+        assert_eq!(x.num_features, 4);
+    }
+
+    #[test]
+    fn feature_types_row_groups_and_skipped_strings() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("n.parquet");
+        write_table(
+            &f,
+            "message n { REQUIRED BOOLEAN flag; REQUIRED BINARY name (UTF8); \
+             REQUIRED INT32 k; REQUIRED FLOAT w; }",
+            &[
+                vec![
+                    Col::Bool(&[true, false]),
+                    Col::Str(&["a", "b"]),
+                    Col::I32(&[1, 2], None),
+                    Col::F32(&[0.5, 1.5]),
+                ],
+                vec![
+                    Col::Bool(&[true]),
+                    Col::Str(&["c"]),
+                    Col::I32(&[3], None),
+                    Col::F32(&[2.5]),
+                ],
+            ],
+        );
+        let t = read_node_table(&f, None, None).unwrap();
+        assert_eq!(t.feature_columns, vec!["flag", "k", "w"]);
+        let x = t.x.unwrap();
+        assert_eq!(x.num_features, 3);
+        assert_eq!(x.data, vec![1.0, 1.0, 0.5, 0.0, 2.0, 1.5, 1.0, 3.0, 2.5]);
+    }
+
+    #[test]
+    fn bad_ids_are_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("n.parquet");
+        let schema = "message n { REQUIRED INT64 id; REQUIRED DOUBLE a; }";
+        write_table(
+            &f,
+            schema,
+            &[vec![Col::I64(&[0, 0], None), Col::F64(&[1.0, 2.0])]],
+        );
+        let msg = read_node_table(&f, Some("id"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("row 1") && msg.contains("already appears"),
+            "{msg}"
+        );
+        write_table(
+            &f,
+            schema,
+            &[vec![Col::I64(&[0, 2], None), Col::F64(&[1.0, 2.0])]],
+        );
+        let msg = read_node_table(&f, Some("id"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("out of range"), "{msg}");
+    }
+
+    #[test]
+    fn missing_column_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.parquet");
+        write_table(
+            &p,
+            EDGE_SCHEMA,
+            &[vec![Col::I64(&[0], None), Col::I32(&[1], None)]],
+        );
+        let mut o = ParquetOptions::new(&p);
+        o.dst_col = "target".into();
+        let err = read(&o).unwrap_err();
+        assert!(matches!(err, DataError::Invalid { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("g.parquet") && msg.contains("\"target\""),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn non_integer_and_null_ids_are_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.parquet");
+        write_table(
+            &p,
+            "message e { REQUIRED DOUBLE src; REQUIRED INT32 dst; }",
+            &[vec![Col::F64(&[0.0]), Col::I32(&[1], None)]],
+        );
+        let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
+        assert!(msg.contains("src") && msg.contains("not integers"), "{msg}");
+
+        // Row 2 of src is null (definition level 0).
+        write_table(
+            &p,
+            "message e { OPTIONAL INT64 src; REQUIRED INT32 dst; }",
+            &[vec![
+                Col::I64(&[0, 1], Some(&[1, 1, 0])),
+                Col::I32(&[1, 2, 0], None),
+            ]],
+        );
+        let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
+        assert!(msg.contains("row 2: null in column src"), "{msg}");
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("bad.parquet");
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let bytes: Vec<u8> = (0..4096)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(&p, &bytes).unwrap();
+        let err = read(&ParquetOptions::new(&p)).unwrap_err();
+        assert!(matches!(err, DataError::Invalid { .. }), "{err}");
+        assert!(err.to_string().contains("bad.parquet"));
+
+        // Valid magic at both ends, garbage in between.
+        let mut framed = b"PAR1".to_vec();
+        framed.extend_from_slice(&bytes);
+        framed.extend_from_slice(&64u32.to_le_bytes());
+        framed.extend_from_slice(b"PAR1");
+        std::fs::write(&p, &framed).unwrap();
+        assert!(read(&ParquetOptions::new(&p)).is_err());
+
+        // A real file cut short.
+        let good = d.path().join("good.parquet");
+        write_table(
+            &good,
+            EDGE_SCHEMA,
+            &[vec![Col::I64(&[0, 1, 2], None), Col::I32(&[1, 2, 0], None)]],
+        );
+        let all = std::fs::read(&good).unwrap();
+        std::fs::write(&p, &all[..all.len() / 2]).unwrap();
+        assert!(read(&ParquetOptions::new(&p)).is_err());
+        assert!(read_node_table(&p, None, None).is_err());
+
+        // Missing file: an I/O error.
+        let err = read(&ParquetOptions::new(d.path().join("nope.parquet"))).unwrap_err();
+        assert!(matches!(err, DataError::Io { .. }), "{err}");
+    }
+}

@@ -1,0 +1,20 @@
+//! Graph topology: the in-neighbour CSR (memory-mapped or owned), its parallel builder,
+//! hub-degree capping, induced subgraphs and degree statistics.
+
+mod builder;
+mod csr;
+mod degree_cap;
+mod error;
+mod stats;
+mod subgraph;
+mod sync_ptr;
+
+pub use builder::{BuiltGraph, CsrBuilder, NodeId};
+pub use csr::{Csr, Indices, Neighbors, Validation};
+pub use degree_cap::DegreeCap;
+pub use error::GraphError;
+pub use stats::DegreeStats;
+pub use subgraph::Subgraph;
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, GraphError>;
