@@ -33,15 +33,19 @@ impl Bars {
 
 impl Progress for Bars {
     fn stage(&self, name: &str, total: Option<u64>) {
-        let Ok(mut cur) = self.current.lock() else { return };
+        let Ok(mut cur) = self.current.lock() else {
+            return;
+        };
         if let Some(b) = cur.take() {
             b.finish_and_clear();
         }
         let bar = match total {
             Some(t) => ProgressBar::new(t).with_style(
-                ProgressStyle::with_template("{msg:24} [{bar:40}] {percent:>3}% {elapsed}/{duration}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{msg:24} [{bar:40}] {percent:>3}% {elapsed}/{duration}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template("{spinner} {msg} {elapsed}")

@@ -23,19 +23,30 @@ fn stdout(o: &Output) -> String {
 /// Asserts a clean failure: non-zero exit, no panic, and a message containing every `needle`.
 fn assert_fails(o: &Output, needles: &[&str]) {
     let err = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success; stderr: {err}");
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
     for n in needles {
         assert!(err.contains(n), "error should mention {n:?}: {err}");
     }
 }
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets")
+        .join(rel);
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipping: {} not found (../shared/datasets is absent)", p.display());
+        eprintln!(
+            "skipping: {} not found (../shared/datasets is absent)",
+            p.display()
+        );
         None
     }
 }
@@ -48,34 +59,63 @@ fn info_json(dir: &Path) -> serde_json::Value {
 
 fn tiny(root: &Path) -> PathBuf {
     let out = root.join("tiny");
-    let o = run(&["synth", "--preset", "tiny", "--seed", "1", "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "synth",
+        "--preset",
+        "tiny",
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "synth failed: {}", stderr(&o));
     out
 }
 
 #[test]
 fn cora_ingests_to_published_counts() {
-    let Some(cora) = shared("planetoid-npy/cora") else { return };
+    let Some(cora) = shared("planetoid-npy/cora") else {
+        return;
+    };
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("cora");
-    let o = run(&["ingest", "--format", "npy", cora.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "ingest",
+        "--format",
+        "npy",
+        cora.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let i = info_json(&out);
     assert_eq!(i["nodes"], 2708);
     assert_eq!(i["edges"], 10556);
     assert_eq!(i["features"], 1433);
     assert_eq!(i["classes"], 7);
-    assert_eq!((i["train"].as_u64(), i["val"].as_u64(), i["test"].as_u64()), (Some(140), Some(500), Some(1000)));
+    assert_eq!(
+        (i["train"].as_u64(), i["val"].as_u64(), i["test"].as_u64()),
+        (Some(140), Some(500), Some(1000))
+    );
     assert_eq!(i["symmetric"], true);
     assert_eq!(i["checksums_verified"], true);
 }
 
 #[test]
 fn pubmed_without_features_ingests() {
-    let Some(p) = shared("planetoid-npy/pubmed") else { return };
+    let Some(p) = shared("planetoid-npy/pubmed") else {
+        return;
+    };
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("pubmed");
-    let o = run(&["ingest", "--format", "npy", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "ingest",
+        "--format",
+        "npy",
+        p.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let i = info_json(&out);
     assert_eq!(i["nodes"], 19717);
@@ -90,7 +130,14 @@ fn mutag_ingests_188_graphs() {
     let Some(p) = shared("tu/MUTAG") else { return };
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("mutag");
-    let o = run(&["ingest", "--format", "tu", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "ingest",
+        "--format",
+        "tu",
+        p.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let i = info_json(&out);
     assert_eq!(i["graphs"], 188);
@@ -101,12 +148,20 @@ fn mutag_ingests_188_graphs() {
 
 #[test]
 fn amazon_photo_npz_matches_pyg_counts() {
-    let Some(p) = shared("npz/amazon_electronics_photo.npz") else { return };
+    let Some(p) = shared("npz/amazon_electronics_photo.npz") else {
+        return;
+    };
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("photo");
     let o = run(&[
-        "ingest", "--format", "npz", p.to_str().unwrap(), "--out", out.to_str().unwrap(),
-        "--undirected", "--remove-self-loops",
+        "ingest",
+        "--format",
+        "npz",
+        p.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--undirected",
+        "--remove-self-loops",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let i = info_json(&out);
@@ -114,7 +169,10 @@ fn amazon_photo_npz_matches_pyg_counts() {
     assert_eq!(i["edges"], 238162);
     assert_eq!(i["features"], 745);
     assert_eq!(i["classes"], 8);
-    assert_eq!((i["train"].as_u64(), i["val"].as_u64()), (Some(160), Some(240)));
+    assert_eq!(
+        (i["train"].as_u64(), i["val"].as_u64()),
+        (Some(160), Some(240))
+    );
 }
 
 #[test]
@@ -124,7 +182,15 @@ fn make_synth_directories_open_unchanged() {
     let src = tiny(root.path());
     let dir = root.path().join("pyg");
     std::fs::create_dir(&dir).unwrap();
-    for f in ["indptr.npy", "indices.npy", "x.npy", "y.npy", "train_idx.npy", "val_idx.npy", "test_idx.npy"] {
+    for f in [
+        "indptr.npy",
+        "indices.npy",
+        "x.npy",
+        "y.npy",
+        "train_idx.npy",
+        "val_idx.npy",
+        "test_idx.npy",
+    ] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
     std::fs::write(
@@ -140,14 +206,20 @@ fn make_synth_directories_open_unchanged() {
     let mut v = ix.to_vec();
     v[5] = 2000;
     scalegnn_npy::write_array(&dir.join("indices.npy"), &[v.len()], &v).unwrap();
-    assert_fails(&run(&["info", dir.to_str().unwrap()]), &["indices.npy", "2000"]);
+    assert_fails(
+        &run(&["info", dir.to_str().unwrap()]),
+        &["indices.npy", "2000"],
+    );
     // A non-monotone indptr names indptr.npy.
     std::fs::copy(src.join("indices.npy"), dir.join("indices.npy")).unwrap();
     let ip = scalegnn_npy::read_array::<i64>(&dir.join("indptr.npy")).unwrap();
     let mut p = ip.to_vec();
     p.swap(10, 11);
     scalegnn_npy::write_array(&dir.join("indptr.npy"), &[p.len()], &p).unwrap();
-    assert_fails(&run(&["info", dir.to_str().unwrap()]), &["indptr.npy", "monotone"]);
+    assert_fails(
+        &run(&["info", dir.to_str().unwrap()]),
+        &["indptr.npy", "monotone"],
+    );
 }
 
 #[test]
@@ -165,13 +237,22 @@ fn truncated_and_corrupted_files_are_reported() {
     // Truncated: the size check catches it, and without verification the npy reader does.
     std::fs::write(&x, &bytes[..bytes.len() - 100]).unwrap();
     assert_fails(&run(&["info", d.to_str().unwrap()]), &["x.npy"]);
-    assert_fails(&run(&["info", "--no-verify", d.to_str().unwrap()]), &["x.npy", "truncated"]);
+    assert_fails(
+        &run(&["info", "--no-verify", d.to_str().unwrap()]),
+        &["x.npy", "truncated"],
+    );
     // Wrong dtype (checksum skipped): named as a dtype error.
     scalegnn_npy::write_array(&x, &[2000, 16], &vec![0f64; 32000]).unwrap();
-    assert_fails(&run(&["info", "--no-verify", d.to_str().unwrap()]), &["x.npy", "dtype"]);
+    assert_fails(
+        &run(&["info", "--no-verify", d.to_str().unwrap()]),
+        &["x.npy", "dtype"],
+    );
     // Wrong shape.
     scalegnn_npy::write_array(&x, &[2000, 15], &vec![0f32; 30000]).unwrap();
-    assert_fails(&run(&["info", "--no-verify", d.to_str().unwrap()]), &["x.npy", "shape"]);
+    assert_fails(
+        &run(&["info", "--no-verify", d.to_str().unwrap()]),
+        &["x.npy", "shape"],
+    );
 }
 
 #[test]
@@ -183,7 +264,10 @@ fn manifest_missing_a_key_is_named() {
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v.as_object_mut().unwrap().remove("num_classes");
     std::fs::write(&m, v.to_string()).unwrap();
-    assert_fails(&run(&["info", d.to_str().unwrap()]), &["manifest.json", "num_classes"]);
+    assert_fails(
+        &run(&["info", d.to_str().unwrap()]),
+        &["manifest.json", "num_classes"],
+    );
 }
 
 #[test]
@@ -193,20 +277,44 @@ fn csv_errors_name_file_and_line() {
     std::fs::write(&e, "0,1\n1,2\n2,x\n").unwrap();
     let out = root.path().join("g");
     assert_fails(
-        &run(&["ingest", "--format", "csv", e.to_str().unwrap(), "--out", out.to_str().unwrap()]),
+        &run(&[
+            "ingest",
+            "--format",
+            "csv",
+            e.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
         &["edges.csv:3"],
     );
     std::fs::write(&e, "0,1\n1\n").unwrap();
     assert_fails(
-        &run(&["ingest", "--format", "csv", e.to_str().unwrap(), "--out", out.to_str().unwrap()]),
+        &run(&[
+            "ingest",
+            "--format",
+            "csv",
+            e.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
         &["edges.csv:2"],
     );
     assert!(!out.exists(), "no output directory after a failed ingest");
     // A good file works, with a header and named columns.
     std::fs::write(&e, "from,to\n0,1\n1,2\n").unwrap();
     let o = run(&[
-        "ingest", "--format", "csv", e.to_str().unwrap(), "--out", out.to_str().unwrap(),
-        "--header", "--src-col", "from", "--dst-col", "to", "--undirected",
+        "ingest",
+        "--format",
+        "csv",
+        e.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--header",
+        "--src-col",
+        "from",
+        "--dst-col",
+        "to",
+        "--undirected",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(info_json(&out)["edges"], 4);
@@ -222,14 +330,27 @@ fn nan_features_and_out_of_range_ids_are_refused() {
     let out = root.path().join("g");
     assert_fails(
         &run(&[
-            "ingest", "--format", "csv", e.to_str().unwrap(), "--out", out.to_str().unwrap(), "--features",
+            "ingest",
+            "--format",
+            "csv",
+            e.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--features",
             x.to_str().unwrap(),
         ]),
         &["x.csv", "row 1", "not finite"],
     );
     assert_fails(
         &run(&[
-            "ingest", "--format", "csv", e.to_str().unwrap(), "--out", out.to_str().unwrap(), "--num-nodes", "2",
+            "ingest",
+            "--format",
+            "csv",
+            e.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--num-nodes",
+            "2",
         ]),
         &["out of range"],
     );
@@ -242,8 +363,23 @@ fn existing_output_is_refused_unless_forced() {
     let d = tiny(root.path());
     let o = run(&["synth", "--preset", "tiny", "--out", d.to_str().unwrap()]);
     assert_fails(&o, &["already exists", "--force"]);
-    assert_eq!(info_json(&d)["nodes"], 2000, "the existing dataset is untouched");
-    let o = run(&["synth", "--preset", "tiny", "--seed", "9", "--nodes", "1000", "--force", "--out", d.to_str().unwrap()]);
+    assert_eq!(
+        info_json(&d)["nodes"],
+        2000,
+        "the existing dataset is untouched"
+    );
+    let o = run(&[
+        "synth",
+        "--preset",
+        "tiny",
+        "--seed",
+        "9",
+        "--nodes",
+        "1000",
+        "--force",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(info_json(&d)["nodes"], 1000);
 }
@@ -254,7 +390,15 @@ fn ingest_refuses_to_overwrite_its_input() {
     let d = tiny(root.path());
     let e = d.join("edges.csv");
     std::fs::write(&e, "0,1\n").unwrap();
-    let o = run(&["ingest", "--format", "csv", e.to_str().unwrap(), "--out", d.to_str().unwrap(), "--force"]);
+    let o = run(&[
+        "ingest",
+        "--format",
+        "csv",
+        e.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--force",
+    ]);
     assert_fails(&o, &["would replace the input"]);
     assert!(e.exists());
 }
@@ -275,7 +419,10 @@ fn killed_ingest_leaves_no_partial_directory() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(leftovers.iter().all(|n| n.starts_with(".k.tmp-")), "{leftovers:?}");
+    assert!(
+        leftovers.iter().all(|n| n.starts_with(".k.tmp-")),
+        "{leftovers:?}"
+    );
     // The next run cleans the dead temp dir and succeeds.
     let o = run(&["synth", "--preset", "tiny", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -289,8 +436,21 @@ fn killed_ingest_leaves_no_partial_directory() {
 #[test]
 fn bad_flags_and_missing_dirs_are_clear() {
     assert_fails(&run(&["info", "/nonexistent/dir"]), &["/nonexistent/dir"]);
-    assert_fails(&run(&["synth", "--preset", "huge", "--out", "/tmp/x"]), &["huge"]);
-    assert_fails(&run(&["ingest", "--format", "npy", "/nonexistent", "--out", "/tmp/y"]), &["does not exist"]);
+    assert_fails(
+        &run(&["synth", "--preset", "huge", "--out", "/tmp/x"]),
+        &["huge"],
+    );
+    assert_fails(
+        &run(&[
+            "ingest",
+            "--format",
+            "npy",
+            "/nonexistent",
+            "--out",
+            "/tmp/y",
+        ]),
+        &["does not exist"],
+    );
     let o = run(&["--help"]);
     assert!(o.status.success());
     for cmd in ["demo", "ingest", "synth", "info"] {

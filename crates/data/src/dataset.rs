@@ -114,11 +114,16 @@ impl Dataset {
                 .par_iter()
                 .map(|(name, entry)| {
                     let p = dir.join(name);
-                    let len = std::fs::metadata(&p).map_err(|e| DataError::io(&p, e))?.len();
+                    let len = std::fs::metadata(&p)
+                        .map_err(|e| DataError::io(&p, e))?
+                        .len();
                     if len != entry.bytes {
                         return Err(DataError::invalid(
                             &p,
-                            format!("size {len} bytes, manifest says {} (truncated or replaced)", entry.bytes),
+                            format!(
+                                "size {len} bytes, manifest says {} (truncated or replaced)",
+                                entry.bytes
+                            ),
                         ));
                     }
                     let got = xxh3_file(&p)?;
@@ -164,7 +169,10 @@ impl Dataset {
         if let Some(x) = &x {
             let want = [n, manifest.num_features as usize];
             if x.shape() != want {
-                return Err(DataError::invalid(&xp, format!("shape {:?}, manifest says {want:?}", x.shape())));
+                return Err(DataError::invalid(
+                    &xp,
+                    format!("shape {:?}, manifest says {want:?}", x.shape()),
+                ));
             }
         }
         let yp = dir.join("y.npy");
@@ -177,12 +185,18 @@ impl Dataset {
         };
         if let Some(Labels::Classes(c)) = &y {
             if c.rows() != n {
-                return Err(DataError::invalid(&yp, format!("{} labels for {n} nodes", c.rows())));
+                return Err(DataError::invalid(
+                    &yp,
+                    format!("{} labels for {n} nodes", c.rows()),
+                ));
             }
             if opts.verify && graph_ptr.is_none() {
                 let k = manifest.num_classes as i64;
                 if let Some(bad) = c.par_iter().find_any(|&&v| v < 0 || v >= k) {
-                    return Err(DataError::invalid(&yp, format!("label {bad} is outside 0..{k}")));
+                    return Err(DataError::invalid(
+                        &yp,
+                        format!("label {bad} is outside 0..{k}"),
+                    ));
                 }
             }
         }
@@ -192,7 +206,10 @@ impl Dataset {
             let s = opt_map::<i64>(&p)?;
             if let (Some(s), true) = (&s, opts.verify) {
                 if let Some(bad) = s.par_iter().find_any(|&&v| v < 0 || v as usize >= items) {
-                    return Err(DataError::invalid(&p, format!("index {bad} is outside 0..{items}")));
+                    return Err(DataError::invalid(
+                        &p,
+                        format!("index {bad} is outside 0..{items}"),
+                    ));
                 }
             }
             splits.push(s);
@@ -221,7 +238,9 @@ impl Dataset {
         let mut files = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(|e| DataError::io(&self.dir, e))? {
             let entry = entry.map_err(|e| DataError::io(&self.dir, e))?;
-            let md = entry.metadata().map_err(|e| DataError::io(entry.path(), e))?;
+            let md = entry
+                .metadata()
+                .map_err(|e| DataError::io(entry.path(), e))?;
             if md.is_file() {
                 files.push(FileInfo {
                     name: entry.file_name().to_string_lossy().into_owned(),

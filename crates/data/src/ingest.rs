@@ -130,7 +130,10 @@ fn check_finite(data: &[f32], width: usize, what: &Path) -> Result<()> {
 
 fn check_ids(ids: &[i64], n: usize, what: &str, src: &Path) -> Result<()> {
     if let Some(&bad) = ids.iter().find(|&&i| i < 0 || i as usize >= n) {
-        return Err(DataError::invalid(src, format!("{what}: id {bad} is out of range 0..{n}")));
+        return Err(DataError::invalid(
+            src,
+            format!("{what}: id {bad} is out of range 0..{n}"),
+        ));
     }
     Ok(())
 }
@@ -165,7 +168,10 @@ pub fn ingest(
     };
     if let Some(x) = &raw.x {
         if x.num_features == 0 || x.data.len() % x.num_features != 0 {
-            return Err(DataError::invalid(&x.source, "feature matrix is not [N, F] with F > 0"));
+            return Err(DataError::invalid(
+                &x.source,
+                "feature matrix is not [N, F] with F > 0",
+            ));
         }
         agree(x.data.len() / x.num_features, "feature matrix", &x.source)?;
     }
@@ -197,7 +203,10 @@ pub fn ingest(
             if k != csr.num_nodes() {
                 return Err(DataError::invalid(
                     &src_label,
-                    format!("node data has {k} rows but the edge list has {} distinct ids", csr.num_nodes()),
+                    format!(
+                        "node data has {k} rows but the edge list has {} distinct ids",
+                        csr.num_nodes()
+                    ),
                 ));
             }
         }
@@ -245,7 +254,10 @@ pub fn ingest(
         match y {
             RawLabels::Classes(c) => {
                 if let Some(&bad) = c.iter().find(|&&v| v < 0) {
-                    return Err(DataError::invalid(&src_label, format!("negative class label {bad}")));
+                    return Err(DataError::invalid(
+                        &src_label,
+                        format!("negative class label {bad}"),
+                    ));
                 }
                 w.write(file, &[c.len()], c)?;
                 Ok(c.iter().copied().max().map_or(0, |v| v as u64 + 1))
@@ -263,7 +275,10 @@ pub fn ingest(
     if let Some(g) = &raw.graphs {
         let ok = g.graph_ptr.first() == Some(&0) && g.graph_ptr.windows(2).all(|p| p[0] <= p[1]);
         if !ok {
-            return Err(DataError::invalid(&src_label, "graph index is not a nondecreasing node range per graph"));
+            return Err(DataError::invalid(
+                &src_label,
+                "graph index is not a nondecreasing node range per graph",
+            ));
         }
         w.write("graph_ptr.npy", &[g.graph_ptr.len()], &g.graph_ptr)?;
         items = g.graph_ptr.len() - 1;
@@ -291,18 +306,27 @@ pub fn ingest(
     }
     let splits = match (&raw.splits, opts.split) {
         (Some(s), _) => Some(s.clone()),
-        (None, Some(spec)) if raw.y.is_some() || raw.graphs.as_ref().is_some_and(|g| g.labels.is_some()) => {
+        (None, Some(spec))
+            if raw.y.is_some() || raw.graphs.as_ref().is_some_and(|g| g.labels.is_some()) =>
+        {
             Some(spec.make(items, split_labels.as_deref(), opts.seed))
         }
         _ => None,
     };
     if let Some(s) = &splits {
         let mut seen = vec![false; items];
-        for (file, ids) in [("train_idx.npy", &s.train), ("val_idx.npy", &s.val), ("test_idx.npy", &s.test)] {
+        for (file, ids) in [
+            ("train_idx.npy", &s.train),
+            ("val_idx.npy", &s.val),
+            ("test_idx.npy", &s.test),
+        ] {
             check_ids(ids, items, file, &src_label)?;
             for &i in ids.iter() {
                 if std::mem::replace(&mut seen[i as usize], true) {
-                    return Err(DataError::invalid(&src_label, format!("id {i} is in more than one split")));
+                    return Err(DataError::invalid(
+                        &src_label,
+                        format!("id {i} is in more than one split"),
+                    ));
                 }
             }
             w.write(file, &[ids.len()], ids)?;

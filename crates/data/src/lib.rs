@@ -15,7 +15,9 @@ mod writer;
 pub use checksum::xxh3_file;
 pub use dataset::{Dataset, DatasetInfo, FileInfo, Labels, OpenOptions};
 pub use error::DataError;
-pub use ingest::{ingest, IngestOptions, RawDataset, RawEdgeAttr, RawFeatures, RawGraphs, RawLabels, RawSplits};
+pub use ingest::{
+    ingest, IngestOptions, RawDataset, RawEdgeAttr, RawFeatures, RawGraphs, RawLabels, RawSplits,
+};
 pub use manifest::{FeatureStoreInfo, FileEntry, Manifest, Task, FORMAT_VERSION};
 pub use progress::{NoProgress, Progress};
 pub use split::SplitSpec;

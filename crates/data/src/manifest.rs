@@ -117,15 +117,18 @@ impl Manifest {
             ));
         }
         let text = std::fs::read_to_string(&meta).map_err(|e| DataError::io(&meta, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
-            path: meta.clone(),
-            reason: e.to_string(),
-        })?;
-        let key = |k: &str| -> Result<u64> {
-            v.get(k).and_then(|x| x.as_u64()).ok_or_else(|| DataError::Manifest {
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| DataError::Manifest {
                 path: meta.clone(),
-                reason: format!("missing key `{k}` (a non-negative integer)"),
-            })
+                reason: e.to_string(),
+            })?;
+        let key = |k: &str| -> Result<u64> {
+            v.get(k)
+                .and_then(|x| x.as_u64())
+                .ok_or_else(|| DataError::Manifest {
+                    path: meta.clone(),
+                    reason: format!("missing key `{k}` (a non-negative integer)"),
+                })
         };
         let name = dir
             .file_name()
@@ -148,7 +151,8 @@ impl Manifest {
             reason: e.to_string(),
         })?;
         let mut f = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
-        f.write_all(text.as_bytes()).map_err(|e| DataError::io(path, e))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| DataError::io(path, e))?;
         f.write_all(b"\n").map_err(|e| DataError::io(path, e))?;
         f.sync_all().map_err(|e| DataError::io(path, e))
     }
@@ -169,7 +173,10 @@ mod tests {
         let broken = text.replace("\"num_edges\"", "\"num_edgez\"");
         std::fs::write(dir.path().join("manifest.json"), broken).unwrap();
         let e = Manifest::load(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("manifest.json") && e.contains("num_edges"), "{e}");
+        assert!(
+            e.contains("manifest.json") && e.contains("num_edges"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -21,15 +21,20 @@ impl FromStr for SplitSpec {
     type Err = String;
     /// Parses `random:0.6,0.2` or `per-class:20,30`.
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("bad split {s:?}: expected random:TRAIN,VAL (fractions) or per-class:TRAIN,VAL (counts)");
+        let bad = || {
+            format!("bad split {s:?}: expected random:TRAIN,VAL (fractions) or per-class:TRAIN,VAL (counts)")
+        };
         let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
         let (a, b) = rest.split_once(',').ok_or_else(bad)?;
         match kind {
             "random" => {
                 let train: f64 = a.trim().parse().map_err(|_| bad())?;
                 let val: f64 = b.trim().parse().map_err(|_| bad())?;
-                if !(0.0..=1.0).contains(&train) || !(0.0..=1.0).contains(&val) || train + val > 1.0 {
-                    return Err(format!("bad split {s:?}: fractions must be in [0,1] and sum to at most 1"));
+                if !(0.0..=1.0).contains(&train) || !(0.0..=1.0).contains(&val) || train + val > 1.0
+                {
+                    return Err(format!(
+                        "bad split {s:?}: fractions must be in [0,1] and sum to at most 1"
+                    ));
                 }
                 Ok(SplitSpec::Random { train, val })
             }
@@ -55,7 +60,11 @@ impl SplitSpec {
                 let mut seen = vec![0usize; classes];
                 for &i in &perm {
                     let c = y[i as usize];
-                    let k = if c >= 0 { &mut seen[c as usize] } else { &mut seen[0] };
+                    let k = if c >= 0 {
+                        &mut seen[c as usize]
+                    } else {
+                        &mut seen[0]
+                    };
                     if *k < t {
                         train.push(i);
                     } else if *k < t + v {
@@ -99,9 +108,18 @@ mod tests {
         for c in 0..3 {
             assert_eq!(r.train.iter().filter(|&&i| y[i as usize] == c).count(), 20);
         }
-        let r = "random:0.5,0.25".parse::<SplitSpec>().unwrap().make(100, None, 1);
+        let r = "random:0.5,0.25"
+            .parse::<SplitSpec>()
+            .unwrap()
+            .make(100, None, 1);
         assert_eq!((r.train.len(), r.val.len(), r.test.len()), (50, 25, 25));
-        let mut all: Vec<i64> = r.train.iter().chain(&r.val).chain(&r.test).copied().collect();
+        let mut all: Vec<i64> = r
+            .train
+            .iter()
+            .chain(&r.val)
+            .chain(&r.test)
+            .copied()
+            .collect();
         all.sort_unstable();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
         assert!("random:0.9,0.2".parse::<SplitSpec>().is_err());

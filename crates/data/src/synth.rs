@@ -116,11 +116,17 @@ impl SynthConfig {
             return bad("synth supports up to 2^31 - 1 nodes".into());
         }
         if !self.edges.is_multiple_of(2) {
-            return bad(format!("edges = {} must be even (the graph is undirected)", self.edges));
+            return bad(format!(
+                "edges = {} must be even (the graph is undirected)",
+                self.edges
+            ));
         }
         let max_und = self.nodes as f64 * (self.nodes as f64 - 1.0) / 2.0;
         if self.edges as f64 / 2.0 > 0.5 * max_und {
-            return bad(format!("{} edges are too dense for {} nodes", self.edges, self.nodes));
+            return bad(format!(
+                "{} edges are too dense for {} nodes",
+                self.edges, self.nodes
+            ));
         }
         if !(0.0..=1.0).contains(&self.homophily) {
             return bad(format!("homophily {} is not in [0, 1]", self.homophily));
@@ -197,7 +203,10 @@ impl Alias {
 fn community_bounds(n: usize, c: usize, skew: f64) -> Vec<usize> {
     let w: Vec<f64> = (0..c).map(|k| 1.0 / ((k + 1) as f64).powf(skew)).collect();
     let total: f64 = w.iter().sum();
-    let mut sizes: Vec<usize> = w.iter().map(|x| ((n - c) as f64 * x / total) as usize + 1).collect();
+    let mut sizes: Vec<usize> = w
+        .iter()
+        .map(|x| ((n - c) as f64 * x / total) as usize + 1)
+        .collect();
     let mut rest = n - sizes.iter().sum::<usize>();
     let mut k = 0;
     while rest > 0 {
@@ -219,12 +228,19 @@ fn stream(seed: u64, a: u64, b: u64) -> Xoshiro256PlusPlus {
         s.jump();
     }
     Xoshiro256PlusPlus::seed_from_u64(
-        s.random::<u64>() ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+        s.random::<u64>()
+            ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
     )
 }
 
 /// Generates the graph described by `cfg` into the dataset directory `out`.
-pub fn generate(cfg: &SynthConfig, out: &Path, force: bool, progress: &dyn Progress) -> Result<Manifest> {
+pub fn generate(
+    cfg: &SynthConfig,
+    out: &Path,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<Manifest> {
     cfg.check()?;
     let t0 = Instant::now();
     let n = cfg.nodes;
@@ -290,7 +306,11 @@ pub fn generate(cfg: &SynthConfig, out: &Path, force: bool, progress: &dyn Progr
     let mut next_chunk = 0usize;
     let mut need = m_und;
     for round in 0..50 {
-        let draw = if round == 0 { need + need / 50 + 16 } else { need + need / 3 + 16 };
+        let draw = if round == 0 {
+            need + need / 50 + 16
+        } else {
+            need + need / 3 + 16
+        };
         let chunks = draw.div_ceil(EDGE_CHUNK);
         let fresh: Vec<Vec<u64>> = (0..chunks)
             .into_par_iter()
@@ -314,7 +334,10 @@ pub fn generate(cfg: &SynthConfig, out: &Path, force: bool, progress: &dyn Progr
         need = m_und - keys.len();
     }
     if keys.len() < m_und {
-        return Err(DataError::invalid("synth", "could not reach the edge target; lower the edge count"));
+        return Err(DataError::invalid(
+            "synth",
+            "could not reach the edge target; lower the edge count",
+        ));
     }
     if keys.len() > m_und {
         // Drop a seeded random surplus so the count is exact.
@@ -337,15 +360,26 @@ pub fn generate(cfg: &SynthConfig, out: &Path, force: bool, progress: &dyn Progr
     }
     let same = keys
         .par_iter()
-        .filter(|&&k| comm_of_internal((k / n as u64) as usize) == comm_of_internal((k % n as u64) as usize))
+        .filter(|&&k| {
+            comm_of_internal((k / n as u64) as usize) == comm_of_internal((k % n as u64) as usize)
+        })
         .count();
     let edge_homophily = same as f64 / keys.len().max(1) as f64;
 
     progress.stage("building CSR", None);
-    let src: Vec<u32> = keys.par_iter().map(|&k| perm[(k / n as u64) as usize]).collect();
-    let dst: Vec<u32> = keys.par_iter().map(|&k| perm[(k % n as u64) as usize]).collect();
+    let src: Vec<u32> = keys
+        .par_iter()
+        .map(|&k| perm[(k / n as u64) as usize])
+        .collect();
+    let dst: Vec<u32> = keys
+        .par_iter()
+        .map(|&k| perm[(k % n as u64) as usize])
+        .collect();
     drop(keys);
-    let built = CsrBuilder::new().undirected(true).num_nodes(n).build(&src, &dst)?;
+    let built = CsrBuilder::new()
+        .undirected(true)
+        .num_nodes(n)
+        .build(&src, &dst)?;
     drop((src, dst));
     let csr = built.csr;
 
@@ -361,7 +395,11 @@ pub fn generate(cfg: &SynthConfig, out: &Path, force: bool, progress: &dyn Progr
     csr.write_npy(wr.dir())?;
     wr.file_done();
     wr.file_done();
-    let max_degree = (0..n).into_par_iter().map(|v| csr.degree(v)).max().unwrap_or(0);
+    let max_degree = (0..n)
+        .into_par_iter()
+        .map(|v| csr.degree(v))
+        .max()
+        .unwrap_or(0);
     drop(csr);
     wr.write("y.npy", &[n], &y)?;
     let mut order: Vec<i64> = (0..n as i64).collect();
@@ -375,7 +413,10 @@ pub fn generate(cfg: &SynthConfig, out: &Path, force: bool, progress: &dyn Progr
         order[cfg.train + cfg.val..].to_vec(),
     ];
     drop(order);
-    for (name, part) in ["train_idx.npy", "val_idx.npy", "test_idx.npy"].iter().zip(parts.iter_mut()) {
+    for (name, part) in ["train_idx.npy", "val_idx.npy", "test_idx.npy"]
+        .iter()
+        .zip(parts.iter_mut())
+    {
         part.par_sort_unstable();
         wr.write(name, &[part.len()], part)?;
     }
@@ -481,7 +522,9 @@ mod tests {
         generate(&cfg, &root.path().join("g"), false, &NoProgress).unwrap();
         let d = Dataset::open(&root.path().join("g"), OpenOptions::default()).unwrap();
         let x = d.x.as_ref().unwrap();
-        let Some(crate::dataset::Labels::Classes(y)) = &d.y else { panic!("labels") };
+        let Some(crate::dataset::Labels::Classes(y)) = &d.y else {
+            panic!("labels")
+        };
         let (n, f, c) = (2000, 16, 5);
         let mut cen = vec![0f64; c * f];
         let mut cnt = vec![0f64; c];
@@ -501,8 +544,10 @@ mod tests {
                 .filter(|&i| {
                     let best = (0..c)
                         .min_by(|&a, &b| {
-                            let da: f64 = (0..f).map(|j| (feat(i, j) - cen[a * f + j]).powi(2)).sum();
-                            let db: f64 = (0..f).map(|j| (feat(i, j) - cen[b * f + j]).powi(2)).sum();
+                            let da: f64 =
+                                (0..f).map(|j| (feat(i, j) - cen[a * f + j]).powi(2)).sum();
+                            let db: f64 =
+                                (0..f).map(|j| (feat(i, j) - cen[b * f + j]).powi(2)).sum();
                             da.total_cmp(&db)
                         })
                         .unwrap();

@@ -35,7 +35,10 @@ impl DatasetWriter {
             });
         }
         if out.exists() && !out.is_dir() {
-            return Err(DataError::invalid(out, "exists and is not a directory; refusing to replace it"));
+            return Err(DataError::invalid(
+                out,
+                "exists and is not a directory; refusing to replace it",
+            ));
         }
         let name = out
             .file_name()
@@ -104,14 +107,26 @@ impl DatasetWriter {
             .par_iter()
             .map(|name| {
                 let p = self.tmp.join(name);
-                let bytes = std::fs::metadata(&p).map_err(|e| DataError::io(&p, e))?.len();
-                Ok((name.clone(), FileEntry { bytes, xxh3: xxh3_file(&p)? }))
+                let bytes = std::fs::metadata(&p)
+                    .map_err(|e| DataError::io(&p, e))?
+                    .len();
+                Ok((
+                    name.clone(),
+                    FileEntry {
+                        bytes,
+                        xxh3: xxh3_file(&p)?,
+                    },
+                ))
             })
             .collect::<Result<_>>()?;
         manifest.files = entries.into_iter().collect();
         manifest.write(&self.tmp.join("manifest.json"))?;
         fsync_dir(&self.tmp)?;
-        let parent = self.tmp.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
+        let parent = self
+            .tmp
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| ".".into());
         let mut old = None;
         if self.out.exists() {
             if !self.force {
@@ -119,7 +134,12 @@ impl DatasetWriter {
                     path: self.out.clone(),
                 });
             }
-            let name = self.out.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = self
+                .out
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             let o = parent.join(format!(".{name}.old-{}", std::process::id()));
             std::fs::rename(&self.out, &o).map_err(|e| DataError::io(&self.out, e))?;
             old = Some(o);
@@ -156,7 +176,10 @@ fn remove_stale_temps(parent: &Path, name: &str) {
     };
     for entry in rd.flatten() {
         let fname = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = fname.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = fname
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
@@ -179,7 +202,10 @@ mod tests {
         let m = w.commit(Manifest::new("ds", Task::None)).unwrap();
         assert_eq!(m.files.len(), 1);
         assert!(out.join("manifest.json").exists());
-        assert!(matches!(DatasetWriter::create(&out, false), Err(DataError::Exists { .. })));
+        assert!(matches!(
+            DatasetWriter::create(&out, false),
+            Err(DataError::Exists { .. })
+        ));
         // Replacing with force keeps the old data until the new one is in place.
         let mut w = DatasetWriter::create(&out, true).unwrap();
         w.write("b.npy", &[1], &[5i64]).unwrap();

@@ -21,14 +21,23 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let tmp = tempfile_dir()?;
     let out = a.keep.clone().unwrap_or_else(|| tmp.join("small"));
-    println!("generating the small synthetic preset into {} ...", out.display());
+    println!(
+        "generating the small synthetic preset into {} ...",
+        out.display()
+    );
     let bars = Bars::new();
     let t0 = std::time::Instant::now();
-    generate(&SynthConfig::preset(Preset::Small, a.seed), &out, false, &bars)
-        .with_context(|| format!("generating {}", out.display()))?;
+    generate(
+        &SynthConfig::preset(Preset::Small, a.seed),
+        &out,
+        false,
+        &bars,
+    )
+    .with_context(|| format!("generating {}", out.display()))?;
     bars.finish();
     println!("generated in {:.1}s\n", t0.elapsed().as_secs_f64());
-    let ds = Dataset::open(&out, OpenOptions::default()).with_context(|| format!("opening {}", out.display()))?;
+    let ds = Dataset::open(&out, OpenOptions::default())
+        .with_context(|| format!("opening {}", out.display()))?;
     print!("{}", super::info::render(&ds.info()?));
     drop(ds);
     std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;

@@ -20,9 +20,16 @@ pub struct Args {
 
 /// Runs `scalegnn info`.
 pub fn run(a: Args) -> Result<()> {
-    let ds = Dataset::open(&a.dir, OpenOptions { verify: !a.no_verify })
-        .with_context(|| format!("opening dataset {}", a.dir.display()))?;
-    let info = ds.info().with_context(|| format!("describing {}", a.dir.display()))?;
+    let ds = Dataset::open(
+        &a.dir,
+        OpenOptions {
+            verify: !a.no_verify,
+        },
+    )
+    .with_context(|| format!("opening dataset {}", a.dir.display()))?;
+    let info = ds
+        .info()
+        .with_context(|| format!("describing {}", a.dir.display()))?;
     if a.json {
         println!("{}", serde_json::to_string(&info)?);
     } else {
@@ -53,7 +60,10 @@ fn human(bytes: u64) -> String {
 /// The human-readable table printed by `info` (and `demo`).
 pub fn render(i: &DatasetInfo) -> String {
     let mut s = String::new();
-    let task = serde_json::to_value(i.task).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let task = serde_json::to_value(i.task)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
     s += &format!("dataset     {} ({})\n", i.name, i.path);
     s += &format!("task        {task}\n");
     s += &format!("nodes       {}\n", i.nodes);
@@ -71,7 +81,12 @@ pub fn render(i: &DatasetInfo) -> String {
     }
     s += &format!("features    {}\n", i.features);
     s += &format!("classes     {}\n", i.classes);
-    s += &format!("split       train {} / val {} / test {}\n", opt(i.train), opt(i.val), opt(i.test));
+    s += &format!(
+        "split       train {} / val {} / test {}\n",
+        opt(i.train),
+        opt(i.val),
+        opt(i.test)
+    );
     s += &format!(
         "in-degree   min {} / median {} / p99 {} / max {} (mean {:.2}, {} isolated)\n",
         i.degree_min, i.degree_median, i.degree_p99, i.degree_max, i.degree_mean, i.isolated_nodes
@@ -79,9 +94,17 @@ pub fn render(i: &DatasetInfo) -> String {
     s += &format!("features in {}\n", i.feature_store);
     s += &format!(
         "checksums   {}\n",
-        if i.checksums_verified { "verified" } else { "not verified" }
+        if i.checksums_verified {
+            "verified"
+        } else {
+            "not verified"
+        }
     );
-    s += &format!("files       {} in {} files\n", human(i.total_bytes), i.files.len());
+    s += &format!(
+        "files       {} in {} files\n",
+        human(i.total_bytes),
+        i.files.len()
+    );
     for f in &i.files {
         s += &format!("  {:<20} {:>12}\n", f.name, human(f.bytes));
     }

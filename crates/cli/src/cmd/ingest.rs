@@ -116,7 +116,9 @@ fn delimiter(s: &str) -> Result<u8> {
 fn column(s: &Option<String>, default: usize) -> Result<Column> {
     match s {
         None => Ok(Column::Index(default)),
-        Some(s) => s.parse().map_err(|e| anyhow::anyhow!("bad column {s:?}: {e:?}")),
+        Some(s) => s
+            .parse()
+            .map_err(|e| anyhow::anyhow!("bad column {s:?}: {e:?}")),
     }
 }
 
@@ -126,7 +128,11 @@ fn check_not_input(input: &Path, out: &Path) -> Result<()> {
         return Ok(());
     };
     if i == o || i.starts_with(&o) {
-        bail!("--out {} would replace the input {}; choose another directory", out.display(), input.display());
+        bail!(
+            "--out {} would replace the input {}; choose another directory",
+            out.display(),
+            input.display()
+        );
     }
     Ok(())
 }
@@ -174,7 +180,10 @@ pub fn run(a: Args) -> Result<()> {
     };
     let default_split = match a.format {
         Format::Npz => Some(SplitSpec::PerClass { train: 20, val: 30 }),
-        Format::Csv | Format::Parquet => Some(SplitSpec::Random { train: 0.6, val: 0.2 }),
+        Format::Csv | Format::Parquet => Some(SplitSpec::Random {
+            train: 0.6,
+            val: 0.2,
+        }),
         Format::Tu | Format::Npy => None,
     };
     let opts = IngestOptions {
@@ -188,7 +197,8 @@ pub fn run(a: Args) -> Result<()> {
         force: a.force,
         name: a.name.clone(),
     };
-    let m = ingest(raw, &opts, &a.out, &bars).with_context(|| format!("writing {}", a.out.display()))?;
+    let m = ingest(raw, &opts, &a.out, &bars)
+        .with_context(|| format!("writing {}", a.out.display()))?;
     bars.finish();
     println!(
         "wrote {}: {} nodes, {} edges, {} features, {} classes{} in {:.1}s",
@@ -197,7 +207,9 @@ pub fn run(a: Args) -> Result<()> {
         m.num_edges,
         m.num_features,
         m.num_classes,
-        m.num_graphs.map(|g| format!(", {g} graphs")).unwrap_or_default(),
+        m.num_graphs
+            .map(|g| format!(", {g} graphs"))
+            .unwrap_or_default(),
         t0.elapsed().as_secs_f64()
     );
     Ok(())

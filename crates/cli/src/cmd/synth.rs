@@ -76,7 +76,8 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = config(&a);
     let t0 = Instant::now();
     let bars = Bars::new();
-    let m = generate(&cfg, &a.out, a.force, &bars).with_context(|| format!("generating {}", a.out.display()))?;
+    let m = generate(&cfg, &a.out, a.force, &bars)
+        .with_context(|| format!("generating {}", a.out.display()))?;
     bars.finish();
     println!(
         "wrote {}: {} nodes, {} edges, {} features, {} classes, edge homophily {:.3} in {:.1}s",

@@ -19,31 +19,59 @@ fn member(zip: &mut zip::ZipArchive<File>, path: &Path, key: &str) -> Result<Opt
 }
 
 fn ints(a: &RawArray, path: &Path, key: &str) -> Result<Vec<i64>> {
-    a.to_i64()
-        .ok_or_else(|| DataError::invalid(path, format!("{key}: expected an integer array, found {}", a.header.dtype.descr())))
+    a.to_i64().ok_or_else(|| {
+        DataError::invalid(
+            path,
+            format!(
+                "{key}: expected an integer array, found {}",
+                a.header.dtype.descr()
+            ),
+        )
+    })
 }
 
 /// Reads a scipy-CSR `.npz` graph: `adj_{data,indices,indptr,shape}`, `attr_*`, `labels`.
 pub fn read(path: &Path) -> Result<RawDataset> {
     let f = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(f).map_err(|e| DataError::invalid(path, format!("not a readable .npz (zip) file: {e}")))?;
+    let mut zip = zip::ZipArchive::new(f)
+        .map_err(|e| DataError::invalid(path, format!("not a readable .npz (zip) file: {e}")))?;
     let need = |zip: &mut zip::ZipArchive<File>, key: &str| -> Result<RawArray> {
-        member(zip, path, key)?.ok_or_else(|| DataError::invalid(path, format!("missing key {key}")))
+        member(zip, path, key)?
+            .ok_or_else(|| DataError::invalid(path, format!("missing key {key}")))
     };
     let indptr = ints(&need(&mut zip, "adj_indptr")?, path, "adj_indptr")?;
     let indices = ints(&need(&mut zip, "adj_indices")?, path, "adj_indices")?;
     let shape = ints(&need(&mut zip, "adj_shape")?, path, "adj_shape")?;
-    if shape.len() != 2 || shape[0] != shape[1] || shape[0] < 0 || indptr.len() as i64 != shape[0] + 1 {
-        return Err(DataError::invalid(path, format!("adj_shape {shape:?} does not match adj_indptr of length {}", indptr.len())));
+    if shape.len() != 2
+        || shape[0] != shape[1]
+        || shape[0] < 0
+        || indptr.len() as i64 != shape[0] + 1
+    {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "adj_shape {shape:?} does not match adj_indptr of length {}",
+                indptr.len()
+            ),
+        ));
     }
     let n = shape[0] as usize;
-    if indptr.windows(2).any(|w| w[1] < w[0]) || indptr.last().copied() != Some(indices.len() as i64) || indptr[0] != 0 {
-        return Err(DataError::invalid(path, "adj_indptr is not a valid CSR row pointer for adj_indices"));
+    if indptr.windows(2).any(|w| w[1] < w[0])
+        || indptr.last().copied() != Some(indices.len() as i64)
+        || indptr[0] != 0
+    {
+        return Err(DataError::invalid(
+            path,
+            "adj_indptr is not a valid CSR row pointer for adj_indices",
+        ));
     }
     // Row i of the adjacency lists the targets of edges i → j.
     let mut src = Vec::with_capacity(indices.len());
     for i in 0..n {
-        src.extend(std::iter::repeat_n(i as i64, (indptr[i + 1] - indptr[i]) as usize));
+        src.extend(std::iter::repeat_n(
+            i as i64,
+            (indptr[i + 1] - indptr[i]) as usize,
+        ));
     }
     let mut raw = RawDataset {
         name: path
@@ -61,20 +89,33 @@ pub fn read(path: &Path) -> Result<RawDataset> {
         let ai = ints(&need(&mut zip, "attr_indices")?, path, "attr_indices")?;
         let ashape = ints(&need(&mut zip, "attr_shape")?, path, "attr_shape")?;
         let vals = ad.to_f32();
-        if ashape.len() != 2 || ashape[0] as usize != n || ap.len() != n + 1 || ai.len() != vals.len() {
-            return Err(DataError::invalid(path, "attr_* parts do not form an [N, F] CSR matrix"));
+        if ashape.len() != 2
+            || ashape[0] as usize != n
+            || ap.len() != n + 1
+            || ai.len() != vals.len()
+        {
+            return Err(DataError::invalid(
+                path,
+                "attr_* parts do not form an [N, F] CSR matrix",
+            ));
         }
         let fdim = ashape[1] as usize;
         let mut x = vec![0f32; n * fdim];
         for r in 0..n {
             let (a, b) = (ap[r] as usize, ap[r + 1] as usize);
             if a > b || b > ai.len() {
-                return Err(DataError::invalid(path, format!("attr_indptr is not monotone at row {r}")));
+                return Err(DataError::invalid(
+                    path,
+                    format!("attr_indptr is not monotone at row {r}"),
+                ));
             }
             for k in a..b {
                 let c = ai[k];
                 if c < 0 || c as usize >= fdim {
-                    return Err(DataError::invalid(path, format!("attr_indices[{k}] = {c} is out of range 0..{fdim}")));
+                    return Err(DataError::invalid(
+                        path,
+                        format!("attr_indices[{k}] = {c} is out of range 0..{fdim}"),
+                    ));
                 }
                 x[r * fdim + c as usize] = vals[k];
             }
@@ -88,7 +129,10 @@ pub fn read(path: &Path) -> Result<RawDataset> {
     if let Some(l) = member(&mut zip, path, "labels")? {
         let y = ints(&l, path, "labels")?;
         if y.len() != n {
-            return Err(DataError::invalid(path, format!("labels has {} entries for {n} nodes", y.len())));
+            return Err(DataError::invalid(
+                path,
+                format!("labels has {} entries for {n} nodes", y.len()),
+            ));
         }
         raw.y = Some(RawLabels::Classes(y));
     }

@@ -476,8 +476,11 @@ mod tests {
         ("edge_labels", "1\n1\n2\n2\n3\n3\n"),
     ];
 
+    /// TOY parts to replace (`Some(text)`) or delete (`None`).
+    type Changes<'a> = &'a [(&'a str, Option<&'a str>)];
+
     /// Writes the TOY files into `dir`, with `changes` replacing (`Some`) or deleting (`None`) parts.
-    fn write_toy(dir: &Path, changes: &[(&str, Option<&str>)]) {
+    fn write_toy(dir: &Path, changes: Changes) {
         for (part, text) in TOY {
             std::fs::write(dir.join(format!("TOY_{part}.txt")), text).unwrap();
         }
@@ -490,7 +493,7 @@ mod tests {
         }
     }
 
-    fn toy_error(changes: &[(&str, Option<&str>)]) -> String {
+    fn toy_error(changes: Changes) -> String {
         let tmp = tempfile::tempdir().unwrap();
         write_toy(tmp.path(), changes);
         match read(tmp.path(), Some("TOY")) {
@@ -598,7 +601,8 @@ mod tests {
 
     #[test]
     fn tu_malformed_inputs_name_file_and_line() {
-        let cases: &[(&[(&str, Option<&str>)], &str, &str)] = &[
+        // (changes, "file:line:" expected in the message, words of the reason)
+        let cases: &[(Changes, &str, &str)] = &[
             (
                 &[("A", Some("1, 2\n2, x\n"))],
                 "TOY_A.txt:2:",
@@ -629,9 +633,14 @@ mod tests {
                 "TOY_A.txt:2:",
                 "empty line",
             ),
-            // Indicator one node short of the node labels: the labels' extra line is named.
+            // Indicator one node short of the node labels (node 5 and its edges dropped):
+            // the labels' extra line is named.
             (
-                &[("graph_indicator", Some("1\n1\n1\n2\n"))],
+                &[
+                    ("graph_indicator", Some("1\n1\n1\n2\n")),
+                    ("A", Some("1, 2\n2, 1\n")),
+                    ("edge_labels", Some("0\n0\n")),
+                ],
                 "TOY_node_labels.txt:5:",
                 "extra line",
             ),
