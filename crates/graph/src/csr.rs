@@ -69,6 +69,49 @@ pub struct Csr {
     indices: Indices,
 }
 
+/// Elements per task in the validation scans.
+const CHUNK: usize = 1 << 16;
+
+fn non_monotone(path: &Path, ip: &[i64], i: usize) -> GraphError {
+    GraphError::InvalidCsr {
+        path: path.to_path_buf(),
+        reason: format!(
+            "not monotone: indptr[{}] = {} > indptr[{}] = {}",
+            i,
+            ip[i],
+            i + 1,
+            ip[i + 1]
+        ),
+    }
+}
+
+/// Position and value of the first index outside `0..n`.
+fn first_out_of_range<T>(a: &[T], n: usize) -> Option<(usize, i64)>
+where
+    T: Copy + Into<i64> + Sync,
+{
+    let n = n as i64;
+    let k = a
+        .par_chunks(CHUNK)
+        .enumerate()
+        .filter(|(_, c)| {
+            let (lo, hi) = c.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| {
+                let v: i64 = v.into();
+                (lo.min(v), hi.max(v))
+            });
+            lo < 0 || hi >= n
+        })
+        .map(|(k, _)| k)
+        .min()?;
+    let base = k * CHUNK;
+    let p = base
+        + a[base..].iter().position(|&v| {
+            let v: i64 = v.into();
+            v < 0 || v >= n
+        })?;
+    Some((p, a[p].into()))
+}
+
 /// First node count that needs 64-bit indices.
 pub(crate) const I32_LIMIT: usize = 1 << 31;
 
@@ -153,33 +196,30 @@ impl Csr {
         if validation == Validation::Shape {
             return Ok(());
         }
-        if let Some(i) = (0..n)
-            .into_par_iter()
-            .with_min_len(1 << 16)
-            .find_first(|&i| self.indptr[i + 1] < self.indptr[i])
+        // Chunked scans: a branch-free min/max per chunk vectorises (123.7M indices in tens
+        // of ms), where rayon's per-element `position_first` took 1.1 s on products.
+        let ip: &[i64] = &self.indptr;
+        if let Some(c) = ip
+            .par_chunks(CHUNK)
+            .enumerate()
+            .filter(|(_, c)| c.windows(2).fold(false, |bad, w| bad | (w[1] < w[0])))
+            .map(|(k, _)| k)
+            .min()
         {
-            return Err(bad(
-                &ip_path,
-                format!(
-                    "not monotone: indptr[{}] = {} > indptr[{}] = {}",
-                    i,
-                    self.indptr[i],
-                    i + 1,
-                    self.indptr[i + 1]
-                ),
-            ));
+            // The chunk boundary pair is checked by the next chunk's first window below.
+            let base = c * CHUNK;
+            let i = base + ip[base..].windows(2).position(|w| w[1] < w[0]).unwrap_or(0);
+            return Err(non_monotone(&ip_path, ip, i));
+        }
+        if let Some(i) = (1..ip.len().div_ceil(CHUNK))
+            .map(|k| k * CHUNK)
+            .find(|&b| ip[b] < ip[b - 1])
+        {
+            return Err(non_monotone(&ip_path, ip, i - 1));
         }
         let out_of_range = match &self.indices {
-            Indices::I32(a) => a
-                .par_iter()
-                .with_min_len(1 << 16)
-                .position_first(|&v| v < 0 || v as usize >= n)
-                .map(|p| (p, a[p] as i64)),
-            Indices::I64(a) => a
-                .par_iter()
-                .with_min_len(1 << 16)
-                .position_first(|&v| v < 0 || v as usize >= n)
-                .map(|p| (p, a[p])),
+            Indices::I32(a) => first_out_of_range(a, n),
+            Indices::I64(a) => first_out_of_range(a, n),
         };
         if let Some((p, v)) = out_of_range {
             return Err(bad(
@@ -313,6 +353,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("indptr[0]"), "{e}");
+    }
+
+    #[test]
+    fn large_scans_find_errors_at_chunk_boundaries() {
+        let n = 3 * CHUNK + 5;
+        let mut ip: Vec<i64> = (0..=n as i64).collect();
+        let ix: Vec<i32> = (0..n as i32).collect();
+        // Swap across the boundary between the first and second chunk.
+        ip.swap(CHUNK - 1, CHUNK);
+        let e =
+            Csr::from_parts(ip.clone(), Indices::I32(Array::from_vec1(ix.clone()))).unwrap_err();
+        assert!(e.to_string().contains("not monotone"), "{e}");
+        ip.swap(CHUNK - 1, CHUNK);
+        let mut bad = ix.clone();
+        bad[2 * CHUNK + 3] = n as i32;
+        let e = Csr::from_parts(ip.clone(), Indices::I32(Array::from_vec1(bad))).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("indices[{}]", 2 * CHUNK + 3)),
+            "{e}"
+        );
+        assert!(Csr::from_parts(ip, Indices::I32(Array::from_vec1(ix))).is_ok());
     }
 
     #[test]
