@@ -1,0 +1,14 @@
+//! The compute core: row-major f32 matrices, strided GEMM, sparse aggregation kernels,
+//! a reverse-mode tape whose buffers are reused across steps, and optimizers.
+
+mod gemm;
+mod matrix;
+mod optim;
+mod sparse;
+mod tape;
+
+pub use gemm::sgemm;
+pub use matrix::Matrix;
+pub use optim::{Adam, ParamStore};
+pub use sparse::{spmm, SparseMat};
+pub use tape::{Tape, Var};

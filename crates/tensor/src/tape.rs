@@ -1,0 +1,566 @@
+//! A light reverse-mode tape: ops record their inputs, `backward` walks them in reverse.
+//! Every value and gradient buffer comes from a pool that `reset` refills, so a training
+//! loop of fixed shapes allocates nothing after its first step.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rand::Rng;
+use rayon::prelude::*;
+
+use crate::{sgemm, spmm, Matrix, ParamStore, SparseMat};
+
+/// A value on the tape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Var(usize);
+
+#[derive(Debug)]
+enum Op {
+    Input,
+    Param(usize),
+    MatMul(Var, Var),
+    // `a` is kept so the tape owns every matrix its values depend on.
+    SpMM {
+        _a: Arc<SparseMat>,
+        at: Arc<SparseMat>,
+        x: Var,
+    },
+    AddBias(Var, Var),
+    Add(Var, Var),
+    Relu(Var),
+    Dropout {
+        x: Var,
+        mask: Matrix,
+    },
+    LogSoftmax(Var),
+    Nll {
+        logp: Var,
+        idx: Arc<Vec<usize>>,
+        labels: Arc<Vec<usize>>,
+    },
+    WeightedSum {
+        x: Var,
+        r: Matrix,
+    },
+}
+
+struct Node {
+    op: Op,
+    value: Matrix,
+    needs_grad: bool,
+}
+
+/// Reusable f32 buffers keyed by length.
+#[derive(Default)]
+struct Pool(HashMap<usize, Vec<Vec<f32>>>);
+
+impl Pool {
+    /// A matrix whose contents are zero when `zero`, else unspecified (the op overwrites it).
+    fn take(&mut self, rows: usize, cols: usize, zero: bool) -> Matrix {
+        let len = rows * cols;
+        let data = match self.0.get_mut(&len).and_then(Vec::pop) {
+            Some(mut d) => {
+                if zero {
+                    d.fill(0.0);
+                }
+                d
+            }
+            None => vec![0.0; len],
+        };
+        Matrix { rows, cols, data }
+    }
+
+    fn give(&mut self, m: Matrix) {
+        if !m.data.is_empty() {
+            self.0.entry(m.data.len()).or_default().push(m.data);
+        }
+    }
+}
+
+/// The tape of one forward/backward pass.
+pub struct Tape {
+    nodes: Vec<Node>,
+    pool: Pool,
+    /// Dropout is active only when training.
+    pub training: bool,
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Tape::new(true)
+    }
+}
+
+impl Tape {
+    /// An empty tape.
+    pub fn new(training: bool) -> Tape {
+        Tape {
+            nodes: Vec::new(),
+            pool: Pool::default(),
+            training,
+        }
+    }
+
+    /// Clears the tape, keeping every buffer for the next pass.
+    pub fn reset(&mut self, training: bool) {
+        for n in self.nodes.drain(..) {
+            self.pool.give(n.value);
+            if let Op::Dropout { mask, .. } | Op::WeightedSum { r: mask, .. } = n.op {
+                self.pool.give(mask);
+            }
+        }
+        self.training = training;
+    }
+
+    fn push(&mut self, op: Op, value: Matrix, needs_grad: bool) -> Var {
+        self.nodes.push(Node {
+            op,
+            value,
+            needs_grad,
+        });
+        Var(self.nodes.len() - 1)
+    }
+
+    fn needs(&self, v: Var) -> bool {
+        self.nodes[v.0].needs_grad
+    }
+
+    /// The value of `v`.
+    pub fn value(&self, v: Var) -> &Matrix {
+        &self.nodes[v.0].value
+    }
+
+    /// A constant input (no gradient), copied into a pooled buffer.
+    pub fn input(&mut self, m: &Matrix) -> Var {
+        let mut buf = self.pool.take(m.rows, m.cols, false);
+        buf.data.copy_from_slice(&m.data);
+        self.push(Op::Input, buf, false)
+    }
+
+    /// Parameter `i` of `params` (its gradient goes to `params.grads[i]`).
+    pub fn param(&mut self, params: &ParamStore, i: usize) -> Var {
+        let m = &params.values[i];
+        let mut buf = self.pool.take(m.rows, m.cols, false);
+        buf.data.copy_from_slice(&m.data);
+        self.push(Op::Param(i), buf, true)
+    }
+
+    /// `a · b`.
+    pub fn matmul(&mut self, a: Var, b: Var) -> Var {
+        let (m, n) = (self.value(a).rows, self.value(b).cols);
+        let mut out = self.pool.take(m, n, false);
+        sgemm(
+            false,
+            false,
+            1.0,
+            self.value(a),
+            self.value(b),
+            0.0,
+            &mut out,
+        );
+        let ng = self.needs(a) || self.needs(b);
+        self.push(Op::MatMul(a, b), out, ng)
+    }
+
+    /// `a · x` for a sparse `a`; `at` is its transpose, used by the backward pass.
+    pub fn spmm(&mut self, a: &Arc<SparseMat>, at: &Arc<SparseMat>, x: Var) -> Var {
+        let mut out = self.pool.take(a.rows, self.value(x).cols, false);
+        spmm(a, self.value(x), &mut out, false);
+        let ng = self.needs(x);
+        self.push(
+            Op::SpMM {
+                _a: a.clone(),
+                at: at.clone(),
+                x,
+            },
+            out,
+            ng,
+        )
+    }
+
+    /// `x + b` with `b` a `[1, cols]` row broadcast over rows.
+    pub fn add_bias(&mut self, x: Var, b: Var) -> Var {
+        let xv = &self.nodes[x.0].value;
+        let mut out = self.pool.take(xv.rows, xv.cols, false);
+        let bv = &self.nodes[b.0].value.data;
+        out.data
+            .par_chunks_mut(xv.cols.max(1))
+            .zip(xv.data.par_chunks(xv.cols.max(1)))
+            .for_each(|(o, r)| {
+                for ((o, &r), &b) in o.iter_mut().zip(r).zip(bv) {
+                    *o = r + b;
+                }
+            });
+        let ng = self.needs(x) || self.needs(b);
+        self.push(Op::AddBias(x, b), out, ng)
+    }
+
+    /// `a + b` (same shapes).
+    pub fn add(&mut self, a: Var, b: Var) -> Var {
+        let (av, bv) = (&self.nodes[a.0].value, &self.nodes[b.0].value);
+        let mut out = self.pool.take(av.rows, av.cols, false);
+        out.data
+            .par_iter_mut()
+            .zip(av.data.par_iter().zip(&bv.data))
+            .for_each(|(o, (x, y))| *o = x + y);
+        let ng = self.needs(a) || self.needs(b);
+        self.push(Op::Add(a, b), out, ng)
+    }
+
+    /// `max(x, 0)`.
+    pub fn relu(&mut self, x: Var) -> Var {
+        let xv = &self.nodes[x.0].value;
+        let mut out = self.pool.take(xv.rows, xv.cols, false);
+        out.data
+            .par_iter_mut()
+            .zip(&xv.data)
+            .for_each(|(o, &v)| *o = v.max(0.0));
+        let ng = self.needs(x);
+        self.push(Op::Relu(x), out, ng)
+    }
+
+    /// Inverted dropout with drop probability `p` (identity when not training or `p == 0`).
+    pub fn dropout(&mut self, x: Var, p: f32, rng: &mut impl Rng) -> Var {
+        if !self.training || p <= 0.0 {
+            return x;
+        }
+        let xv = &self.nodes[x.0].value;
+        let (rows, cols) = (xv.rows, xv.cols);
+        let mut mask = self.pool.take(rows, cols, false);
+        let keep = 1.0 / (1.0 - p);
+        // Serial draw keeps the mask independent of the thread count (seeded runs repeat).
+        for m in mask.data.iter_mut() {
+            *m = if rng.random::<f32>() < p { 0.0 } else { keep };
+        }
+        let mut out = self.pool.take(rows, cols, false);
+        let xv = &self.nodes[x.0].value;
+        out.data
+            .par_iter_mut()
+            .zip(xv.data.par_iter().zip(&mask.data))
+            .for_each(|(o, (v, m))| *o = v * m);
+        let ng = self.needs(x);
+        self.push(Op::Dropout { x, mask }, out, ng)
+    }
+
+    /// Row-wise log-softmax.
+    pub fn log_softmax(&mut self, x: Var) -> Var {
+        let xv = &self.nodes[x.0].value;
+        let c = xv.cols.max(1);
+        let mut out = self.pool.take(xv.rows, xv.cols, false);
+        out.data
+            .par_chunks_mut(c)
+            .zip(xv.data.par_chunks(c))
+            .for_each(|(o, r)| {
+                let m = r.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let lse = m + r.iter().map(|v| (v - m).exp()).sum::<f32>().ln();
+                for (o, v) in o.iter_mut().zip(r) {
+                    *o = v - lse;
+                }
+            });
+        let ng = self.needs(x);
+        self.push(Op::LogSoftmax(x), out, ng)
+    }
+
+    /// Mean negative log-likelihood of `labels[k]` at rows `idx[k]` of `logp`, as a `[1, 1]` value.
+    pub fn nll(&mut self, logp: Var, idx: Arc<Vec<usize>>, labels: Arc<Vec<usize>>) -> Var {
+        let lv = self.value(logp);
+        let s: f64 = idx
+            .iter()
+            .zip(labels.iter())
+            .map(|(&i, &y)| -lv.data[i * lv.cols + y] as f64)
+            .sum();
+        let mut out = self.pool.take(1, 1, false);
+        out.data[0] = (s / idx.len().max(1) as f64) as f32;
+        let ng = self.needs(logp);
+        self.push(Op::Nll { logp, idx, labels }, out, ng)
+    }
+
+    /// `Σ x ∘ r` as a `[1, 1]` value (a scalar probe, used by gradient checks).
+    pub fn weighted_sum(&mut self, x: Var, r: &Matrix) -> Var {
+        let xv = &self.nodes[x.0].value;
+        let s: f64 = xv
+            .data
+            .iter()
+            .zip(&r.data)
+            .map(|(a, b)| (*a as f64) * (*b as f64))
+            .sum();
+        let mut out = self.pool.take(1, 1, false);
+        out.data[0] = s as f32;
+        let mut rr = self.pool.take(r.rows, r.cols, false);
+        rr.data.copy_from_slice(&r.data);
+        let ng = self.needs(x);
+        self.push(Op::WeightedSum { x, r: rr }, out, ng)
+    }
+
+    /// Back-propagates from the scalar `loss`, adding parameter gradients into `params.grads`.
+    pub fn backward(&mut self, loss: Var, params: &mut ParamStore) {
+        let mut grads: Vec<Option<Matrix>> = (0..self.nodes.len()).map(|_| None).collect();
+        let mut seed = self.pool.take(1, 1, false);
+        seed.data[0] = 1.0;
+        grads[loss.0] = Some(seed);
+        for i in (0..=loss.0).rev() {
+            let Some(g) = grads[i].take() else { continue };
+            if !self.nodes[i].needs_grad {
+                self.pool.give(g);
+                continue;
+            }
+            self.backward_op(i, &g, &mut grads, params);
+            self.pool.give(g);
+        }
+        for g in grads.into_iter().flatten() {
+            self.pool.give(g);
+        }
+    }
+
+    /// Gradient buffer of `v`, zeroed on first use.
+    fn grad_of<'g>(&mut self, grads: &'g mut [Option<Matrix>], v: Var) -> &'g mut Matrix {
+        let (r, c) = (self.nodes[v.0].value.rows, self.nodes[v.0].value.cols);
+        grads[v.0].get_or_insert_with(|| self.pool.take(r, c, true))
+    }
+
+    fn backward_op(
+        &mut self,
+        i: usize,
+        g: &Matrix,
+        grads: &mut [Option<Matrix>],
+        params: &mut ParamStore,
+    ) {
+        // Each arm reads the node's inputs and accumulates into their gradient buffers.
+        let op = std::mem::replace(&mut self.nodes[i].op, Op::Input);
+        match &op {
+            Op::Input => {}
+            Op::Param(p) => {
+                for (d, s) in params.grads[*p].data.iter_mut().zip(&g.data) {
+                    *d += s;
+                }
+            }
+            Op::MatMul(a, b) => {
+                if self.needs(*a) {
+                    let ga = self.grad_of(grads, *a);
+                    sgemm(false, true, 1.0, g, &self.nodes[b.0].value, 1.0, ga);
+                }
+                if self.needs(*b) {
+                    let gb = self.grad_of(grads, *b);
+                    sgemm(true, false, 1.0, &self.nodes[a.0].value, g, 1.0, gb);
+                }
+            }
+            Op::SpMM { at, x, .. } => {
+                if self.needs(*x) {
+                    let gx = self.grad_of(grads, *x);
+                    spmm(at, g, gx, true);
+                }
+            }
+            Op::AddBias(x, b) => {
+                if self.needs(*x) {
+                    let gx = self.grad_of(grads, *x);
+                    gx.data
+                        .par_iter_mut()
+                        .zip(&g.data)
+                        .for_each(|(d, s)| *d += s);
+                }
+                if self.needs(*b) {
+                    let gb = self.grad_of(grads, *b);
+                    let c = g.cols.max(1);
+                    for r in g.data.chunks(c) {
+                        for (d, s) in gb.data.iter_mut().zip(r) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+            Op::Add(a, b) => {
+                for v in [*a, *b] {
+                    if self.needs(v) {
+                        let gv = self.grad_of(grads, v);
+                        gv.data
+                            .par_iter_mut()
+                            .zip(&g.data)
+                            .for_each(|(d, s)| *d += s);
+                    }
+                }
+            }
+            Op::Relu(x) => {
+                if self.needs(*x) {
+                    let gx = self.grad_of(grads, *x);
+                    let y = &self.nodes[i].value.data;
+                    gx.data
+                        .par_iter_mut()
+                        .zip(g.data.par_iter().zip(y))
+                        .for_each(|(d, (s, y))| {
+                            if *y > 0.0 {
+                                *d += s;
+                            }
+                        });
+                }
+            }
+            Op::Dropout { x, mask } => {
+                if self.needs(*x) {
+                    let gx = self.grad_of(grads, *x);
+                    gx.data
+                        .par_iter_mut()
+                        .zip(g.data.par_iter().zip(&mask.data))
+                        .for_each(|(d, (s, m))| *d += s * m);
+                }
+            }
+            Op::LogSoftmax(x) => {
+                if self.needs(*x) {
+                    let gx = self.grad_of(grads, *x);
+                    let y = &self.nodes[i].value;
+                    let c = y.cols.max(1);
+                    gx.data
+                        .par_chunks_mut(c)
+                        .zip(g.data.par_chunks(c).zip(y.data.par_chunks(c)))
+                        .for_each(|(d, (gr, yr))| {
+                            let s: f32 = gr.iter().sum();
+                            for ((d, gv), yv) in d.iter_mut().zip(gr).zip(yr) {
+                                *d += gv - yv.exp() * s;
+                            }
+                        });
+                }
+            }
+            Op::Nll { logp, idx, labels } => {
+                if self.needs(*logp) {
+                    let scale = g.data[0] / idx.len().max(1) as f32;
+                    let gl = self.grad_of(grads, *logp);
+                    let c = gl.cols;
+                    for (&r, &y) in idx.iter().zip(labels.iter()) {
+                        gl.data[r * c + y] -= scale;
+                    }
+                }
+            }
+            Op::WeightedSum { x, r } => {
+                if self.needs(*x) {
+                    let s = g.data[0];
+                    let gx = self.grad_of(grads, *x);
+                    for (d, w) in gx.data.iter_mut().zip(&r.data) {
+                        *d += s * w;
+                    }
+                }
+            }
+        }
+        self.nodes[i].op = op;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// Checks d(loss)/d(param) of `f` against central finite differences (f64 accumulation
+    /// in the probe keeps the f32 noise below the tolerance).
+    #[allow(clippy::needless_range_loop)] // perturbs params[p] while reading analytic[p]
+    fn check(params: &mut ParamStore, f: &dyn Fn(&mut Tape, &ParamStore) -> Var) {
+        let mut tape = Tape::new(true);
+        params.zero_grad();
+        let loss = f(&mut tape, params);
+        tape.backward(loss, params);
+        let analytic = params.grads.clone();
+        // Small enough that no ReLU input crosses zero at this seed, large enough for f32.
+        let eps = 1e-3f32;
+        for p in 0..params.values.len() {
+            for k in 0..params.values[p].data.len() {
+                let orig = params.values[p].data[k];
+                params.values[p].data[k] = orig + eps;
+                tape.reset(true);
+                let v = f(&mut tape, params);
+                let up = tape.value(v).data[0] as f64;
+                params.values[p].data[k] = orig - eps;
+                tape.reset(true);
+                let v = f(&mut tape, params);
+                let down = tape.value(v).data[0] as f64;
+                params.values[p].data[k] = orig;
+                let num = (up - down) / (2.0 * eps as f64);
+                let ana = analytic[p].data[k] as f64;
+                assert!(
+                    (num - ana).abs() <= 2e-2 * (1.0 + num.abs()),
+                    "param {} [{k}]: numeric {num}, analytic {ana}",
+                    params.names[p]
+                );
+            }
+        }
+    }
+
+    fn rand_mat(r: usize, c: usize, rng: &mut Xoshiro256PlusPlus) -> Matrix {
+        Matrix::from_vec(
+            r,
+            c,
+            (0..r * c).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        )
+    }
+
+    #[test]
+    fn gradients_of_every_op_match_finite_differences() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let mut p = ParamStore::default();
+        let x = p.add("x", rand_mat(4, 3, &mut rng));
+        let w = p.add("w", rand_mat(3, 5, &mut rng));
+        let b = p.add("b", rand_mat(1, 5, &mut rng));
+        let y = p.add("y", rand_mat(4, 5, &mut rng));
+        let a = Arc::new(SparseMat::new(
+            4,
+            4,
+            vec![0, 2, 3, 5, 6],
+            vec![0, 1, 2, 0, 3, 1],
+            vec![0.5, 1.0, -2.0, 0.3, 1.5, 0.7],
+        ));
+        let at = Arc::new(a.transpose());
+        let r = rand_mat(4, 5, &mut rng);
+        let idx = Arc::new(vec![0usize, 2, 3]);
+        let labels = Arc::new(vec![1usize, 4, 0]);
+        // matmul, spmm, add_bias, add, relu, weighted_sum
+        check(&mut p, &|t, ps| {
+            let (xv, wv, bv, yv) = (
+                t.param(ps, x),
+                t.param(ps, w),
+                t.param(ps, b),
+                t.param(ps, y),
+            );
+            let h = t.matmul(xv, wv);
+            let h = t.spmm(&a, &at, h);
+            let h = t.add_bias(h, bv);
+            let h = t.add(h, yv);
+            let h = t.relu(h);
+            t.weighted_sum(h, &r)
+        });
+        // log_softmax + nll
+        check(&mut p, &|t, ps| {
+            let (xv, wv, bv) = (t.param(ps, x), t.param(ps, w), t.param(ps, b));
+            let h = t.matmul(xv, wv);
+            let h = t.add_bias(h, bv);
+            let l = t.log_softmax(h);
+            t.nll(l, idx.clone(), labels.clone())
+        });
+        // dropout: with a fixed-seed mask the function is deterministic, so FD applies.
+        check(&mut p, &|t, ps| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+            let yv = t.param(ps, y);
+            let h = t.dropout(yv, 0.5, &mut rng);
+            t.weighted_sum(h, &r)
+        });
+    }
+
+    #[test]
+    fn steady_state_reuses_buffers() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
+        let mut p = ParamStore::default();
+        let w = p.add("w", rand_mat(8, 4, &mut rng));
+        let x = rand_mat(16, 8, &mut rng);
+        let r = rand_mat(16, 4, &mut rng);
+        let mut tape = Tape::new(true);
+        let mut pooled = Vec::new();
+        for _ in 0..3 {
+            tape.reset(true);
+            let xv = tape.input(&x);
+            let wv = tape.param(&p, w);
+            let h = tape.matmul(xv, wv);
+            let h = tape.relu(h);
+            let l = tape.weighted_sum(h, &r);
+            tape.backward(l, &mut p);
+            pooled.push(tape.pool.0.values().map(Vec::len).sum::<usize>());
+        }
+        // After the first step the pool holds the same number of buffers: nothing new allocated.
+        assert_eq!(pooled[1], pooled[2]);
+    }
+}

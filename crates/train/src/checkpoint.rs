@@ -1,0 +1,130 @@
+//! Checkpoints: a directory with `model.json` (shape) and one `.npy` per parameter, written
+//! to a temp directory and renamed into place so a crash never leaves a half checkpoint.
+
+use std::path::Path;
+
+use scalegnn_nn::{Model, ModelConfig, ModelKind};
+use scalegnn_tensor::Matrix;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// What `model.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Checkpoint {
+    pub model: String,
+    pub in_dim: usize,
+    pub hidden: usize,
+    pub out_dim: usize,
+    pub layers: usize,
+    pub dropout: f32,
+    pub epoch: usize,
+    pub val_acc: f64,
+    pub params: Vec<(String, usize, usize)>,
+}
+
+impl Checkpoint {
+    /// Saves `model` into `dir` atomically (replacing an older checkpoint there).
+    pub fn save(dir: &Path, model: &Model, epoch: usize, val_acc: f64) -> Result<(), TrainError> {
+        let c = &model.config;
+        let meta = Checkpoint {
+            model: c.kind.name().into(),
+            in_dim: c.in_dim,
+            hidden: c.hidden,
+            out_dim: c.out_dim,
+            layers: c.layers,
+            dropout: c.dropout,
+            epoch,
+            val_acc,
+            params: (0..model.params.values.len())
+                .map(|i| {
+                    (
+                        model.params.names[i].clone(),
+                        model.params.values[i].rows,
+                        model.params.values[i].cols,
+                    )
+                })
+                .collect(),
+        };
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "checkpoint".into());
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+        for (i, v) in model.params.values.iter().enumerate() {
+            scalegnn_npy::write_array(
+                &tmp.join(format!("{}.npy", model.params.names[i])),
+                &[v.rows, v.cols],
+                &v.data,
+            )?;
+        }
+        let text =
+            serde_json::to_string_pretty(&meta).map_err(|e| TrainError::io(&tmp, e.into()))?;
+        let mpath = tmp.join("model.json");
+        std::fs::write(&mpath, text).map_err(|e| TrainError::io(&mpath, e))?;
+        std::fs::File::open(&mpath)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| TrainError::io(&mpath, e))?;
+        if dir.exists() {
+            std::fs::rename(dir, &old).map_err(|e| TrainError::io(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Loads a checkpoint; when `expect` is given, its shape must match.
+    pub fn load(
+        dir: &Path,
+        expect: Option<&ModelConfig>,
+    ) -> Result<(Model, Checkpoint), TrainError> {
+        let mpath = dir.join("model.json");
+        let text = std::fs::read_to_string(&mpath).map_err(|e| TrainError::io(&mpath, e))?;
+        let meta: Checkpoint = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+            path: mpath.clone(),
+            reason: e.to_string(),
+        })?;
+        let kind: ModelKind = meta.model.parse()?;
+        let cfg = ModelConfig {
+            kind,
+            in_dim: meta.in_dim,
+            hidden: meta.hidden,
+            out_dim: meta.out_dim,
+            layers: meta.layers,
+            dropout: meta.dropout,
+        };
+        if let Some(e) = expect {
+            if (e.kind, e.in_dim, e.hidden, e.out_dim, e.layers)
+                != (cfg.kind, cfg.in_dim, cfg.hidden, cfg.out_dim, cfg.layers)
+            {
+                return Err(TrainError::Checkpoint {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "it holds {} {}→{}→{} with {} layers, the run wants {} {}→{}→{} with {} layers",
+                        cfg.kind.name(), cfg.in_dim, cfg.hidden, cfg.out_dim, cfg.layers,
+                        e.kind.name(), e.in_dim, e.hidden, e.out_dim, e.layers
+                    ),
+                });
+            }
+        }
+        let mut model = Model::new(cfg, 0)?;
+        for i in 0..model.params.values.len() {
+            let name = model.params.names[i].clone();
+            let p = dir.join(format!("{name}.npy"));
+            let a = scalegnn_npy::read_array::<f32>(&p)?;
+            let want = [model.params.values[i].rows, model.params.values[i].cols];
+            if a.shape() != want {
+                return Err(TrainError::Checkpoint {
+                    path: p,
+                    reason: format!("shape {:?}, the model needs {want:?}", a.shape()),
+                });
+            }
+            model.params.values[i] = Matrix::from_vec(want[0], want[1], a.to_vec());
+        }
+        Ok((model, meta))
+    }
+}

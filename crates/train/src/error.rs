@@ -1,0 +1,36 @@
+//! Errors of the train crate.
+
+use std::path::PathBuf;
+
+/// What can stop a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Nn(#[from] scalegnn_nn::NnError),
+    #[error(transparent)]
+    Npy(#[from] scalegnn_npy::NpyError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The dataset lacks something the task needs (labels, features, a split).
+    #[error("{path}: {reason}")]
+    Dataset { path: PathBuf, reason: String },
+    /// The loss stopped being a number.
+    #[error("loss became {value} at epoch {epoch}; stopped (the best checkpoint so far is kept). Lower the learning rate or check the features for extreme values")]
+    NanLoss { epoch: usize, value: f32 },
+    /// A checkpoint does not fit the model it is loaded into.
+    #[error("{path}: checkpoint does not match: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+}
+
+impl TrainError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TrainError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

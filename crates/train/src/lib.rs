@@ -1,0 +1,12 @@
+//! Training: the full-batch node-classification loop with early stopping, metrics as JSON
+//! lines, and atomic, reloadable checkpoints.
+
+mod checkpoint;
+mod error;
+mod metrics;
+mod node;
+
+pub use checkpoint::Checkpoint;
+pub use error::TrainError;
+pub use metrics::{MetricLine, MetricsLog};
+pub use node::{evaluate, train_node_classification, NodeData, RunSummary, TrainConfig};

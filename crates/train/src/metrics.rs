@@ -1,0 +1,74 @@
+//! Metrics as JSON lines (`{"epoch":3,"split":"val","metric":"acc","value":0.81}`).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::TrainError;
+
+/// One metric value.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MetricLine {
+    pub epoch: usize,
+    pub split: String,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// Appends metric lines to a file (flushed per epoch) and keeps them in memory.
+pub struct MetricsLog {
+    out: Option<(BufWriter<File>, std::path::PathBuf)>,
+    pub lines: Vec<MetricLine>,
+}
+
+impl MetricsLog {
+    /// A log kept in memory only.
+    pub fn memory() -> MetricsLog {
+        MetricsLog {
+            out: None,
+            lines: Vec::new(),
+        }
+    }
+
+    /// A log also written to `path` (created or truncated).
+    pub fn to_file(path: &Path) -> Result<MetricsLog, TrainError> {
+        let f = File::create(path).map_err(|e| TrainError::io(path, e))?;
+        Ok(MetricsLog {
+            out: Some((BufWriter::new(f), path.to_path_buf())),
+            lines: Vec::new(),
+        })
+    }
+
+    /// Records one value.
+    pub fn push(
+        &mut self,
+        epoch: usize,
+        split: &str,
+        metric: &str,
+        value: f64,
+    ) -> Result<(), TrainError> {
+        let line = MetricLine {
+            epoch,
+            split: split.into(),
+            metric: metric.into(),
+            value,
+        };
+        if let Some((w, p)) = &mut self.out {
+            let text =
+                serde_json::to_string(&line).map_err(|e| TrainError::io(p.clone(), e.into()))?;
+            writeln!(w, "{text}").map_err(|e| TrainError::io(p.clone(), e))?;
+        }
+        self.lines.push(line);
+        Ok(())
+    }
+
+    /// Flushes buffered lines to disk.
+    pub fn flush(&mut self) -> Result<(), TrainError> {
+        if let Some((w, p)) = &mut self.out {
+            w.flush().map_err(|e| TrainError::io(p.clone(), e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! Accuracy against the published range: GCN on Cora's public split, 10 seeds
+//! (skips with a message when ../shared/datasets is absent).
+
+use std::path::Path;
+
+use scalegnn_data::{ingest, readers, Dataset, IngestOptions, NoProgress, OpenOptions};
+use scalegnn_train::{train_node_classification, MetricsLog, NodeData, TrainConfig};
+
+#[test]
+fn gcn_on_cora_reaches_the_published_accuracy() {
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/planetoid-npy/cora");
+    if !src.exists() {
+        eprintln!("skipping: {} not found", src.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cora");
+    ingest(
+        readers::npy_dir::read(&src).unwrap(),
+        &IngestOptions::default(),
+        &dir,
+        &NoProgress,
+    )
+    .unwrap();
+    let ds = Dataset::open(&dir, OpenOptions::default()).unwrap();
+    let data = NodeData::from_dataset(&ds, true).unwrap();
+    let mut accs = Vec::new();
+    for seed in 0..10 {
+        let cfg = TrainConfig {
+            seed,
+            ..TrainConfig::default()
+        };
+        let (_, s) = train_node_classification(
+            &data,
+            &ds.graph,
+            &cfg,
+            &mut MetricsLog::memory(),
+            None,
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        accs.push(s.test_acc);
+    }
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+    let std = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accs.len() as f64).sqrt();
+    eprintln!(
+        "GCN Cora test accuracy over 10 seeds: {:.2} ± {:.2}",
+        100.0 * mean,
+        100.0 * std
+    );
+    // Published 81.5 (Kipf & Welling 2017); the bar is 81.0.
+    assert!(mean >= 0.810, "mean {mean:.4} below 0.810 ({accs:?})");
+    assert!(mean <= 0.845, "mean {mean:.4} implausibly high ({accs:?})");
+}
