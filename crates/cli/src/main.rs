@@ -31,6 +31,14 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Describe a dataset directory: sizes, splits, degree statistics, files.
     Info(cmd::info::Args),
+    /// Train a node classifier (full batch): gcn, sage or mlp; writes a run directory.
+    Train(cmd::train::Args),
+    /// Evaluate a run's best checkpoint on train/val/test.
+    Eval(cmd::infer::Args),
+    /// Write a run's class predictions for every node (predictions.npy).
+    Predict(cmd::infer::Args),
+    /// Write a run's node embeddings, the input of the last layer (embeddings.npy).
+    Embed(cmd::infer::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +57,10 @@ fn main() -> ExitCode {
         Command::Ingest(a) => cmd::ingest::run(a),
         Command::Synth(a) => cmd::synth::run(a),
         Command::Info(a) => cmd::info::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Eval(a) => cmd::infer::run(a, cmd::infer::Mode::Eval),
+        Command::Predict(a) => cmd::infer::run(a, cmd::infer::Mode::Predict),
+        Command::Embed(a) => cmd::infer::run(a, cmd::infer::Mode::Embed),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,5 +4,5 @@
 mod model;
 mod propagation;
 
-pub use model::{Model, ModelConfig, ModelKind, NnError};
+pub use model::{Features, Model, ModelConfig, ModelKind, NnError};
 pub use propagation::Propagation;

@@ -4,7 +4,9 @@ use std::str::FromStr;
 
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
+use std::sync::Arc;
+
+use scalegnn_tensor::{Matrix, ParamStore, SparseMat, Tape, Var};
 
 use crate::Propagation;
 
@@ -141,43 +143,145 @@ impl Model {
     pub fn forward(
         &self,
         tape: &mut Tape,
-        x: Var,
+        x: &Features,
         prop: Option<&Propagation>,
         rng: &mut impl Rng,
     ) -> Var {
-        let mut h = x;
+        self.forward_layers(tape, x, prop, rng, self.layers.len())
+    }
+
+    /// Node embeddings: the input of the last layer, `[n, hidden]` (the features for a 1-layer model).
+    pub fn embed(
+        &self,
+        tape: &mut Tape,
+        x: &Features,
+        prop: Option<&Propagation>,
+        rng: &mut impl Rng,
+    ) -> Var {
+        self.forward_layers(tape, x, prop, rng, self.layers.len() - 1)
+    }
+
+    fn forward_layers(
+        &self,
+        tape: &mut Tape,
+        x: &Features,
+        prop: Option<&Propagation>,
+        rng: &mut impl Rng,
+        upto: usize,
+    ) -> Var {
+        let p = self.config.dropout;
+        // The first layer may read sparse features; later layers read dense activations.
+        let mut h = match x {
+            Features::Dense(m) => {
+                let v = tape.constant(m);
+                Input::Dense(tape.dropout(v, p, rng))
+            }
+            Features::Sparse(s) => Input::Sparse(s.clone(), tape.sparse_values(s, p, rng)),
+        };
         let last = self.layers.len() - 1;
-        for (l, layer) in self.layers.iter().enumerate() {
-            h = tape.dropout(h, self.config.dropout, rng);
+        let mut out = None;
+        for (l, layer) in self.layers.iter().enumerate().take(upto) {
+            if l > 0 {
+                let prev = out.expect("set by the previous layer");
+                h = Input::Dense(tape.dropout(prev, p, rng));
+            }
             let w = tape.param(&self.params, layer.w);
             let b = tape.param(&self.params, layer.b);
-            h = match (self.config.kind, prop) {
-                (ModelKind::Gcn, Some(p)) => {
+            let z = match (self.config.kind, prop) {
+                (ModelKind::Gcn, Some(pr)) => {
                     // Multiply by W first when it shrinks the width: the SpMM then moves fewer columns.
                     let (din, dout) = (tape.value(w).rows, tape.value(w).cols);
-                    if dout <= din {
-                        let t = tape.matmul(h, w);
-                        tape.spmm(&p.a, &p.at, t)
-                    } else {
-                        let t = tape.spmm(&p.a, &p.at, h);
-                        tape.matmul(t, w)
+                    match &h {
+                        Input::Dense(v) if dout > din => {
+                            let t = tape.spmm(&pr.a, &pr.at, *v);
+                            tape.matmul(t, w)
+                        }
+                        _ => {
+                            let t = h.matmul(tape, w);
+                            tape.spmm(&pr.a, &pr.at, t)
+                        }
                     }
                 }
-                (ModelKind::Sage, Some(p)) => {
-                    let agg = tape.spmm(&p.a, &p.at, h);
-                    let left = tape.matmul(agg, w);
+                (ModelKind::Sage, Some(pr)) => {
+                    // mean(h)·W = mean(h·W): multiply first, so sparse inputs never densify.
+                    let t = h.matmul(tape, w);
+                    let left = tape.spmm(&pr.a, &pr.at, t);
                     let wr = tape.param(&self.params, layer.w_root.unwrap_or(layer.w));
-                    let right = tape.matmul(h, wr);
+                    let right = h.matmul(tape, wr);
                     tape.add(left, right)
                 }
-                _ => tape.matmul(h, w),
+                _ => h.matmul(tape, w),
             };
-            h = tape.add_bias(h, b);
-            if l < last {
-                h = tape.relu(h);
+            let z = tape.add_bias(z, b);
+            out = Some(if l < last { tape.relu(z) } else { z });
+        }
+        match (out, h) {
+            (Some(v), _) => v,
+            // upto == 0 (embedding of a 1-layer model): the (dropped-out) input itself.
+            (None, Input::Dense(v)) => v,
+            (None, Input::Sparse(s, _)) => {
+                let dense = s.to_dense();
+                tape.input(&dense)
             }
         }
-        h
+    }
+}
+
+/// Node features as the model reads them.
+#[derive(Debug, Clone)]
+pub enum Features {
+    Dense(Arc<Matrix>),
+    /// Sparse rows (bag-of-words data such as Cora, 1.3 % non-zero): the first layer
+    /// multiplies only the stored entries.
+    Sparse(Arc<SparseMat>),
+}
+
+impl Features {
+    /// Dense features, stored sparse when at most `max_density` of the entries are non-zero.
+    pub fn from_dense(m: Matrix, max_density: f64) -> Features {
+        let nnz = m.data.iter().filter(|v| **v != 0.0).count();
+        if (nnz as f64) > max_density * m.data.len() as f64 {
+            return Features::Dense(Arc::new(m));
+        }
+        let mut indptr = Vec::with_capacity(m.rows + 1);
+        let mut indices = Vec::with_capacity(nnz);
+        let mut weights = Vec::with_capacity(nnz);
+        indptr.push(0);
+        for i in 0..m.rows {
+            for (j, &v) in m.row(i).iter().enumerate() {
+                if v != 0.0 {
+                    indices.push(j as u32);
+                    weights.push(v);
+                }
+            }
+            indptr.push(indices.len());
+        }
+        Features::Sparse(Arc::new(SparseMat::new(
+            m.rows, m.cols, indptr, indices, weights,
+        )))
+    }
+
+    /// Number of feature columns.
+    pub fn cols(&self) -> usize {
+        match self {
+            Features::Dense(m) => m.cols,
+            Features::Sparse(s) => s.cols,
+        }
+    }
+}
+
+/// A layer's input on the tape.
+enum Input {
+    Dense(Var),
+    Sparse(Arc<SparseMat>, Var),
+}
+
+impl Input {
+    fn matmul(&self, tape: &mut Tape, w: Var) -> Var {
+        match self {
+            Input::Dense(v) => tape.matmul(*v, w),
+            Input::Sparse(s, vals) => tape.sparse_matmul(s, *vals, w),
+        }
     }
 }
 
@@ -211,14 +315,22 @@ mod tests {
             .build(&[0u32, 1, 2, 3, 4, 5], &[1u32, 2, 0, 4, 5, 3])
             .unwrap()
             .csr;
-        let x = Matrix::from_vec(
+        let xm = Matrix::from_vec(
             6,
             2,
             vec![1., 0., 1., 0.1, 0.9, 0., 0., 1., 0.1, 1., 0., 0.8],
         );
         let idx = std::sync::Arc::new((0..6).collect::<Vec<usize>>());
         let y = std::sync::Arc::new(vec![0usize, 0, 0, 1, 1, 1]);
-        for kind in [ModelKind::Gcn, ModelKind::Sage, ModelKind::Mlp] {
+        for (kind, x) in [ModelKind::Gcn, ModelKind::Sage, ModelKind::Mlp]
+            .into_iter()
+            .flat_map(|k| {
+                [
+                    (k, Features::from_dense(xm.clone(), 0.0)),
+                    (k, Features::from_dense(xm.clone(), 1.0)),
+                ]
+            })
+        {
             let cfg = ModelConfig {
                 kind,
                 in_dim: 2,
@@ -236,15 +348,18 @@ mod tests {
             for _ in 0..100 {
                 tape.reset(true);
                 m.params.zero_grad();
-                let xv = tape.input(&x);
-                let logits = m.forward(&mut tape, xv, prop.as_ref(), &mut rng);
+                let logits = m.forward(&mut tape, &x, prop.as_ref(), &mut rng);
                 let lp = tape.log_softmax(logits);
                 let loss = tape.nll(lp, idx.clone(), y.clone());
                 last = tape.value(loss).data[0];
                 tape.backward(loss, &mut m.params);
                 opt.step(&mut m.params);
             }
-            assert!(last < 0.05, "{kind:?} loss {last}");
+            assert!(
+                last < 0.05,
+                "{kind:?} {} loss {last}",
+                matches!(x, Features::Sparse(_))
+            );
         }
     }
 }

@@ -80,6 +80,37 @@ mod tests {
     }
 
     #[test]
+    fn large_shapes_match_naive() {
+        // Shapes of a real first layer (threaded kernel paths), forward and both gradients.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(4);
+        let mut m = |r: usize, c: usize| {
+            Matrix::from_vec(
+                r,
+                c,
+                (0..r * c).map(|_| rng.random_range(-1.0..1.0)).collect(),
+            )
+        };
+        let (x, w, g) = (m(700, 300), m(300, 16), m(700, 16));
+        for (ta, tb, a, b) in [
+            (false, false, &x, &w),
+            (true, false, &x, &g),
+            (false, true, &g, &w),
+        ] {
+            let want = naive(ta, tb, a, b);
+            let mut c = Matrix::from_vec(want.rows, want.cols, vec![f32::NAN; want.data.len()]);
+            sgemm(ta, tb, 1.0, a, b, 0.0, &mut c);
+            let err = c
+                .data
+                .iter()
+                .zip(&want.data)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max);
+            assert!(err < 1e-3, "ta={ta} tb={tb}: max error {err}");
+        }
+    }
+
+    #[test]
     fn all_transposes_match_naive() {
         let a = Matrix::from_vec(3, 4, (0..12).map(|v| v as f32 * 0.5 - 2.0).collect());
         let b = Matrix::from_vec(4, 2, (0..8).map(|v| v as f32 - 3.0).collect());

@@ -10,5 +10,5 @@ mod tape;
 pub use gemm::sgemm;
 pub use matrix::Matrix;
 pub use optim::{Adam, ParamStore};
-pub use sparse::{spmm, SparseMat};
+pub use sparse::{spmm, spmm_t_with, spmm_with, SparseMat};
 pub use tape::{Tape, Var};

@@ -41,6 +41,17 @@ impl SparseMat {
         }
     }
 
+    /// The dense form.
+    pub fn to_dense(&self) -> Matrix {
+        let mut m = Matrix::zeros(self.rows, self.cols);
+        for i in 0..self.rows {
+            for k in self.indptr[i]..self.indptr[i + 1] {
+                m.data[i * self.cols + self.indices[k] as usize] += self.weights[k];
+            }
+        }
+        m
+    }
+
     /// Number of stored entries.
     pub fn nnz(&self) -> usize {
         self.indices.len()
@@ -79,8 +90,14 @@ impl SparseMat {
 
 /// `out = a · x` (or `out += a · x` when `accumulate`), rows of `out` computed in parallel.
 pub fn spmm(a: &SparseMat, x: &Matrix, out: &mut Matrix, accumulate: bool) {
+    spmm_with(a, &a.weights, x, out, accumulate);
+}
+
+/// `spmm` with `weights` (one per stored entry) in place of `a.weights`.
+pub fn spmm_with(a: &SparseMat, weights: &[f32], x: &Matrix, out: &mut Matrix, accumulate: bool) {
     assert_eq!(a.cols, x.rows, "spmm: a.cols != x.rows");
     assert_eq!((out.rows, out.cols), (a.rows, x.cols), "spmm: output shape");
+    assert_eq!(weights.len(), a.nnz(), "spmm: one weight per entry");
     let f = x.cols;
     if f == 0 {
         return;
@@ -93,14 +110,51 @@ pub fn spmm(a: &SparseMat, x: &Matrix, out: &mut Matrix, accumulate: bool) {
             if !accumulate {
                 o.fill(0.0);
             }
-            for k in a.indptr[i]..a.indptr[i + 1] {
-                let w = a.weights[k];
-                let src = &x.data[a.indices[k] as usize * f..(a.indices[k] as usize + 1) * f];
+            let (lo, hi) = (a.indptr[i], a.indptr[i + 1]);
+            for (&j, &w) in a.indices[lo..hi].iter().zip(&weights[lo..hi]) {
+                let j = j as usize;
+                let src = &x.data[j * f..(j + 1) * f];
                 for (d, s) in o.iter_mut().zip(src) {
                     *d += w * s;
                 }
             }
         });
+}
+
+/// `out += aᵀ · g` without building the transpose: each task scatters its rows of `a` into a
+/// private partial, then the partials are summed. For a small `out` (a weight gradient).
+pub fn spmm_t_with(a: &SparseMat, weights: &[f32], g: &Matrix, out: &mut Matrix) {
+    assert_eq!(a.rows, g.rows, "spmm_t: a.rows != g.rows");
+    assert_eq!(
+        (out.rows, out.cols),
+        (a.cols, g.cols),
+        "spmm_t: output shape"
+    );
+    let f = g.cols;
+    let tasks = rayon::current_num_threads().max(1);
+    let rows_per = a.rows.div_ceil(tasks).max(1);
+    let partials: Vec<Vec<f32>> = (0..tasks)
+        .into_par_iter()
+        .map(|t| {
+            let mut part = vec![0f32; out.data.len()];
+            for i in (t * rows_per)..((t + 1) * rows_per).min(a.rows) {
+                let gi = &g.data[i * f..(i + 1) * f];
+                let (lo, hi) = (a.indptr[i], a.indptr[i + 1]);
+                for (&j, &w) in a.indices[lo..hi].iter().zip(&weights[lo..hi]) {
+                    let j = j as usize;
+                    for (d, s) in part[j * f..(j + 1) * f].iter_mut().zip(gi) {
+                        *d += w * s;
+                    }
+                }
+            }
+            part
+        })
+        .collect();
+    for p in partials {
+        for (d, s) in out.data.iter_mut().zip(&p) {
+            *d += s;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -124,5 +178,9 @@ mod tests {
         let mut o = Matrix::zeros(3, 1);
         spmm(&t, &y, &mut o, false);
         assert_eq!(o.data, vec![10.0, 2.0, 30.0]);
+        // aᵀ·y without the transpose, accumulating.
+        let mut o2 = Matrix::from_vec(3, 1, vec![1.0, 1.0, 1.0]);
+        spmm_t_with(&a, &a.weights, &y, &mut o2);
+        assert_eq!(o2.data, vec![11.0, 3.0, 31.0]);
     }
 }

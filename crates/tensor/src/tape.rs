@@ -5,10 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use crate::{sgemm, spmm, Matrix, ParamStore, SparseMat};
+use crate::{sgemm, spmm, spmm_t_with, spmm_with, Matrix, ParamStore, SparseMat};
+
+/// Elements per RNG stream in dropout masks.
+const DROPOUT_CHUNK: usize = 1 << 14;
 
 /// A value on the tape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +27,12 @@ enum Op {
         _a: Arc<SparseMat>,
         at: Arc<SparseMat>,
         x: Var,
+    },
+    /// Sparse input (pattern + per-entry values node) times a dense matrix.
+    SparseMatMul {
+        x: Arc<SparseMat>,
+        vals: Var,
+        w: Var,
     },
     AddBias(Var, Var),
     Add(Var, Var),
@@ -44,9 +53,25 @@ enum Op {
     },
 }
 
+/// A node's value: a pooled buffer, or a constant shared with the caller (no copy per step).
+enum Value {
+    Owned(Matrix),
+    Shared(Arc<Matrix>),
+}
+
+impl std::ops::Deref for Value {
+    type Target = Matrix;
+    fn deref(&self) -> &Matrix {
+        match self {
+            Value::Owned(m) => m,
+            Value::Shared(m) => m,
+        }
+    }
+}
+
 struct Node {
     op: Op,
-    value: Matrix,
+    value: Value,
     needs_grad: bool,
 }
 
@@ -104,7 +129,9 @@ impl Tape {
     /// Clears the tape, keeping every buffer for the next pass.
     pub fn reset(&mut self, training: bool) {
         for n in self.nodes.drain(..) {
-            self.pool.give(n.value);
+            if let Value::Owned(m) = n.value {
+                self.pool.give(m);
+            }
             if let Op::Dropout { mask, .. } | Op::WeightedSum { r: mask, .. } = n.op {
                 self.pool.give(mask);
             }
@@ -115,7 +142,7 @@ impl Tape {
     fn push(&mut self, op: Op, value: Matrix, needs_grad: bool) -> Var {
         self.nodes.push(Node {
             op,
-            value,
+            value: Value::Owned(value),
             needs_grad,
         });
         Var(self.nodes.len() - 1)
@@ -135,6 +162,16 @@ impl Tape {
         let mut buf = self.pool.take(m.rows, m.cols, false);
         buf.data.copy_from_slice(&m.data);
         self.push(Op::Input, buf, false)
+    }
+
+    /// A constant input shared with the caller: no copy, however large.
+    pub fn constant(&mut self, m: &Arc<Matrix>) -> Var {
+        self.nodes.push(Node {
+            op: Op::Input,
+            value: Value::Shared(m.clone()),
+            needs_grad: false,
+        });
+        Var(self.nodes.len() - 1)
     }
 
     /// Parameter `i` of `params` (its gradient goes to `params.grads[i]`).
@@ -172,6 +209,49 @@ impl Tape {
                 _a: a.clone(),
                 at: at.clone(),
                 x,
+            },
+            out,
+            ng,
+        )
+    }
+
+    /// Entry values of a sparse input, after inverted dropout with probability `p` when
+    /// training: a `[1, nnz]` value for `sparse_matmul` (dropping entries of a sparse matrix
+    /// is distributed as dropping those of its dense form, whose zeros stay zero).
+    pub fn sparse_values(&mut self, x: &SparseMat, p: f32, rng: &mut impl Rng) -> Var {
+        let mut vals = self.pool.take(1, x.nnz(), false);
+        if self.training && p > 0.0 {
+            let keep = 1.0 / (1.0 - p);
+            let base: u64 = rng.random();
+            vals.data
+                .par_chunks_mut(DROPOUT_CHUNK)
+                .zip(x.weights.par_chunks(DROPOUT_CHUNK))
+                .enumerate()
+                .for_each(|(c, (v, w))| {
+                    let mut r = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
+                        base ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    );
+                    for (v, w) in v.iter_mut().zip(w) {
+                        *v = if r.random::<f32>() < p { 0.0 } else { w * keep };
+                    }
+                });
+        } else {
+            vals.data.copy_from_slice(&x.weights);
+        }
+        self.push(Op::Input, vals, false)
+    }
+
+    /// `x · w` for a sparse `x` whose entry values are the node `vals` (from `sparse_values`).
+    pub fn sparse_matmul(&mut self, x: &Arc<SparseMat>, vals: Var, w: Var) -> Var {
+        let wv = &self.nodes[w.0].value;
+        let mut out = self.pool.take(x.rows, wv.cols, false);
+        spmm_with(x, &self.nodes[vals.0].value.data, wv, &mut out, false);
+        let ng = self.needs(w);
+        self.push(
+            Op::SparseMatMul {
+                x: x.clone(),
+                vals,
+                w,
             },
             out,
             ng,
@@ -228,10 +308,20 @@ impl Tape {
         let (rows, cols) = (xv.rows, xv.cols);
         let mut mask = self.pool.take(rows, cols, false);
         let keep = 1.0 / (1.0 - p);
-        // Serial draw keeps the mask independent of the thread count (seeded runs repeat).
-        for m in mask.data.iter_mut() {
-            *m = if rng.random::<f32>() < p { 0.0 } else { keep };
-        }
+        // One RNG stream per fixed-size chunk, seeded from `rng`: parallel, yet the mask
+        // depends only on the seed, never on the thread count.
+        let base: u64 = rng.random();
+        mask.data
+            .par_chunks_mut(DROPOUT_CHUNK)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                let mut r = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
+                    base ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
+                for m in chunk.iter_mut() {
+                    *m = if r.random::<f32>() < p { 0.0 } else { keep };
+                }
+            });
         let mut out = self.pool.take(rows, cols, false);
         let xv = &self.nodes[x.0].value;
         out.data
@@ -261,13 +351,14 @@ impl Tape {
         self.push(Op::LogSoftmax(x), out, ng)
     }
 
-    /// Mean negative log-likelihood of `labels[k]` at rows `idx[k]` of `logp`, as a `[1, 1]` value.
+    /// Mean negative log-likelihood over the rows `idx` of `logp`, row `i` having class
+    /// `labels[i]` (`labels` is indexed by row, one entry per row of `logp`), as a `[1, 1]` value.
     pub fn nll(&mut self, logp: Var, idx: Arc<Vec<usize>>, labels: Arc<Vec<usize>>) -> Var {
         let lv = self.value(logp);
+        assert_eq!(labels.len(), lv.rows, "nll: one label per row");
         let s: f64 = idx
             .iter()
-            .zip(labels.iter())
-            .map(|(&i, &y)| -lv.data[i * lv.cols + y] as f64)
+            .map(|&i| -lv.data[i * lv.cols + labels[i]] as f64)
             .sum();
         let mut out = self.pool.take(1, 1, false);
         out.data[0] = (s / idx.len().max(1) as f64) as f32;
@@ -350,6 +441,12 @@ impl Tape {
                     spmm(at, g, gx, true);
                 }
             }
+            Op::SparseMatMul { x, vals, w } => {
+                if self.needs(*w) {
+                    let gw = self.grad_of(grads, *w);
+                    spmm_t_with(x, &self.nodes[vals.0].value.data, g, gw);
+                }
+            }
             Op::AddBias(x, b) => {
                 if self.needs(*x) {
                     let gx = self.grad_of(grads, *x);
@@ -423,8 +520,8 @@ impl Tape {
                     let scale = g.data[0] / idx.len().max(1) as f32;
                     let gl = self.grad_of(grads, *logp);
                     let c = gl.cols;
-                    for (&r, &y) in idx.iter().zip(labels.iter()) {
-                        gl.data[r * c + y] -= scale;
+                    for &r in idx.iter() {
+                        gl.data[r * c + labels[r]] -= scale;
                     }
                 }
             }
@@ -445,7 +542,6 @@ impl Tape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
 
     /// Checks d(loss)/d(param) of `f` against central finite differences (f64 accumulation
@@ -508,7 +604,8 @@ mod tests {
         let at = Arc::new(a.transpose());
         let r = rand_mat(4, 5, &mut rng);
         let idx = Arc::new(vec![0usize, 2, 3]);
-        let labels = Arc::new(vec![1usize, 4, 0]);
+        // Row-indexed labels; row 1 is not in idx, so its label must not matter.
+        let labels = Arc::new(vec![1usize, 3, 4, 0]);
         // matmul, spmm, add_bias, add, relu, weighted_sum
         check(&mut p, &|t, ps| {
             let (xv, wv, bv, yv) = (
@@ -523,6 +620,22 @@ mod tests {
             let h = t.add(h, yv);
             let h = t.relu(h);
             t.weighted_sum(h, &r)
+        });
+        // sparse input with dropout on its entries, times a weight
+        let xs = Arc::new(SparseMat::new(
+            4,
+            3,
+            vec![0, 1, 3, 3, 5],
+            vec![2, 0, 1, 0, 2],
+            vec![1.0, 0.5, -1.0, 2.0, 0.3],
+        ));
+        let r45 = rand_mat(4, 5, &mut rng);
+        check(&mut p, &|t, ps| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+            let vals = t.sparse_values(&xs, 0.3, &mut rng);
+            let wv = t.param(ps, w);
+            let h = t.sparse_matmul(&xs, vals, wv);
+            t.weighted_sum(h, &r45)
         });
         // log_softmax + nll
         check(&mut p, &|t, ps| {

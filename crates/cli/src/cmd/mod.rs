@@ -1,6 +1,8 @@
 //! One module per subcommand: its arguments and what it runs.
 
 pub mod demo;
+pub mod infer;
 pub mod info;
 pub mod ingest;
 pub mod synth;
+pub mod train;
