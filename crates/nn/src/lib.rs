@@ -1,8 +1,11 @@
-//! Layers and models on the tensor tape: GCN, GraphSAGE (mean) and MLP, each usable on the
-//! whole graph through a `Propagation` built once from the CSR.
+//! Layers and models on the tensor tape: one file per architecture under `arch/`, the
+//! propagation matrices they share (`GraphCtx`), and the `Model` that ties them together.
 
+pub mod arch;
+mod features;
 mod model;
 mod propagation;
 
-pub use model::{Features, Model, ModelConfig, ModelKind, NnError};
-pub use propagation::Propagation;
+pub use features::{Features, Input};
+pub use model::{Architecture, Model, ModelConfig, ModelKind, NnError};
+pub use propagation::{GraphCtx, Propagation};

@@ -1,19 +1,18 @@
-//! `Model`: a stack of graph layers (GCN, GraphSAGE-mean) or an MLP, with its parameters.
+//! `Model`: an architecture (one file each under `arch/`) with its parameters, built from a
+//! `ModelConfig`; every architecture returns logits, or embeddings (the last layer's input).
 
 use std::str::FromStr;
 
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use std::sync::Arc;
+use scalegnn_tensor::{ParamStore, Tape, Var};
 
-use scalegnn_tensor::{Matrix, ParamStore, SparseMat, Tape, Var};
-
-use crate::Propagation;
+use crate::{Features, GraphCtx};
 
 /// Errors of model construction.
 #[derive(Debug, thiserror::Error)]
 pub enum NnError {
-    #[error("unknown model {0:?}; available: gcn, sage, mlp")]
+    #[error("unknown model {0:?}; available: {list}", list = ModelKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))]
     UnknownModel(String),
     #[error("bad model shape: {0}")]
     BadShape(String),
@@ -30,19 +29,10 @@ pub enum ModelKind {
     Mlp,
 }
 
-impl FromStr for ModelKind {
-    type Err = NnError;
-    fn from_str(s: &str) -> Result<Self, NnError> {
-        match s.to_ascii_lowercase().as_str() {
-            "gcn" => Ok(ModelKind::Gcn),
-            "sage" | "graphsage" => Ok(ModelKind::Sage),
-            "mlp" => Ok(ModelKind::Mlp),
-            _ => Err(NnError::UnknownModel(s.to_string())),
-        }
-    }
-}
-
 impl ModelKind {
+    /// Every architecture, in the order `--help` lists them.
+    pub const ALL: &'static [ModelKind] = &[ModelKind::Gcn, ModelKind::Sage, ModelKind::Mlp];
+
     /// Lower-case name, as in configs.
     pub fn name(self) -> &'static str {
         match self {
@@ -51,14 +41,22 @@ impl ModelKind {
             ModelKind::Mlp => "mlp",
         }
     }
+}
 
-    /// The propagation matrix this model needs, built from the graph.
-    pub fn propagation(self, g: &scalegnn_graph::Csr) -> Option<Propagation> {
-        match self {
-            ModelKind::Gcn => Some(Propagation::gcn(g)),
-            ModelKind::Sage => Some(Propagation::mean(g)),
-            ModelKind::Mlp => None,
-        }
+impl FromStr for ModelKind {
+    type Err = NnError;
+    fn from_str(s: &str) -> Result<Self, NnError> {
+        let low = s.to_ascii_lowercase();
+        let low = if low == "graphsage" {
+            "sage".to_string()
+        } else {
+            low
+        };
+        ModelKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == low)
+            .ok_or_else(|| NnError::UnknownModel(s.to_string()))
     }
 }
 
@@ -74,20 +72,48 @@ pub struct ModelConfig {
     pub dropout: f32,
 }
 
-#[derive(Debug, Clone)]
-struct Layer {
-    w: usize,
-    b: usize,
-    /// GraphSAGE's root (self) weight.
-    w_root: Option<usize>,
+impl ModelConfig {
+    /// Input and output width of layer `l`.
+    pub fn dims(&self, l: usize) -> (usize, usize) {
+        let din = if l == 0 { self.in_dim } else { self.hidden };
+        let dout = if l + 1 == self.layers {
+            self.out_dim
+        } else {
+            self.hidden
+        };
+        (din, dout)
+    }
 }
 
-/// A model: its configuration, parameters and layer layout.
-#[derive(Debug, Clone)]
+/// What every architecture implements.
+pub trait Architecture: Send + Sync {
+    /// Records the forward pass; returns logits `[n, out_dim]`, or with `embed` the input of
+    /// the last layer.
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var;
+}
+
+/// A model: its configuration, parameters and architecture.
 pub struct Model {
     pub config: ModelConfig,
     pub params: ParamStore,
-    layers: Vec<Layer>,
+    arch: Box<dyn Architecture>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("config", &self.config)
+            .field("params", &self.params.count())
+            .finish()
+    }
 }
 
 impl Model {
@@ -111,31 +137,17 @@ impl Model {
         }
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut params = ParamStore::default();
-        let mut layers = Vec::new();
-        for l in 0..config.layers {
-            let din = if l == 0 { config.in_dim } else { config.hidden };
-            let dout = if l + 1 == config.layers {
-                config.out_dim
-            } else {
-                config.hidden
-            };
-            let w = params.add(
-                &format!("layer{l}.weight"),
-                Matrix::glorot(din, dout, &mut rng),
-            );
-            let w_root = (config.kind == ModelKind::Sage).then(|| {
-                params.add(
-                    &format!("layer{l}.root_weight"),
-                    Matrix::glorot(din, dout, &mut rng),
-                )
-            });
-            let b = params.add(&format!("layer{l}.bias"), Matrix::zeros(1, dout));
-            layers.push(Layer { w, b, w_root });
-        }
+        let arch: Box<dyn Architecture> = match config.kind {
+            ModelKind::Gcn => Box::new(crate::arch::gcn::Gcn::new(&config, &mut params, &mut rng)),
+            ModelKind::Sage => {
+                Box::new(crate::arch::sage::Sage::new(&config, &mut params, &mut rng))
+            }
+            ModelKind::Mlp => Box::new(crate::arch::mlp::Mlp::new(&config, &mut params, &mut rng)),
+        };
         Ok(Model {
             config,
             params,
-            layers,
+            arch,
         })
     }
 
@@ -144,158 +156,40 @@ impl Model {
         &self,
         tape: &mut Tape,
         x: &Features,
-        prop: Option<&Propagation>,
+        graph: &GraphCtx,
         rng: &mut impl Rng,
     ) -> Var {
-        self.forward_layers(tape, x, prop, rng, self.layers.len())
+        let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
+        self.arch
+            .forward(tape, &self.params, x, graph, &mut r, false)
     }
 
-    /// Node embeddings: the input of the last layer, `[n, hidden]` (the features for a 1-layer model).
+    /// Node embeddings: the input of the last layer.
     pub fn embed(
         &self,
         tape: &mut Tape,
         x: &Features,
-        prop: Option<&Propagation>,
+        graph: &GraphCtx,
         rng: &mut impl Rng,
     ) -> Var {
-        self.forward_layers(tape, x, prop, rng, self.layers.len() - 1)
-    }
-
-    fn forward_layers(
-        &self,
-        tape: &mut Tape,
-        x: &Features,
-        prop: Option<&Propagation>,
-        rng: &mut impl Rng,
-        upto: usize,
-    ) -> Var {
-        let p = self.config.dropout;
-        // The first layer may read sparse features; later layers read dense activations.
-        let mut h = match x {
-            Features::Dense(m) => {
-                let v = tape.constant(m);
-                Input::Dense(tape.dropout(v, p, rng))
-            }
-            Features::Sparse(s) => Input::Sparse(s.clone(), tape.sparse_values(s, p, rng)),
-        };
-        let last = self.layers.len() - 1;
-        let mut out = None;
-        for (l, layer) in self.layers.iter().enumerate().take(upto) {
-            if l > 0 {
-                let prev = out.expect("set by the previous layer");
-                h = Input::Dense(tape.dropout(prev, p, rng));
-            }
-            let w = tape.param(&self.params, layer.w);
-            let b = tape.param(&self.params, layer.b);
-            let z = match (self.config.kind, prop) {
-                (ModelKind::Gcn, Some(pr)) => {
-                    // Multiply by W first when it shrinks the width: the SpMM then moves fewer columns.
-                    let (din, dout) = (tape.value(w).rows, tape.value(w).cols);
-                    match &h {
-                        Input::Dense(v) if dout > din => {
-                            let t = tape.spmm(&pr.a, &pr.at, *v);
-                            tape.matmul(t, w)
-                        }
-                        _ => {
-                            let t = h.matmul(tape, w);
-                            tape.spmm(&pr.a, &pr.at, t)
-                        }
-                    }
-                }
-                (ModelKind::Sage, Some(pr)) => {
-                    // mean(h)·W = mean(h·W): multiply first, so sparse inputs never densify.
-                    let t = h.matmul(tape, w);
-                    let left = tape.spmm(&pr.a, &pr.at, t);
-                    let wr = tape.param(&self.params, layer.w_root.unwrap_or(layer.w));
-                    let right = h.matmul(tape, wr);
-                    tape.add(left, right)
-                }
-                _ => h.matmul(tape, w),
-            };
-            let z = tape.add_bias(z, b);
-            out = Some(if l < last { tape.relu(z) } else { z });
-        }
-        match (out, h) {
-            (Some(v), _) => v,
-            // upto == 0 (embedding of a 1-layer model): the (dropped-out) input itself.
-            (None, Input::Dense(v)) => v,
-            (None, Input::Sparse(s, _)) => {
-                let dense = s.to_dense();
-                tape.input(&dense)
-            }
-        }
-    }
-}
-
-/// Node features as the model reads them.
-#[derive(Debug, Clone)]
-pub enum Features {
-    Dense(Arc<Matrix>),
-    /// Sparse rows (bag-of-words data such as Cora, 1.3 % non-zero): the first layer
-    /// multiplies only the stored entries.
-    Sparse(Arc<SparseMat>),
-}
-
-impl Features {
-    /// Dense features, stored sparse when at most `max_density` of the entries are non-zero.
-    pub fn from_dense(m: Matrix, max_density: f64) -> Features {
-        let nnz = m.data.iter().filter(|v| **v != 0.0).count();
-        if (nnz as f64) > max_density * m.data.len() as f64 {
-            return Features::Dense(Arc::new(m));
-        }
-        let mut indptr = Vec::with_capacity(m.rows + 1);
-        let mut indices = Vec::with_capacity(nnz);
-        let mut weights = Vec::with_capacity(nnz);
-        indptr.push(0);
-        for i in 0..m.rows {
-            for (j, &v) in m.row(i).iter().enumerate() {
-                if v != 0.0 {
-                    indices.push(j as u32);
-                    weights.push(v);
-                }
-            }
-            indptr.push(indices.len());
-        }
-        Features::Sparse(Arc::new(SparseMat::new(
-            m.rows, m.cols, indptr, indices, weights,
-        )))
-    }
-
-    /// Number of feature columns.
-    pub fn cols(&self) -> usize {
-        match self {
-            Features::Dense(m) => m.cols,
-            Features::Sparse(s) => s.cols,
-        }
-    }
-}
-
-/// A layer's input on the tape.
-enum Input {
-    Dense(Var),
-    Sparse(Arc<SparseMat>, Var),
-}
-
-impl Input {
-    fn matmul(&self, tape: &mut Tape, w: Var) -> Var {
-        match self {
-            Input::Dense(v) => tape.matmul(*v, w),
-            Input::Sparse(s, vals) => tape.sparse_matmul(s, *vals, w),
-        }
+        let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
+        self.arch
+            .forward(tape, &self.params, x, graph, &mut r, true)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use scalegnn_graph::CsrBuilder;
+    use scalegnn_tensor::Matrix;
 
     #[test]
     fn unknown_model_and_bad_shapes_are_errors() {
-        assert!(matches!(
-            "gat2".parse::<ModelKind>(),
-            Err(NnError::UnknownModel(_))
-        ));
+        let e = "gat2".parse::<ModelKind>().unwrap_err().to_string();
+        assert!(e.contains("gat2") && e.contains("gcn"), "{e}");
         let cfg = ModelConfig {
             kind: ModelKind::Gcn,
             in_dim: 0,
@@ -307,59 +201,60 @@ mod tests {
         assert!(Model::new(cfg, 0).is_err());
     }
 
+    /// Every architecture reaches near-zero training loss on two separable triangles, with
+    /// dense and with sparse features.
     #[test]
     fn each_model_fits_a_tiny_graph() {
-        // Two triangles with distinct features; each model must reach zero training error.
         let g = CsrBuilder::new()
             .undirected(true)
             .build(&[0u32, 1, 2, 3, 4, 5], &[1u32, 2, 0, 4, 5, 3])
             .unwrap()
             .csr;
+        let ctx = GraphCtx::new(&g);
         let xm = Matrix::from_vec(
             6,
             2,
             vec![1., 0., 1., 0.1, 0.9, 0., 0., 1., 0.1, 1., 0., 0.8],
         );
-        let idx = std::sync::Arc::new((0..6).collect::<Vec<usize>>());
-        let y = std::sync::Arc::new(vec![0usize, 0, 0, 1, 1, 1]);
-        for (kind, x) in [ModelKind::Gcn, ModelKind::Sage, ModelKind::Mlp]
-            .into_iter()
-            .flat_map(|k| {
-                [
-                    (k, Features::from_dense(xm.clone(), 0.0)),
-                    (k, Features::from_dense(xm.clone(), 1.0)),
-                ]
-            })
-        {
-            let cfg = ModelConfig {
-                kind,
-                in_dim: 2,
-                hidden: 8,
-                out_dim: 2,
-                layers: 2,
-                dropout: 0.0,
-            };
-            let mut m = Model::new(cfg, 1).unwrap();
-            let prop = kind.propagation(&g);
-            let mut opt = scalegnn_tensor::Adam::new(0.05, 0.0);
-            let mut tape = Tape::new(true);
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
-            let mut last = f32::MAX;
-            for _ in 0..100 {
-                tape.reset(true);
-                m.params.zero_grad();
-                let logits = m.forward(&mut tape, &x, prop.as_ref(), &mut rng);
-                let lp = tape.log_softmax(logits);
-                let loss = tape.nll(lp, idx.clone(), y.clone());
-                last = tape.value(loss).data[0];
-                tape.backward(loss, &mut m.params);
-                opt.step(&mut m.params);
+        let idx = Arc::new((0..6).collect::<Vec<usize>>());
+        let y = Arc::new(vec![0usize, 0, 0, 1, 1, 1]);
+        for &kind in ModelKind::ALL {
+            for x in [
+                Features::from_dense(xm.clone(), 0.0),
+                Features::from_dense(xm.clone(), 1.0),
+            ] {
+                let cfg = ModelConfig {
+                    kind,
+                    in_dim: 2,
+                    hidden: 8,
+                    out_dim: 2,
+                    layers: 2,
+                    dropout: 0.1,
+                };
+                let mut m = Model::new(cfg, 1).unwrap();
+                let mut opt = scalegnn_tensor::Adam::new(0.05, 0.0);
+                let mut tape = Tape::new(true);
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
+                let mut last = f32::MAX;
+                for _ in 0..150 {
+                    tape.reset(true);
+                    m.params.zero_grad();
+                    let logits = m.forward(&mut tape, &x, &ctx, &mut rng);
+                    let lp = tape.log_softmax(logits);
+                    let loss = tape.nll(lp, idx.clone(), y.clone());
+                    last = tape.value(loss).data[0];
+                    tape.backward(loss, &mut m.params);
+                    opt.step(&mut m.params);
+                }
+                assert!(
+                    last < 0.1,
+                    "{kind:?} {} loss {last}",
+                    matches!(x, Features::Sparse(_))
+                );
+                tape.reset(false);
+                let e = m.embed(&mut tape, &x, &ctx, &mut rng);
+                assert_eq!(tape.value(e).rows, 6);
             }
-            assert!(
-                last < 0.05,
-                "{kind:?} {} loss {last}",
-                matches!(x, Features::Sparse(_))
-            );
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Sparse propagation matrices built once per graph: GCN's symmetric normalisation with
 //! self loops, and the row-mean used by GraphSAGE; each with its transpose for backward.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use scalegnn_graph::Csr;
 use scalegnn_tensor::SparseMat;
@@ -63,6 +63,34 @@ impl Propagation {
             indptr.push(indices.len());
         }
         Propagation::new(SparseMat::new(n, n, indptr, indices, weights))
+    }
+}
+
+/// The graph as models see it: the CSR plus propagation matrices built on first use.
+pub struct GraphCtx<'g> {
+    pub csr: &'g Csr,
+    gcn: OnceLock<Propagation>,
+    mean: OnceLock<Propagation>,
+}
+
+impl<'g> GraphCtx<'g> {
+    /// Wraps a graph; nothing is computed until an architecture asks.
+    pub fn new(csr: &'g Csr) -> GraphCtx<'g> {
+        GraphCtx {
+            csr,
+            gcn: OnceLock::new(),
+            mean: OnceLock::new(),
+        }
+    }
+
+    /// GCN's normalised adjacency with self loops.
+    pub fn gcn(&self) -> &Propagation {
+        self.gcn.get_or_init(|| Propagation::gcn(self.csr))
+    }
+
+    /// Row-mean over in-neighbours.
+    pub fn mean(&self) -> &Propagation {
+        self.mean.get_or_init(|| Propagation::mean(self.csr))
     }
 }
 

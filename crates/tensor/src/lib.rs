@@ -3,6 +3,7 @@
 
 mod gemm;
 mod matrix;
+mod ops;
 mod optim;
 mod sparse;
 mod tape;

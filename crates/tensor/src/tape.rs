@@ -15,10 +15,10 @@ const DROPOUT_CHUNK: usize = 1 << 14;
 
 /// A value on the tape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Var(usize);
+pub struct Var(pub(crate) usize);
 
 #[derive(Debug)]
-enum Op {
+pub(crate) enum Op {
     Input,
     Param(usize),
     MatMul(Var, Var),
@@ -51,10 +51,53 @@ enum Op {
         x: Var,
         r: Matrix,
     },
+    /// An op defined in `ops/`, carrying its own backward pass.
+    Custom(Box<dyn Backward>),
+}
+
+impl std::fmt::Debug for dyn Backward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("custom op")
+    }
+}
+
+/// The backward pass of an op defined outside this file (see `ops/`).
+pub(crate) trait Backward: Send + Sync {
+    /// Adds this op's input gradients, given `g`, the gradient of its output `out`.
+    fn backward(&self, out: Var, g: &Matrix, cx: &mut Ctx<'_>);
+    /// Hands buffers the op owns (masks, caches) back to the pool when the tape resets.
+    fn release(self: Box<Self>, _pool: &mut Pool) {}
+}
+
+/// What a backward pass may touch: values (read), gradients and the pool (write).
+pub(crate) struct Ctx<'a> {
+    nodes: &'a [Node],
+    grads: &'a mut [Option<Matrix>],
+    pub(crate) pool: &'a mut Pool,
+}
+
+impl<'a> Ctx<'a> {
+    /// Value of `v` (borrowed from the tape, not from the context, so gradients can be held too).
+    pub(crate) fn value(&self, v: Var) -> &'a Matrix {
+        let nodes: &'a [Node] = self.nodes;
+        &nodes[v.0].value
+    }
+
+    /// True when `v` needs a gradient.
+    pub(crate) fn needs(&self, v: Var) -> bool {
+        self.nodes[v.0].needs_grad
+    }
+
+    /// The gradient buffer of `v`, zeroed on first use.
+    pub(crate) fn grad(&mut self, v: Var) -> &mut Matrix {
+        let (r, c) = (self.nodes[v.0].value.rows, self.nodes[v.0].value.cols);
+        let pool = &mut *self.pool;
+        self.grads[v.0].get_or_insert_with(|| pool.take(r, c, true))
+    }
 }
 
 /// A node's value: a pooled buffer, or a constant shared with the caller (no copy per step).
-enum Value {
+pub(crate) enum Value {
     Owned(Matrix),
     Shared(Arc<Matrix>),
 }
@@ -69,19 +112,19 @@ impl std::ops::Deref for Value {
     }
 }
 
-struct Node {
+pub(crate) struct Node {
     op: Op,
-    value: Value,
+    pub(crate) value: Value,
     needs_grad: bool,
 }
 
 /// Reusable f32 buffers keyed by length.
 #[derive(Default)]
-struct Pool(HashMap<usize, Vec<Vec<f32>>>);
+pub(crate) struct Pool(HashMap<usize, Vec<Vec<f32>>>);
 
 impl Pool {
     /// A matrix whose contents are zero when `zero`, else unspecified (the op overwrites it).
-    fn take(&mut self, rows: usize, cols: usize, zero: bool) -> Matrix {
+    pub(crate) fn take(&mut self, rows: usize, cols: usize, zero: bool) -> Matrix {
         let len = rows * cols;
         let data = match self.0.get_mut(&len).and_then(Vec::pop) {
             Some(mut d) => {
@@ -95,7 +138,7 @@ impl Pool {
         Matrix { rows, cols, data }
     }
 
-    fn give(&mut self, m: Matrix) {
+    pub(crate) fn give(&mut self, m: Matrix) {
         if !m.data.is_empty() {
             self.0.entry(m.data.len()).or_default().push(m.data);
         }
@@ -104,8 +147,8 @@ impl Pool {
 
 /// The tape of one forward/backward pass.
 pub struct Tape {
-    nodes: Vec<Node>,
-    pool: Pool,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) pool: Pool,
     /// Dropout is active only when training.
     pub training: bool,
 }
@@ -132,14 +175,16 @@ impl Tape {
             if let Value::Owned(m) = n.value {
                 self.pool.give(m);
             }
-            if let Op::Dropout { mask, .. } | Op::WeightedSum { r: mask, .. } = n.op {
-                self.pool.give(mask);
+            match n.op {
+                Op::Dropout { mask, .. } | Op::WeightedSum { r: mask, .. } => self.pool.give(mask),
+                Op::Custom(b) => b.release(&mut self.pool),
+                _ => {}
             }
         }
         self.training = training;
     }
 
-    fn push(&mut self, op: Op, value: Matrix, needs_grad: bool) -> Var {
+    pub(crate) fn push(&mut self, op: Op, value: Matrix, needs_grad: bool) -> Var {
         self.nodes.push(Node {
             op,
             value: Value::Owned(value),
@@ -148,7 +193,17 @@ impl Tape {
         Var(self.nodes.len() - 1)
     }
 
-    fn needs(&self, v: Var) -> bool {
+    /// Records an op defined in `ops/`.
+    pub(crate) fn push_custom(
+        &mut self,
+        op: Box<dyn Backward>,
+        value: Matrix,
+        needs_grad: bool,
+    ) -> Var {
+        self.push(Op::Custom(op), value, needs_grad)
+    }
+
+    pub(crate) fn needs(&self, v: Var) -> bool {
         self.nodes[v.0].needs_grad
     }
 
@@ -420,6 +475,14 @@ impl Tape {
         let op = std::mem::replace(&mut self.nodes[i].op, Op::Input);
         match &op {
             Op::Input => {}
+            Op::Custom(b) => {
+                let mut cx = Ctx {
+                    nodes: &self.nodes,
+                    grads,
+                    pool: &mut self.pool,
+                };
+                b.backward(Var(i), g, &mut cx);
+            }
             Op::Param(p) => {
                 for (d, s) in params.grads[*p].data.iter_mut().zip(&g.data) {
                     *d += s;
@@ -539,21 +602,21 @@ impl Tape {
     }
 }
 
+/// Finite-difference gradient checks shared by the op tests of every module.
 #[cfg(test)]
-mod tests {
+pub(crate) mod gradcheck {
     use super::*;
-    use rand_xoshiro::Xoshiro256PlusPlus;
 
     /// Checks d(loss)/d(param) of `f` against central finite differences (f64 accumulation
     /// in the probe keeps the f32 noise below the tolerance).
     #[allow(clippy::needless_range_loop)] // perturbs params[p] while reading analytic[p]
-    fn check(params: &mut ParamStore, f: &dyn Fn(&mut Tape, &ParamStore) -> Var) {
+    pub(crate) fn check(params: &mut ParamStore, f: &dyn Fn(&mut Tape, &ParamStore) -> Var) {
         let mut tape = Tape::new(true);
         params.zero_grad();
         let loss = f(&mut tape, params);
         tape.backward(loss, params);
         let analytic = params.grads.clone();
-        // Small enough that no ReLU input crosses zero at this seed, large enough for f32.
+        // Small enough that no kink (ReLU, max) is crossed at the test seeds, large enough for f32.
         let eps = 1e-3f32;
         for p in 0..params.values.len() {
             for k in 0..params.values[p].data.len() {
@@ -578,13 +641,21 @@ mod tests {
         }
     }
 
-    fn rand_mat(r: usize, c: usize, rng: &mut Xoshiro256PlusPlus) -> Matrix {
+    /// A matrix of uniform values in [-1, 1).
+    pub(crate) fn rand_mat(r: usize, c: usize, rng: &mut impl Rng) -> Matrix {
         Matrix::from_vec(
             r,
             c,
             (0..r * c).map(|_| rng.random_range(-1.0..1.0)).collect(),
         )
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gradcheck::{check, rand_mat};
+    use super::*;
+    use rand_xoshiro::Xoshiro256PlusPlus;
 
     #[test]
     fn gradients_of_every_op_match_finite_differences() {

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use scalegnn_data::{Dataset, Labels};
-use scalegnn_nn::{Features, Model, ModelConfig, ModelKind, Propagation};
+use scalegnn_nn::{Features, GraphCtx, Model, ModelConfig, ModelKind};
 use scalegnn_tensor::{Adam, Matrix, Tape};
 
 use crate::{Checkpoint, MetricsLog, TrainError};
@@ -145,15 +145,10 @@ fn accuracy(pred: &[usize], labels: &[usize], idx: &[usize]) -> f64 {
 }
 
 /// Logits of `model` on the whole graph in evaluation mode (no dropout).
-pub fn evaluate(
-    model: &Model,
-    x: &Features,
-    prop: Option<&Propagation>,
-    tape: &mut Tape,
-) -> Matrix {
+pub fn evaluate(model: &Model, x: &Features, graph: &GraphCtx, tape: &mut Tape) -> Matrix {
     tape.reset(false);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
-    let out = model.forward(tape, x, prop, &mut rng);
+    let out = model.forward(tape, x, graph, &mut rng);
     tape.value(out).clone()
 }
 
@@ -175,7 +170,7 @@ pub fn train_node_classification(
         dropout: cfg.dropout,
     };
     let mut model = Model::new(mcfg, cfg.seed)?;
-    let prop = cfg.model.propagation(graph);
+    let graph = GraphCtx::new(graph);
     let mut opt = Adam::new(cfg.lr, cfg.weight_decay);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ 0x5EED);
     let mut tape = Tape::new(true);
@@ -188,7 +183,7 @@ pub fn train_node_classification(
         let t0 = Instant::now();
         tape.reset(true);
         model.params.zero_grad();
-        let logits = model.forward(&mut tape, &data.x, prop.as_ref(), &mut rng);
+        let logits = model.forward(&mut tape, &data.x, &graph, &mut rng);
         let lp = tape.log_softmax(logits);
         let loss = tape.nll(lp, data.train.clone(), data.labels.clone());
         let loss_v = tape.value(loss).data[0];
@@ -204,7 +199,7 @@ pub fn train_node_classification(
         epoch_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         epochs_run = epoch;
 
-        let logits = evaluate(&model, &data.x, prop.as_ref(), &mut tape);
+        let logits = evaluate(&model, &data.x, &graph, &mut tape);
         let pred = logits.argmax_rows();
         let (tr, va, te) = (
             accuracy(&pred, &data.labels, &data.train),

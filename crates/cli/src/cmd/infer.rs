@@ -53,11 +53,11 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
         dropout: cfg.dropout,
     };
     let (model, meta) = Checkpoint::load(&a.run_dir.join("checkpoint"), Some(&expect))?;
-    let prop = cfg.model.propagation(&ds.graph);
+    let graph = scalegnn_nn::GraphCtx::new(&ds.graph);
     let mut tape = Tape::new(false);
     match mode {
         Mode::Eval => {
-            let logits = evaluate(&model, &data.x, prop.as_ref(), &mut tape);
+            let logits = evaluate(&model, &data.x, &graph, &mut tape);
             let pred = logits.argmax_rows();
             let acc = |idx: &[usize]| {
                 idx.iter().filter(|&&i| pred[i] == data.labels[i]).count() as f64
@@ -69,7 +69,7 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             );
         }
         Mode::Predict => {
-            let logits = evaluate(&model, &data.x, prop.as_ref(), &mut tape);
+            let logits = evaluate(&model, &data.x, &graph, &mut tape);
             let pred: Vec<i64> = logits.argmax_rows().into_iter().map(|p| p as i64).collect();
             let out = a
                 .out
@@ -80,7 +80,7 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
         }
         Mode::Embed => {
             let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
-            let h = model.embed(&mut tape, &data.x, prop.as_ref(), &mut rng);
+            let h = model.embed(&mut tape, &data.x, &graph, &mut rng);
             let m = tape.value(h);
             let out = a
                 .out

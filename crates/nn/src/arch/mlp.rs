@@ -1,0 +1,61 @@
+//! Multi-layer perceptron: the graph-free baseline (and the student of distillation later).
+
+use rand_xoshiro::Xoshiro256PlusPlus;
+use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
+
+use crate::features::Input;
+use crate::model::Architecture;
+use crate::{Features, GraphCtx, ModelConfig};
+
+/// Linear layers with ReLU and dropout between them.
+pub struct Mlp {
+    layers: Vec<(usize, usize)>,
+    dropout: f32,
+}
+
+impl Mlp {
+    /// Registers `layers` (weight, bias) pairs in `params`.
+    pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> Mlp {
+        let layers = (0..cfg.layers)
+            .map(|l| {
+                let (din, dout) = cfg.dims(l);
+                let w = params.add(&format!("layer{l}.weight"), Matrix::glorot(din, dout, rng));
+                let b = params.add(&format!("layer{l}.bias"), Matrix::zeros(1, dout));
+                (w, b)
+            })
+            .collect();
+        Mlp {
+            layers,
+            dropout: cfg.dropout,
+        }
+    }
+}
+
+impl Architecture for Mlp {
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        _graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let last = self.layers.len() - 1;
+        for (l, &(w, b)) in self.layers.iter().enumerate() {
+            if embed && l == last {
+                return h.dense(tape);
+            }
+            let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+            let t = h.matmul(tape, wv);
+            let z = tape.add_bias(t, bv);
+            if l == last {
+                return z;
+            }
+            let a = tape.relu(z);
+            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+        }
+        unreachable!("a model has at least one layer")
+    }
+}

@@ -1,0 +1,75 @@
+//! GraphSAGE with mean aggregation (Hamilton et al. 2017): `h' = mean(h) W_l + h W_r + b`.
+
+use rand_xoshiro::Xoshiro256PlusPlus;
+use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
+
+use crate::features::Input;
+use crate::model::Architecture;
+use crate::{Features, GraphCtx, ModelConfig};
+
+/// A stack of SAGE layers with ReLU and dropout between them.
+pub struct Sage {
+    /// (neighbour weight, root weight, bias) per layer.
+    layers: Vec<(usize, usize, usize)>,
+    dropout: f32,
+}
+
+impl Sage {
+    /// Registers each layer's parameters in `params`.
+    pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> Sage {
+        let layers = (0..cfg.layers)
+            .map(|l| {
+                let (din, dout) = cfg.dims(l);
+                let w = params.add(&format!("layer{l}.weight"), Matrix::glorot(din, dout, rng));
+                let r = params.add(
+                    &format!("layer{l}.root_weight"),
+                    Matrix::glorot(din, dout, rng),
+                );
+                let b = params.add(&format!("layer{l}.bias"), Matrix::zeros(1, dout));
+                (w, r, b)
+            })
+            .collect();
+        Sage {
+            layers,
+            dropout: cfg.dropout,
+        }
+    }
+}
+
+impl Architecture for Sage {
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let p = graph.mean();
+        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let last = self.layers.len() - 1;
+        for (l, &(w, r, b)) in self.layers.iter().enumerate() {
+            if embed && l == last {
+                return h.dense(tape);
+            }
+            let (wv, rv, bv) = (
+                tape.param(params, w),
+                tape.param(params, r),
+                tape.param(params, b),
+            );
+            // mean(h)·W = mean(h·W): multiply first, so sparse inputs never densify.
+            let t = h.matmul(tape, wv);
+            let left = tape.spmm(&p.a, &p.at, t);
+            let right = h.matmul(tape, rv);
+            let s = tape.add(left, right);
+            let z = tape.add_bias(s, bv);
+            if l == last {
+                return z;
+            }
+            let a = tape.relu(z);
+            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+        }
+        unreachable!("a model has at least one layer")
+    }
+}
