@@ -70,6 +70,37 @@ pub struct ModelConfig {
     /// Number of layers (≥ 1).
     pub layers: usize,
     pub dropout: f32,
+    /// Attention heads (GAT).
+    pub heads: usize,
+    /// Dropout on attention coefficients (GAT).
+    pub attn_dropout: f32,
+    /// Propagation hops: SGC's K, ChebNet's K, MixHop's largest power.
+    pub hops: usize,
+}
+
+impl ModelConfig {
+    /// A configuration with the usual defaults for the per-architecture knobs
+    /// (8 heads, attention dropout = dropout, 2 hops).
+    pub fn new(
+        kind: ModelKind,
+        in_dim: usize,
+        hidden: usize,
+        out_dim: usize,
+        layers: usize,
+        dropout: f32,
+    ) -> Self {
+        ModelConfig {
+            kind,
+            in_dim,
+            hidden,
+            out_dim,
+            layers,
+            dropout,
+            heads: 8,
+            attn_dropout: dropout,
+            hops: 2,
+        }
+    }
 }
 
 impl ModelConfig {
@@ -190,14 +221,7 @@ mod tests {
     fn unknown_model_and_bad_shapes_are_errors() {
         let e = "gat2".parse::<ModelKind>().unwrap_err().to_string();
         assert!(e.contains("gat2") && e.contains("gcn"), "{e}");
-        let cfg = ModelConfig {
-            kind: ModelKind::Gcn,
-            in_dim: 0,
-            hidden: 4,
-            out_dim: 2,
-            layers: 2,
-            dropout: 0.5,
-        };
+        let cfg = ModelConfig::new(ModelKind::Gcn, 0, 4, 2, 2, 0.5);
         assert!(Model::new(cfg, 0).is_err());
     }
 
@@ -224,12 +248,8 @@ mod tests {
                 Features::from_dense(xm.clone(), 1.0),
             ] {
                 let cfg = ModelConfig {
-                    kind,
-                    in_dim: 2,
-                    hidden: 8,
-                    out_dim: 2,
-                    layers: 2,
-                    dropout: 0.1,
+                    heads: 2,
+                    ..ModelConfig::new(kind, 2, 8, 2, 2, 0.1)
                 };
                 let mut m = Model::new(cfg, 1).unwrap();
                 let mut opt = scalegnn_tensor::Adam::new(0.05, 0.0);

@@ -1,7 +1,9 @@
 //! Sparse propagation matrices built once per graph: GCN's symmetric normalisation with
 //! self loops, and the row-mean used by GraphSAGE; each with its transpose for backward.
 
-use std::sync::{Arc, OnceLock};
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use scalegnn_graph::Csr;
 use scalegnn_tensor::SparseMat;
@@ -71,6 +73,8 @@ pub struct GraphCtx<'g> {
     pub csr: &'g Csr,
     gcn: OnceLock<Propagation>,
     mean: OnceLock<Propagation>,
+    /// Structures an architecture derives from the graph once (keyed by the architecture).
+    extra: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl<'g> GraphCtx<'g> {
@@ -80,12 +84,30 @@ impl<'g> GraphCtx<'g> {
             csr,
             gcn: OnceLock::new(),
             mean: OnceLock::new(),
+            extra: Mutex::new(HashMap::new()),
         }
     }
 
     /// GCN's normalised adjacency with self loops.
     pub fn gcn(&self) -> &Propagation {
         self.gcn.get_or_init(|| Propagation::gcn(self.csr))
+    }
+
+    /// A structure built from the graph on first request under `key` and reused afterwards
+    /// (each architecture keeps its own derived matrices here).
+    pub fn cached<T: Any + Send + Sync>(
+        &self,
+        key: &'static str,
+        build: impl FnOnce(&Csr) -> T,
+    ) -> Arc<T> {
+        let mut map = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map
+            .entry(key)
+            .or_insert_with(|| Arc::new(build(self.csr)) as Arc<dyn Any + Send + Sync>);
+        match Arc::clone(entry).downcast::<T>() {
+            Ok(t) => t,
+            Err(_) => panic!("GraphCtx::cached: key {key:?} used with two types"),
+        }
     }
 
     /// Row-mean over in-neighbours.

@@ -18,6 +18,9 @@ pub struct Checkpoint {
     pub out_dim: usize,
     pub layers: usize,
     pub dropout: f32,
+    pub heads: usize,
+    pub attn_dropout: f32,
+    pub hops: usize,
     pub epoch: usize,
     pub val_acc: f64,
     pub params: Vec<(String, usize, usize)>,
@@ -34,6 +37,9 @@ impl Checkpoint {
             out_dim: c.out_dim,
             layers: c.layers,
             dropout: c.dropout,
+            heads: c.heads,
+            attn_dropout: c.attn_dropout,
+            hops: c.hops,
             epoch,
             val_acc,
             params: (0..model.params.values.len())
@@ -90,12 +96,17 @@ impl Checkpoint {
         })?;
         let kind: ModelKind = meta.model.parse()?;
         let cfg = ModelConfig {
-            kind,
-            in_dim: meta.in_dim,
-            hidden: meta.hidden,
-            out_dim: meta.out_dim,
-            layers: meta.layers,
-            dropout: meta.dropout,
+            heads: meta.heads,
+            attn_dropout: meta.attn_dropout,
+            hops: meta.hops,
+            ..ModelConfig::new(
+                kind,
+                meta.in_dim,
+                meta.hidden,
+                meta.out_dim,
+                meta.layers,
+                meta.dropout,
+            )
         };
         if let Some(e) = expect {
             if (e.kind, e.in_dim, e.hidden, e.out_dim, e.layers)

@@ -34,6 +34,31 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Scale each feature row to sum 1 (PyG's NormalizeFeatures, as the GCN paper does).
     pub normalize_features: bool,
+    /// Attention heads (GAT).
+    pub heads: usize,
+    /// Dropout on attention coefficients (GAT); defaults to `dropout`.
+    pub attn_dropout: Option<f32>,
+    /// Propagation hops (SGC, ChebNet, MixHop).
+    pub hops: usize,
+}
+
+impl TrainConfig {
+    /// The model shape this run trains for `in_dim` features and `classes` classes.
+    pub fn model_config(&self, in_dim: usize, classes: usize) -> ModelConfig {
+        ModelConfig {
+            heads: self.heads,
+            attn_dropout: self.attn_dropout.unwrap_or(self.dropout),
+            hops: self.hops,
+            ..ModelConfig::new(
+                self.model,
+                in_dim,
+                self.hidden,
+                classes,
+                self.layers,
+                self.dropout,
+            )
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -50,6 +75,9 @@ impl Default for TrainConfig {
             patience: None,
             seed: 0,
             normalize_features: true,
+            heads: 8,
+            attn_dropout: None,
+            hops: 2,
         }
     }
 }
@@ -161,14 +189,7 @@ pub fn train_node_classification(
     run_dir: Option<&Path>,
     on_epoch: &mut dyn FnMut(usize, f64, f64),
 ) -> Result<(Model, RunSummary), TrainError> {
-    let mcfg = ModelConfig {
-        kind: cfg.model,
-        in_dim: data.x.cols(),
-        hidden: cfg.hidden,
-        out_dim: data.num_classes,
-        layers: cfg.layers,
-        dropout: cfg.dropout,
-    };
+    let mcfg = cfg.model_config(data.x.cols(), data.num_classes);
     let mut model = Model::new(mcfg, cfg.seed)?;
     let graph = GraphCtx::new(graph);
     let mut opt = Adam::new(cfg.lr, cfg.weight_decay);

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use rand::SeedableRng;
 use scalegnn_data::{Dataset, OpenOptions};
-use scalegnn_nn::ModelConfig;
 use scalegnn_tensor::Tape;
 use scalegnn_train::{evaluate, Checkpoint, NodeData};
 
@@ -44,14 +43,7 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
     let ds = Dataset::open(&dpath, OpenOptions::default())
         .with_context(|| format!("opening dataset {}", dpath.display()))?;
     let data = NodeData::from_dataset(&ds, cfg.normalize_features)?;
-    let expect = ModelConfig {
-        kind: cfg.model,
-        in_dim: data.x.cols(),
-        hidden: cfg.hidden,
-        out_dim: data.num_classes,
-        layers: cfg.layers,
-        dropout: cfg.dropout,
-    };
+    let expect = cfg.model_config(data.x.cols(), data.num_classes);
     let (model, meta) = Checkpoint::load(&a.run_dir.join("checkpoint"), Some(&expect))?;
     let graph = scalegnn_nn::GraphCtx::new(&ds.graph);
     let mut tape = Tape::new(false);

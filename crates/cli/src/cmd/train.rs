@@ -47,6 +47,15 @@ pub struct RunConfig {
     /// Row-normalise features (default true; PyG's NormalizeFeatures).
     #[arg(long)]
     pub normalize_features: Option<bool>,
+    /// Attention heads (gat; default 8).
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Dropout on attention coefficients (gat; default: --dropout).
+    #[arg(long)]
+    pub attn_dropout: Option<f32>,
+    /// Propagation hops: SGC's K, ChebNet's K, MixHop's largest power (default 2).
+    #[arg(long)]
+    pub hops: Option<usize>,
 }
 
 impl RunConfig {
@@ -64,6 +73,9 @@ impl RunConfig {
             seed: self.seed.or(base.seed),
             runs: self.runs.or(base.runs),
             normalize_features: self.normalize_features.or(base.normalize_features),
+            heads: self.heads.or(base.heads),
+            attn_dropout: self.attn_dropout.or(base.attn_dropout),
+            hops: self.hops.or(base.hops),
         }
     }
 
@@ -89,6 +101,9 @@ impl RunConfig {
             patience: self.patience.or(d.patience),
             seed: self.seed.unwrap_or(d.seed),
             normalize_features: self.normalize_features.unwrap_or(d.normalize_features),
+            heads: self.heads.unwrap_or(d.heads),
+            attn_dropout: self.attn_dropout.or(d.attn_dropout),
+            hops: self.hops.unwrap_or(d.hops),
         })
     }
 }
