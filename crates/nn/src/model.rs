@@ -27,11 +27,30 @@ pub enum ModelKind {
     Sage,
     /// Graph-free multi-layer perceptron.
     Mlp,
+    /// GIN-0: `MLP(h + Σ neighbours)`.
+    Gin,
+    /// SGC: a linear layer over `Â^K X` (K = `hops`).
+    Sgc,
+    /// GCN with jumping knowledge (concatenation of every layer's output).
+    Jk,
+    /// ChebNet with `hops + 1` Chebyshev terms.
+    Cheb,
+    /// MixHop with powers 0..=`hops` of `Â`.
+    MixHop,
 }
 
 impl ModelKind {
     /// Every architecture, in the order `--help` lists them.
-    pub const ALL: &'static [ModelKind] = &[ModelKind::Gcn, ModelKind::Sage, ModelKind::Mlp];
+    pub const ALL: &'static [ModelKind] = &[
+        ModelKind::Gcn,
+        ModelKind::Sage,
+        ModelKind::Mlp,
+        ModelKind::Gin,
+        ModelKind::Sgc,
+        ModelKind::Jk,
+        ModelKind::Cheb,
+        ModelKind::MixHop,
+    ];
 
     /// Lower-case name, as in configs.
     pub fn name(self) -> &'static str {
@@ -39,6 +58,11 @@ impl ModelKind {
             ModelKind::Gcn => "gcn",
             ModelKind::Sage => "sage",
             ModelKind::Mlp => "mlp",
+            ModelKind::Gin => "gin",
+            ModelKind::Sgc => "sgc",
+            ModelKind::Jk => "jk",
+            ModelKind::Cheb => "cheb",
+            ModelKind::MixHop => "mixhop",
         }
     }
 }
@@ -174,6 +198,17 @@ impl Model {
                 Box::new(crate::arch::sage::Sage::new(&config, &mut params, &mut rng))
             }
             ModelKind::Mlp => Box::new(crate::arch::mlp::Mlp::new(&config, &mut params, &mut rng)),
+            ModelKind::Gin => Box::new(crate::arch::gin::Gin::new(&config, &mut params, &mut rng)),
+            ModelKind::Sgc => Box::new(crate::arch::sgc::Sgc::new(&config, &mut params, &mut rng)),
+            ModelKind::Jk => Box::new(crate::arch::jk::Jk::new(&config, &mut params, &mut rng)),
+            ModelKind::Cheb => {
+                Box::new(crate::arch::cheb::Cheb::new(&config, &mut params, &mut rng))
+            }
+            ModelKind::MixHop => Box::new(crate::arch::mixhop::MixHop::new(
+                &config,
+                &mut params,
+                &mut rng,
+            )),
         };
         Ok(Model {
             config,

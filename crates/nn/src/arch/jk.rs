@@ -1,0 +1,77 @@
+//! GCN with jumping knowledge (Xu et al. 2018, "cat" mode): every layer's output is kept
+//! and their concatenation feeds a final linear layer.
+
+use rand_xoshiro::Xoshiro256PlusPlus;
+use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
+
+use crate::arch::gcn::gcn_layer;
+use crate::features::Input;
+use crate::model::Architecture;
+use crate::{Features, GraphCtx, ModelConfig};
+
+/// `layers` GCN layers of width `hidden`, then a linear layer over their concatenation.
+pub struct Jk {
+    layers: Vec<(usize, usize)>,
+    head: (usize, usize),
+    dropout: f32,
+}
+
+impl Jk {
+    /// Registers the GCN layers and the `[layers·hidden, out_dim]` head.
+    pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> Jk {
+        let layers = (0..cfg.layers)
+            .map(|l| {
+                let din = if l == 0 { cfg.in_dim } else { cfg.hidden };
+                let w = params.add(
+                    &format!("layer{l}.weight"),
+                    Matrix::glorot(din, cfg.hidden, rng),
+                );
+                let b = params.add(&format!("layer{l}.bias"), Matrix::zeros(1, cfg.hidden));
+                (w, b)
+            })
+            .collect();
+        let cat = cfg.layers * cfg.hidden;
+        let head = (
+            params.add("jk.weight", Matrix::glorot(cat, cfg.out_dim, rng)),
+            params.add("jk.bias", Matrix::zeros(1, cfg.out_dim)),
+        );
+        Jk {
+            layers,
+            head,
+            dropout: cfg.dropout,
+        }
+    }
+}
+
+impl Architecture for Jk {
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let mut outs = Vec::with_capacity(self.layers.len());
+        for &(w, b) in &self.layers {
+            let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+            let z = gcn_layer(tape, &h, wv, bv, graph);
+            let a = tape.relu(z);
+            outs.push(a);
+            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+        }
+        let cat = tape.concat_cols(&outs);
+        if embed {
+            return cat;
+        }
+        let cat = tape.dropout(cat, self.dropout, rng);
+        let (w, b) = (
+            tape.param(params, self.head.0),
+            tape.param(params, self.head.1),
+        );
+        let z = tape.matmul(cat, w);
+        tape.add_bias(z, b)
+    }
+}

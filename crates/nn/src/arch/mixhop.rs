@@ -1,0 +1,96 @@
+//! MixHop (Abu-El-Haija et al. 2019): each layer concatenates `Â^p h W_p` for p = 0..P
+//! (P = `hops`), mixing neighbourhoods of several radii; a linear layer maps to classes.
+
+use rand_xoshiro::Xoshiro256PlusPlus;
+use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
+
+use crate::features::Input;
+use crate::model::Architecture;
+use crate::{Features, GraphCtx, ModelConfig};
+
+/// `layers` MixHop layers (each `(P+1)·hidden` wide) and a linear head.
+pub struct MixHop {
+    /// Per layer: one (weight, bias) per power.
+    layers: Vec<Vec<(usize, usize)>>,
+    head: (usize, usize),
+    dropout: f32,
+}
+
+impl MixHop {
+    /// Registers `hops + 1` weight/bias pairs per layer and the head.
+    pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> MixHop {
+        let powers = cfg.hops.max(1) + 1;
+        let layers = (0..cfg.layers)
+            .map(|l| {
+                let din = if l == 0 {
+                    cfg.in_dim
+                } else {
+                    powers * cfg.hidden
+                };
+                (0..powers)
+                    .map(|p| {
+                        let w = params.add(
+                            &format!("layer{l}.power{p}.weight"),
+                            Matrix::glorot(din, cfg.hidden, rng),
+                        );
+                        let b = params.add(
+                            &format!("layer{l}.power{p}.bias"),
+                            Matrix::zeros(1, cfg.hidden),
+                        );
+                        (w, b)
+                    })
+                    .collect()
+            })
+            .collect();
+        let cat = powers * cfg.hidden;
+        let head = (
+            params.add("head.weight", Matrix::glorot(cat, cfg.out_dim, rng)),
+            params.add("head.bias", Matrix::zeros(1, cfg.out_dim)),
+        );
+        MixHop {
+            layers,
+            head,
+            dropout: cfg.dropout,
+        }
+    }
+}
+
+impl Architecture for MixHop {
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let prop = graph.gcn();
+        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        for layer in &self.layers {
+            let mut parts = Vec::with_capacity(layer.len());
+            for (p, &(w, b)) in layer.iter().enumerate() {
+                let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+                // Â^p (h W) = (Â^p h) W: multiply first so the SpMMs move `hidden` columns.
+                let mut t = h.matmul(tape, wv);
+                for _ in 0..p {
+                    t = tape.spmm(&prop.a, &prop.at, t);
+                }
+                parts.push(tape.add_bias(t, bv));
+            }
+            let cat = tape.concat_cols(&parts);
+            let a = tape.relu(cat);
+            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+        }
+        let hv = h.dense(tape);
+        if embed {
+            return hv;
+        }
+        let (w, b) = (
+            tape.param(params, self.head.0),
+            tape.param(params, self.head.1),
+        );
+        let z = tape.matmul(hv, w);
+        tape.add_bias(z, b)
+    }
+}

@@ -1,0 +1,93 @@
+//! SGC (Wu et al. 2019): logistic regression on `Â^K X`, the propagation precomputed once.
+
+use std::sync::Arc;
+
+use rand_xoshiro::Xoshiro256PlusPlus;
+use scalegnn_tensor::{spmm, Matrix, ParamStore, Tape, Var};
+
+use crate::features::Input;
+use crate::model::Architecture;
+use crate::{Features, GraphCtx, ModelConfig};
+
+/// One linear layer over `K`-hop smoothed features.
+pub struct Sgc {
+    w: usize,
+    b: usize,
+    k: usize,
+}
+
+/// `Â^K X` for one feature matrix (identified by its allocation, so new features recompute).
+struct Smoothed {
+    source: usize,
+    x: Arc<Matrix>,
+}
+
+impl Sgc {
+    /// A `[in_dim, out_dim]` linear layer; `hops` is K.
+    pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> Sgc {
+        let w = params.add(
+            "linear.weight",
+            Matrix::glorot(cfg.in_dim, cfg.out_dim, rng),
+        );
+        let b = params.add("linear.bias", Matrix::zeros(1, cfg.out_dim));
+        Sgc {
+            w,
+            b,
+            k: cfg.hops.max(1),
+        }
+    }
+}
+
+fn features_id(x: &Features) -> usize {
+    match x {
+        Features::Dense(m) => Arc::as_ptr(m) as usize,
+        Features::Sparse(s) => Arc::as_ptr(s) as usize,
+    }
+}
+
+impl Architecture for Sgc {
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let id = features_id(x);
+        let smoothed = graph.cached("sgc", |_| std::sync::Mutex::new(None::<Smoothed>));
+        let xs = {
+            let mut slot = smoothed.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_ref() {
+                Some(s) if s.source == id => s.x.clone(),
+                _ => {
+                    let p = graph.gcn();
+                    let mut cur = match x {
+                        Features::Dense(m) => (**m).clone(),
+                        Features::Sparse(s) => s.to_dense(),
+                    };
+                    let mut next = Matrix::zeros(cur.rows, cur.cols);
+                    for _ in 0..self.k {
+                        spmm(&p.a, &cur, &mut next, false);
+                        std::mem::swap(&mut cur, &mut next);
+                    }
+                    let x = Arc::new(cur);
+                    *slot = Some(Smoothed {
+                        source: id,
+                        x: x.clone(),
+                    });
+                    x
+                }
+            }
+        };
+        // SGC is plain logistic regression on the smoothed features: no dropout (Wu et al.).
+        let h = Input::from_features(tape, &Features::Dense(xs), 0.0, rng);
+        if embed {
+            return h.dense(tape);
+        }
+        let (w, b) = (tape.param(params, self.w), tape.param(params, self.b));
+        let z = h.matmul(tape, w);
+        tape.add_bias(z, b)
+    }
+}
