@@ -37,6 +37,8 @@ pub enum ModelKind {
     Cheb,
     /// MixHop with powers 0..=`hops` of `Â`.
     MixHop,
+    /// GAT: multi-head attention over in-neighbours and self (`heads` × `hidden`, ELU).
+    Gat,
 }
 
 impl ModelKind {
@@ -50,6 +52,7 @@ impl ModelKind {
         ModelKind::Jk,
         ModelKind::Cheb,
         ModelKind::MixHop,
+        ModelKind::Gat,
     ];
 
     /// Lower-case name, as in configs.
@@ -63,6 +66,7 @@ impl ModelKind {
             ModelKind::Jk => "jk",
             ModelKind::Cheb => "cheb",
             ModelKind::MixHop => "mixhop",
+            ModelKind::Gat => "gat",
         }
     }
 }
@@ -190,6 +194,14 @@ impl Model {
                 config.dropout
             )));
         }
+        if config.kind == ModelKind::Gat
+            && (config.heads == 0 || !(0.0..1.0).contains(&config.attn_dropout))
+        {
+            return Err(NnError::BadShape(format!(
+                "gat: heads {} (need ≥ 1), attention dropout {} (need [0, 1))",
+                config.heads, config.attn_dropout
+            )));
+        }
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut params = ParamStore::default();
         let arch: Box<dyn Architecture> = match config.kind {
@@ -209,6 +221,7 @@ impl Model {
                 &mut params,
                 &mut rng,
             )),
+            ModelKind::Gat => Box::new(crate::arch::gat::Gat::new(&config, &mut params, &mut rng)),
         };
         Ok(Model {
             config,

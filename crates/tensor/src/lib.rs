@@ -10,6 +10,7 @@ mod tape;
 
 pub use gemm::sgemm;
 pub use matrix::Matrix;
-pub use optim::{Adam, ParamStore};
+pub use ops::attention::EdgeIndex;
+pub use optim::{Adam, ParamStore, Sgd};
 pub use sparse::{spmm, spmm_t_with, spmm_with, SparseMat};
 pub use tape::{Tape, Var};

@@ -1,4 +1,4 @@
-//! Parameters with their gradients, and the Adam/AdamW optimizer.
+//! Parameters with their gradients, and the optimizers: SGD (with momentum) and Adam/AdamW.
 
 use crate::Matrix;
 
@@ -62,6 +62,15 @@ impl Adam {
         }
     }
 
+    /// AdamW: Adam with decoupled weight decay (`w ← w·(1 − lr·wd)` before the Adam step),
+    /// as `torch.optim.AdamW`.
+    pub fn adamw(lr: f32, weight_decay: f32) -> Adam {
+        Adam {
+            decoupled: true,
+            ..Adam::new(lr, weight_decay)
+        }
+    }
+
     /// One update of every parameter from its gradient.
     pub fn step(&mut self, p: &mut ParamStore) {
         if self.m.len() != p.values.len() {
@@ -92,6 +101,42 @@ impl Adam {
     }
 }
 
+/// Stochastic gradient descent with momentum and L2 weight decay, as `torch.optim.SGD`
+/// (no dampening): `v ← momentum·v + g + wd·w`, `w ← w − lr·v`.
+#[derive(Debug, Clone)]
+pub struct Sgd {
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    velocity: Vec<Vec<f32>>,
+}
+
+impl Sgd {
+    /// SGD; `momentum = 0` is plain gradient descent.
+    pub fn new(lr: f32, momentum: f32, weight_decay: f32) -> Sgd {
+        Sgd {
+            lr,
+            momentum,
+            weight_decay,
+            velocity: Vec::new(),
+        }
+    }
+
+    /// One update of every parameter from its gradient.
+    pub fn step(&mut self, p: &mut ParamStore) {
+        if self.velocity.len() != p.values.len() {
+            self.velocity = p.values.iter().map(|v| vec![0.0; v.data.len()]).collect();
+        }
+        for ((w, g), v) in p.values.iter_mut().zip(&p.grads).zip(&mut self.velocity) {
+            for ((w, g), v) in w.data.iter_mut().zip(&g.data).zip(v.iter_mut()) {
+                // A zero initial velocity makes the first step `g`, as PyTorch's first buffer.
+                *v = self.momentum * *v + g + self.weight_decay * *w;
+                *w -= self.lr * *v;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +154,46 @@ mod tests {
         }
         assert!(
             (p.values[0].data[0] - 1.0).abs() < 1e-2 && (p.values[0].data[1] + 1.0).abs() < 1e-2
+        );
+    }
+
+    /// Runs `step` on f = (w0 − 1)² + (w1 + 1)² from (3, −2) and returns the final w.
+    fn minimise(steps: usize, mut step: impl FnMut(&mut ParamStore)) -> Vec<f32> {
+        let mut p = ParamStore::default();
+        p.add("w", Matrix::from_vec(1, 2, vec![3.0, -2.0]));
+        for _ in 0..steps {
+            let w = p.values[0].data.clone();
+            p.grads[0].data = vec![2.0 * (w[0] - 1.0), 2.0 * (w[1] + 1.0)];
+            step(&mut p);
+        }
+        p.values[0].data.clone()
+    }
+
+    #[test]
+    fn sgd_minimises_a_quadratic() {
+        for momentum in [0.0, 0.9] {
+            let mut opt = Sgd::new(0.05, momentum, 0.0);
+            let w = minimise(300, |p| opt.step(p));
+            assert!(
+                (w[0] - 1.0).abs() < 1e-3 && (w[1] + 1.0).abs() < 1e-3,
+                "{w:?}"
+            );
+        }
+        // With L2 decay the minimum of f + wd/2·|w|² is w = ±2 / (2 + wd).
+        let mut opt = Sgd::new(0.05, 0.9, 0.5);
+        let w = minimise(300, |p| opt.step(p));
+        let m = 2.0 / 2.5;
+        assert!((w[0] - m).abs() < 1e-3 && (w[1] + m).abs() < 1e-3, "{w:?}");
+    }
+
+    #[test]
+    fn adamw_minimises_a_quadratic() {
+        let mut opt = Adam::adamw(0.05, 1e-3);
+        assert!(opt.decoupled);
+        let w = minimise(1000, |p| opt.step(p));
+        assert!(
+            (w[0] - 1.0).abs() < 1e-2 && (w[1] + 1.0).abs() < 1e-2,
+            "{w:?}"
         );
     }
 }

@@ -32,7 +32,7 @@ pub struct TrainConfig {
     /// Stop after this many epochs without a better validation accuracy.
     pub patience: Option<usize>,
     pub seed: u64,
-    /// Scale each feature row to sum 1 (PyG's NormalizeFeatures, as the GCN paper does).
+    /// Divide each feature row by its sum clamped at 1 (PyG's NormalizeFeatures, as the GCN paper does).
     pub normalize_features: bool,
     /// Attention heads (GAT).
     pub heads: usize,
@@ -134,11 +134,10 @@ impl NodeData {
         let (n, f) = (x.rows(), x.row_len());
         let mut m = Matrix::from_vec(n, f, x.to_vec());
         if normalize {
+            // Exactly PyG's NormalizeFeatures: divide by the row sum clamped below at 1.
             m.data.par_chunks_mut(f.max(1)).for_each(|r| {
-                let s: f32 = r.iter().sum();
-                if s != 0.0 {
-                    r.iter_mut().for_each(|v| *v /= s);
-                }
+                let s = r.iter().sum::<f32>().max(1.0);
+                r.iter_mut().for_each(|v| *v /= s);
             });
         }
         Ok(NodeData {

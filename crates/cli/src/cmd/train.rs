@@ -177,51 +177,46 @@ pub fn run(a: Args) -> Result<()> {
         toml::to_string(&resolved)?.as_bytes(),
     )?;
 
-    let mut accs = Vec::new();
+    let mut results = Vec::new();
     for r in 0..runs {
         let mut c = cfg.clone();
         c.seed = cfg.seed + r as u64;
-        let dir = if runs == 1 {
-            out.clone()
-        } else {
-            out.join(format!("run-{r}"))
-        };
+        let dir = if runs == 1 { out.clone() } else { out.join(format!("run-{r}")) };
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut log = MetricsLog::to_file(&dir.join("metrics.jsonl"))?;
-        let bar = epoch_bar(
-            c.epochs as u64,
-            &format!("{} seed {}", c.model.name(), c.seed),
-        );
-        let (_, s) = train_node_classification(
-            &data,
-            &ds.graph,
-            &c,
-            &mut log,
-            Some(&dir),
-            &mut |_, loss, val| {
-                bar.set_message(format!("loss {loss:.4} val {val:.4}"));
-                bar.inc(1);
-            },
-        )
+        let bar = epoch_bar(c.epochs as u64, &format!("{} seed {}", c.model.name(), c.seed));
+        let (_, s) = train_node_classification(&data, &ds.graph, &c, &mut log, Some(&dir), &mut |_, loss, val| {
+            bar.set_message(format!("loss {loss:.4} val {val:.4}"));
+            bar.inc(1);
+        })
         .with_context(|| format!("training on {}", a.dataset.display()))?;
         bar.finish_and_clear();
         println!(
             "seed {}: test acc {:.4} at best val {:.4} (epoch {}); {} params; {:.2} ms/epoch",
             c.seed, s.test_acc, s.best_val_acc, s.best_epoch, s.num_params, s.mean_epoch_ms
         );
-        accs.push(s.test_acc);
+        results.push((c.seed, s));
     }
+    let accs: Vec<f64> = results.iter().map(|(_, s)| s.test_acc).collect();
+    let mean = accs.iter().sum::<f64>() / runs as f64;
+    let std = (accs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / runs as f64).sqrt();
+    let epoch_ms = results.iter().map(|(_, s)| s.mean_epoch_ms).sum::<f64>() / runs as f64;
     if runs > 1 {
-        let mean = accs.iter().sum::<f64>() / runs as f64;
-        let std = (accs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / runs as f64).sqrt();
-        println!(
-            "test acc over {runs} seeds: {:.2} ± {:.2}",
-            100.0 * mean,
-            100.0 * std
-        );
-        let summary = serde_json::json!({"runs": runs, "test_acc_mean": mean, "test_acc_std": std, "test_acc": accs});
-        write_atomic(&out.join("summary.json"), summary.to_string().as_bytes())?;
+        println!("test acc over {runs} seeds: {:.2} ± {:.2}", 100.0 * mean, 100.0 * std);
     }
+    let per_run: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(seed, s)| {
+            serde_json::json!({"seed": seed, "test_acc": s.test_acc, "best_val_acc": s.best_val_acc,
+                "best_epoch": s.best_epoch, "final_test_acc": s.final_test_acc, "epoch_ms": s.mean_epoch_ms})
+        })
+        .collect();
+    let summary = serde_json::json!({
+        "model": cfg.model.name(), "dataset": a.dataset.display().to_string(), "runs": runs,
+        "test_acc_mean": mean, "test_acc_std": std, "epoch_ms_mean": epoch_ms,
+        "num_params": results[0].1.num_params, "threads": rayon::current_num_threads(), "per_run": per_run,
+    });
+    write_atomic(&out.join("summary.json"), summary.to_string().as_bytes())?;
     println!("run directory: {}", out.display());
     Ok(())
 }

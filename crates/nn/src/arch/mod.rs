@@ -1,6 +1,7 @@
 //! One file per architecture; each builds its parameters and records its forward pass.
 
 pub mod cheb;
+pub mod gat;
 pub mod gcn;
 pub mod gin;
 pub mod jk;

@@ -1,0 +1,240 @@
+//! GAT (Veličković et al. 2018), as PyG's `GATConv`: per head, `α_ij = softmax_j
+//! LeakyReLU(a_srcᵀ W h_j + a_dstᵀ W h_i)` over the in-neighbours of i and i itself, then
+//! `h'_i = ‖_heads Σ_j α_ij W h_j + b`. Hidden layers concatenate `heads` heads of width
+//! `hidden` and apply ELU; the output layer has one head of width `out_dim`.
+
+use std::sync::Arc;
+
+use rand_xoshiro::Xoshiro256PlusPlus;
+use scalegnn_graph::Csr;
+use scalegnn_tensor::{EdgeIndex, Matrix, ParamStore, SparseMat, Tape, Var};
+
+use crate::features::Input;
+use crate::model::Architecture;
+use crate::{Features, GraphCtx, ModelConfig};
+
+/// Negative slope of the edge-score LeakyReLU (the paper's and PyG's 0.2).
+const SCORE_SLOPE: f32 = 0.2;
+
+/// Parameter indices of one attention layer.
+struct Layer {
+    w: usize,
+    a_src: usize,
+    a_dst: usize,
+    b: usize,
+    heads: usize,
+}
+
+/// A stack of graph-attention layers with ELU and dropout between them.
+pub struct Gat {
+    layers: Vec<Layer>,
+    dropout: f32,
+    attn_dropout: f32,
+}
+
+impl Gat {
+    /// Registers each layer's weight `[din, heads·dout]`, attention vectors `[1, heads·dout]`
+    /// and bias `[1, heads·dout]` in `params`.
+    pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> Gat {
+        let heads = cfg.heads.max(1);
+        let last = cfg.layers - 1;
+        let layers = (0..cfg.layers)
+            .map(|l| {
+                let din = if l == 0 { cfg.in_dim } else { heads * cfg.hidden };
+                let (h, dout) = if l == last {
+                    (1, cfg.out_dim)
+                } else {
+                    (heads, cfg.hidden)
+                };
+                let w = params.add(
+                    &format!("layer{l}.weight"),
+                    Matrix::glorot(din, h * dout, rng),
+                );
+                // PyG initialises att [1, H, F] with Glorot over (H, F); same values, stored flat.
+                let att = |rng: &mut Xoshiro256PlusPlus| {
+                    let m = Matrix::glorot(h, dout, rng);
+                    Matrix::from_vec(1, h * dout, m.data)
+                };
+                let a_src = params.add(&format!("layer{l}.att_src"), att(rng));
+                let a_dst = params.add(&format!("layer{l}.att_dst"), att(rng));
+                let b = params.add(&format!("layer{l}.bias"), Matrix::zeros(1, h * dout));
+                Layer {
+                    w,
+                    a_src,
+                    a_dst,
+                    b,
+                    heads: h,
+                }
+            })
+            .collect();
+        Gat {
+            layers,
+            dropout: cfg.dropout,
+            attn_dropout: cfg.attn_dropout,
+        }
+    }
+}
+
+/// The attention pattern: in-neighbours plus exactly one self loop per node (existing self
+/// loops are replaced, as PyG's `remove_self_loops` + `add_self_loops`).
+pub fn attention_pattern(g: &Csr) -> EdgeIndex {
+    let n = g.num_nodes();
+    let mut indptr = Vec::with_capacity(n + 1);
+    let mut indices = Vec::with_capacity(g.num_edges() + n);
+    indptr.push(0);
+    for v in 0..n {
+        indices.extend(
+            g.neighbors(v)
+                .iter()
+                .filter(|&u| u != v)
+                .map(|u| u as u32),
+        );
+        indices.push(v as u32);
+        indptr.push(indices.len());
+    }
+    let weights = vec![1.0; indices.len()];
+    EdgeIndex::new(&SparseMat::new(n, n, indptr, indices, weights))
+}
+
+/// One GAT layer: `‖_h Σ_j α_ij^h (h W)_j^h + b`, attention dropout `attn_dropout` on α.
+#[allow(clippy::too_many_arguments)] // the layer's parameters, graph and randomness
+fn gat_layer(
+    tape: &mut Tape,
+    input: &Input,
+    (w, a_src, a_dst, b): (Var, Var, Var, Var),
+    heads: usize,
+    edges: &Arc<EdgeIndex>,
+    attn_dropout: f32,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Var {
+    let z = input.matmul(tape, w);
+    let s_src = tape.head_dot(z, a_src, heads);
+    let s_dst = tape.head_dot(z, a_dst, heads);
+    let e = tape.edge_scores(edges, s_src, s_dst, SCORE_SLOPE);
+    let alpha = tape.edge_softmax(edges, e);
+    let alpha = tape.dropout(alpha, attn_dropout, rng);
+    let out = tape.edge_aggregate(edges, alpha, z);
+    tape.add_bias(out, b)
+}
+
+impl Architecture for Gat {
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let edges = graph.cached("gat", attention_pattern);
+        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            if embed && l == last {
+                return h.dense(tape);
+            }
+            let vars = (
+                tape.param(params, layer.w),
+                tape.param(params, layer.a_src),
+                tape.param(params, layer.a_dst),
+                tape.param(params, layer.b),
+            );
+            let z = gat_layer(
+                tape,
+                &h,
+                vars,
+                layer.heads,
+                &edges,
+                self.attn_dropout,
+                rng,
+            );
+            if l == last {
+                return z;
+            }
+            let a = tape.elu(z, 1.0);
+            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+        }
+        unreachable!("a model has at least one layer")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scalegnn_graph::CsrBuilder;
+
+    #[test]
+    fn pattern_replaces_self_loops() {
+        // 0 → 1, 1 → 0, 1 → 1 (an existing self loop), 2 isolated.
+        let g = CsrBuilder::new()
+            .num_nodes(3)
+            .build(&[0u32, 1, 1], &[1u32, 0, 1])
+            .unwrap()
+            .csr;
+        let p = attention_pattern(&g);
+        assert_eq!(p.indptr(), &[0, 2, 4, 5]);
+        assert_eq!(p.sources(), &[1, 0, 0, 1, 2]);
+    }
+}
+
+#[cfg(test)]
+mod tmpbench {
+    use super::*;
+    use rand::SeedableRng;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn tmp_op_bench() {
+        let g = scalegnn_graph::Csr::open(
+            std::path::Path::new("/work/data/cora"),
+            scalegnn_graph::Validation::Shape,
+        );
+        let g = match g {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        };
+        let ei = Arc::new(attention_pattern(&g));
+        let n = ei.num_nodes();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let mut p = ParamStore::default();
+        let z = p.add("z", Matrix::glorot(n, 64, &mut rng));
+        let a = p.add("a", Matrix::glorot(1, 64, &mut rng));
+        let mut tape = Tape::new(true);
+        let mut t = [0f64; 8];
+        for it in 0..200 {
+            tape.reset(true);
+            let mut tick = Instant::now();
+            let mut lap = |t: &mut [f64; 8], i: usize| {
+                if it >= 20 {
+                    t[i] += tick.elapsed().as_secs_f64() * 1e3;
+                }
+                tick = Instant::now();
+            };
+            let zv = tape.param(&p, z);
+            let av = tape.param(&p, a);
+            lap(&mut t, 0);
+            let s = tape.head_dot(zv, av, 8);
+            let d = tape.head_dot(zv, av, 8);
+            lap(&mut t, 1);
+            let e = tape.edge_scores(&ei, s, d, 0.2);
+            lap(&mut t, 2);
+            let al = tape.edge_softmax(&ei, e);
+            lap(&mut t, 3);
+            let al = tape.dropout(al, 0.6, &mut rng);
+            lap(&mut t, 4);
+            let o = tape.edge_aggregate(&ei, al, zv);
+            lap(&mut t, 5);
+            let o = tape.elu(o, 1.0);
+            lap(&mut t, 6);
+            let r = Matrix::zeros(n, 64);
+            let l = tape.weighted_sum(o, &r);
+            tape.backward(l, &mut p);
+            lap(&mut t, 7);
+        }
+        for (name, v) in ["param", "headdot", "scores", "softmax", "dropout", "aggr", "elu", "backward"].iter().zip(t) {
+            eprintln!("{name}: {:.3} ms", v / 180.0);
+        }
+    }
+}
