@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalegnn")).args(args).output().expect("spawn scalegnn")
+    Command::new(env!("CARGO_BIN_EXE_scalegnn"))
+        .args(args)
+        .output()
+        .expect("spawn scalegnn")
 }
 
 fn stderr(o: &Output) -> String {
@@ -18,7 +21,10 @@ fn assert_ok(o: &Output) {
 fn assert_fails(o: &Output, needles: &[&str]) {
     let err = stderr(o);
     assert!(!o.status.success(), "expected failure; stderr: {err}");
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
     for n in needles {
         assert!(err.contains(n), "error should mention {n:?}: {err}");
     }
@@ -30,7 +36,15 @@ fn p(path: &Path) -> &str {
 
 fn tiny(root: &Path, name: &str, seed: &str) -> PathBuf {
     let out = root.join(name);
-    assert_ok(&run(&["synth", "--preset", "tiny", "--seed", seed, "--out", p(&out)]));
+    assert_ok(&run(&[
+        "synth",
+        "--preset",
+        "tiny",
+        "--seed",
+        seed,
+        "--out",
+        p(&out),
+    ]));
     out
 }
 
@@ -42,23 +56,47 @@ fn train_writes_a_run_directory_that_eval_predict_and_embed_reload() {
     let cfg = root.path().join("run.toml");
     std::fs::write(&cfg, "model = \"sage\"\nhidden = 8\nepochs = 30\n").unwrap();
     // Flags override the file: epochs 20 wins over 30.
-    assert_ok(&run(&["train", p(&ds), "--config", p(&cfg), "--epochs", "20", "--out", p(&run_dir)]));
-    for f in ["config.toml", "metrics.jsonl", "summary.json", "checkpoint/model.json"] {
+    assert_ok(&run(&[
+        "train",
+        p(&ds),
+        "--config",
+        p(&cfg),
+        "--epochs",
+        "20",
+        "--out",
+        p(&run_dir),
+    ]));
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoint/model.json",
+    ] {
         assert!(run_dir.join(f).exists(), "{f} missing");
     }
     let resolved = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
-    assert!(resolved.contains("model = \"sage\"") && resolved.contains("epochs = 20"), "{resolved}");
+    assert!(
+        resolved.contains("model = \"sage\"") && resolved.contains("epochs = 20"),
+        "{resolved}"
+    );
     let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
     assert_eq!(last["split"], "test");
     let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["test_acc_mean"], last["value"], "summary and last metrics line agree");
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        summary["test_acc_mean"], last["value"],
+        "summary and last metrics line agree"
+    );
 
     let o = run(&["eval", p(&run_dir)]);
     assert_ok(&o);
     let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(e["test_acc"], last["value"], "the reloaded checkpoint reproduces the reported test accuracy");
+    assert_eq!(
+        e["test_acc"], last["value"],
+        "the reloaded checkpoint reproduces the reported test accuracy"
+    );
 
     assert_ok(&run(&["predict", p(&run_dir)]));
     let pred = scalegnn_npy::read_array::<i64>(&run_dir.join("predictions.npy")).unwrap();
@@ -69,7 +107,10 @@ fn train_writes_a_run_directory_that_eval_predict_and_embed_reload() {
     assert_eq!(emb.shape(), &[2000, 8]);
 
     // A second run into the same directory is refused.
-    assert_fails(&run(&["train", p(&ds), "--out", p(&run_dir)]), &["already holds a run"]);
+    assert_fails(
+        &run(&["train", p(&ds), "--out", p(&run_dir)]),
+        &["already holds a run"],
+    );
 }
 
 #[test]
@@ -78,9 +119,26 @@ fn config_and_model_errors_name_the_culprit() {
     let ds = tiny(root.path(), "tiny", "2");
     let cfg = root.path().join("bad.toml");
     std::fs::write(&cfg, "model = \"gcn\"\nhiden = 8\n").unwrap();
-    assert_fails(&run(&["train", p(&ds), "--config", p(&cfg), "--out", p(&root.path().join("r1"))]), &["hiden"]);
     assert_fails(
-        &run(&["train", p(&ds), "--model", "transformer", "--out", p(&root.path().join("r2"))]),
+        &run(&[
+            "train",
+            p(&ds),
+            "--config",
+            p(&cfg),
+            "--out",
+            p(&root.path().join("r1")),
+        ]),
+        &["hiden"],
+    );
+    assert_fails(
+        &run(&[
+            "train",
+            p(&ds),
+            "--model",
+            "transformer",
+            "--out",
+            p(&root.path().join("r2")),
+        ]),
         &["transformer", "gcn"],
     );
 }
@@ -93,13 +151,37 @@ fn datasets_missing_what_the_task_needs_are_refused() {
     let no_y = root.path().join("no-y");
     let x = root.path().join("x.csv");
     std::fs::write(&x, "1,0\n0,1\n1,1\n").unwrap();
-    assert_ok(&run(&["ingest", "--format", "csv", p(&edges), "--features", p(&x), "--out", p(&no_y)]));
-    assert_fails(&run(&["train", p(&no_y), "--out", p(&root.path().join("r"))]), &["no node labels"]);
+    assert_ok(&run(&[
+        "ingest",
+        "--format",
+        "csv",
+        p(&edges),
+        "--features",
+        p(&x),
+        "--out",
+        p(&no_y),
+    ]));
+    assert_fails(
+        &run(&["train", p(&no_y), "--out", p(&root.path().join("r"))]),
+        &["no node labels"],
+    );
     let no_x = root.path().join("no-x");
     let y = root.path().join("y.txt");
     std::fs::write(&y, "0\n1\n0\n").unwrap();
-    assert_ok(&run(&["ingest", "--format", "csv", p(&edges), "--labels", p(&y), "--out", p(&no_x)]));
-    assert_fails(&run(&["train", p(&no_x), "--out", p(&root.path().join("r"))]), &["no node features"]);
+    assert_ok(&run(&[
+        "ingest",
+        "--format",
+        "csv",
+        p(&edges),
+        "--labels",
+        p(&y),
+        "--out",
+        p(&no_x),
+    ]));
+    assert_fails(
+        &run(&["train", p(&no_x), "--out", p(&root.path().join("r"))]),
+        &["no node features"],
+    );
 }
 
 #[test]
@@ -114,10 +196,27 @@ fn nan_loss_stops_with_the_epoch() {
     std::fs::write(&y, "0\n1\n0\n1\n").unwrap();
     let ds = root.path().join("huge");
     assert_ok(&run(&[
-        "ingest", "--format", "csv", p(&edges), "--features", p(&x), "--labels", p(&y), "--split", "random:0.5,0.25",
-        "--out", p(&ds),
+        "ingest",
+        "--format",
+        "csv",
+        p(&edges),
+        "--features",
+        p(&x),
+        "--labels",
+        p(&y),
+        "--split",
+        "random:0.5,0.25",
+        "--out",
+        p(&ds),
     ]));
-    let o = run(&["train", p(&ds), "--normalize-features", "false", "--out", p(&root.path().join("r"))]);
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--normalize-features",
+        "false",
+        "--out",
+        p(&root.path().join("r")),
+    ]);
     assert_fails(&o, &["epoch 1"]);
 }
 
@@ -126,8 +225,26 @@ fn a_checkpoint_of_another_shape_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let a = tiny(root.path(), "a", "3");
     let b = root.path().join("b");
-    assert_ok(&run(&["synth", "--preset", "tiny", "--features", "9", "--out", p(&b)]));
+    assert_ok(&run(&[
+        "synth",
+        "--preset",
+        "tiny",
+        "--features",
+        "9",
+        "--out",
+        p(&b),
+    ]));
     let run_dir = root.path().join("run");
-    assert_ok(&run(&["train", p(&a), "--epochs", "3", "--out", p(&run_dir)]));
-    assert_fails(&run(&["eval", p(&run_dir), "--dataset", p(&b)]), &["checkpoint does not match"]);
+    assert_ok(&run(&[
+        "train",
+        p(&a),
+        "--epochs",
+        "3",
+        "--out",
+        p(&run_dir),
+    ]));
+    assert_fails(
+        &run(&["eval", p(&run_dir), "--dataset", p(&b)]),
+        &["checkpoint does not match"],
+    );
 }

@@ -1,5 +1,8 @@
 //! GEMM on strided views: transposes are stride swaps, never copies (spike: a copy-free
 //! dW/dX saved a third of the SAGE layer's time), and `beta` accumulates into the output.
+//! Tried and dropped: a row-streaming kernel for thin weights (n ≤ 64) that skips
+//! matrixmultiply's packing; 1 thread, 100k×100·100×16: 9.7 GFLOP/s vs 11.9 packed, and
+//! 13.9 vs 37.9 for the weight gradient, so packing stays.
 
 use crate::Matrix;
 

@@ -359,30 +359,42 @@ impl Tape {
         if !self.training || p <= 0.0 {
             return x;
         }
-        let xv = &self.nodes[x.0].value;
-        let (rows, cols) = (xv.rows, xv.cols);
+        let (rows, cols) = (self.nodes[x.0].value.rows, self.nodes[x.0].value.cols);
         let mut mask = self.pool.take(rows, cols, false);
         let keep = 1.0 / (1.0 - p);
         // One RNG stream per fixed-size chunk, seeded from `rng`: parallel, yet the mask
         // depends only on the seed, never on the thread count.
         let base: u64 = rng.random();
+        let mut out = self.pool.take(rows, cols, false);
+        let xv = &self.nodes[x.0].value;
+        // Mask and output in one pass; each u64 draw decides two elements by comparing its
+        // 32-bit halves with an integer threshold (half the RNG calls of one f32 per element).
+        let threshold = (p as f64 * 4_294_967_296.0).min(u32::MAX as f64) as u32;
         mask.data
             .par_chunks_mut(DROPOUT_CHUNK)
+            .zip(
+                out.data
+                    .par_chunks_mut(DROPOUT_CHUNK)
+                    .zip(xv.data.par_chunks(DROPOUT_CHUNK)),
+            )
             .enumerate()
-            .for_each(|(c, chunk)| {
+            .for_each(|(c, (mc, (oc, xc)))| {
                 let mut r = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
                     base ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 );
-                for m in chunk.iter_mut() {
-                    *m = if r.random::<f32>() < p { 0.0 } else { keep };
+                let mut k = 0;
+                while k < mc.len() {
+                    let bits: u64 = r.random();
+                    for half in [bits as u32, (bits >> 32) as u32] {
+                        if k < mc.len() {
+                            let m = if half < threshold { 0.0 } else { keep };
+                            mc[k] = m;
+                            oc[k] = xc[k] * m;
+                            k += 1;
+                        }
+                    }
                 }
             });
-        let mut out = self.pool.take(rows, cols, false);
-        let xv = &self.nodes[x.0].value;
-        out.data
-            .par_iter_mut()
-            .zip(xv.data.par_iter().zip(&mask.data))
-            .for_each(|(o, (v, m))| *o = v * m);
         let ng = self.needs(x);
         self.push(Op::Dropout { x, mask }, out, ng)
     }

@@ -5,8 +5,10 @@ mod checkpoint;
 mod error;
 mod metrics;
 mod node;
+mod plot;
 
 pub use checkpoint::Checkpoint;
 pub use error::TrainError;
 pub use metrics::{MetricLine, MetricsLog};
 pub use node::{evaluate, train_node_classification, NodeData, RunSummary, TrainConfig};
+pub use plot::plot_curves;

@@ -89,6 +89,9 @@ pub struct NodeData {
     pub labels: Arc<Vec<usize>>,
     pub num_classes: usize,
     pub train: Arc<Vec<usize>>,
+    /// `0..train.len()` and the labels of the training nodes in that order (loss inputs).
+    pub train_rows: Arc<Vec<usize>>,
+    pub train_labels: Arc<Vec<usize>>,
     pub val: Arc<Vec<usize>>,
     pub test: Arc<Vec<usize>>,
 }
@@ -140,11 +143,15 @@ impl NodeData {
                 r.iter_mut().for_each(|v| *v /= s);
             });
         }
+        let labels: Vec<usize> = y.iter().map(|&c| c.max(0) as usize).collect();
+        let train = split(&ds.train_idx, "train")?;
         Ok(NodeData {
+            train_rows: Arc::new((0..train.len()).collect()),
+            train_labels: Arc::new(train.iter().map(|&i| labels[i]).collect()),
             x: Features::from_dense(m, SPARSE_MAX_DENSITY),
-            labels: Arc::new(y.iter().map(|&c| c.max(0) as usize).collect()),
+            labels: Arc::new(labels),
             num_classes,
-            train: split(&ds.train_idx, "train")?,
+            train,
             val: split(&ds.val_idx, "val")?,
             test: split(&ds.test_idx, "test")?,
         })
@@ -204,8 +211,11 @@ pub fn train_node_classification(
         tape.reset(true);
         model.params.zero_grad();
         let logits = model.forward(&mut tape, &data.x, &graph, &mut rng);
-        let lp = tape.log_softmax(logits);
-        let loss = tape.nll(lp, data.train.clone(), data.labels.clone());
+        // Softmax only the training rows (8 % of the nodes on the synthetic presets): the
+        // loss never reads the others.
+        let picked = tape.gather_rows(logits, data.train.clone());
+        let lp = tape.log_softmax(picked);
+        let loss = tape.nll(lp, data.train_rows.clone(), data.train_labels.clone());
         let loss_v = tape.value(loss).data[0];
         if !loss_v.is_finite() {
             log.flush()?;

@@ -181,16 +181,33 @@ pub fn run(a: Args) -> Result<()> {
     for r in 0..runs {
         let mut c = cfg.clone();
         c.seed = cfg.seed + r as u64;
-        let dir = if runs == 1 { out.clone() } else { out.join(format!("run-{r}")) };
+        let dir = if runs == 1 {
+            out.clone()
+        } else {
+            out.join(format!("run-{r}"))
+        };
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut log = MetricsLog::to_file(&dir.join("metrics.jsonl"))?;
-        let bar = epoch_bar(c.epochs as u64, &format!("{} seed {}", c.model.name(), c.seed));
-        let (_, s) = train_node_classification(&data, &ds.graph, &c, &mut log, Some(&dir), &mut |_, loss, val| {
-            bar.set_message(format!("loss {loss:.4} val {val:.4}"));
-            bar.inc(1);
-        })
+        let bar = epoch_bar(
+            c.epochs as u64,
+            &format!("{} seed {}", c.model.name(), c.seed),
+        );
+        let (_, s) = train_node_classification(
+            &data,
+            &ds.graph,
+            &c,
+            &mut log,
+            Some(&dir),
+            &mut |_, loss, val| {
+                bar.set_message(format!("loss {loss:.4} val {val:.4}"));
+                bar.inc(1);
+            },
+        )
         .with_context(|| format!("training on {}", a.dataset.display()))?;
         bar.finish_and_clear();
+        if !scalegnn_train::plot_curves(&log.lines, &dir.join("curves.png"))? {
+            eprintln!("note: no TrueType font found (DejaVu or Liberation); curves.png not drawn");
+        }
         println!(
             "seed {}: test acc {:.4} at best val {:.4} (epoch {}); {} params; {:.2} ms/epoch",
             c.seed, s.test_acc, s.best_val_acc, s.best_epoch, s.num_params, s.mean_epoch_ms
@@ -202,7 +219,11 @@ pub fn run(a: Args) -> Result<()> {
     let std = (accs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / runs as f64).sqrt();
     let epoch_ms = results.iter().map(|(_, s)| s.mean_epoch_ms).sum::<f64>() / runs as f64;
     if runs > 1 {
-        println!("test acc over {runs} seeds: {:.2} ± {:.2}", 100.0 * mean, 100.0 * std);
+        println!(
+            "test acc over {runs} seeds: {:.2} ± {:.2}",
+            100.0 * mean,
+            100.0 * std
+        );
     }
     let per_run: Vec<serde_json::Value> = results
         .iter()

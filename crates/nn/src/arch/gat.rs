@@ -40,7 +40,11 @@ impl Gat {
         let last = cfg.layers - 1;
         let layers = (0..cfg.layers)
             .map(|l| {
-                let din = if l == 0 { cfg.in_dim } else { heads * cfg.hidden };
+                let din = if l == 0 {
+                    cfg.in_dim
+                } else {
+                    heads * cfg.hidden
+                };
                 let (h, dout) = if l == last {
                     (1, cfg.out_dim)
                 } else {
@@ -83,12 +87,7 @@ pub fn attention_pattern(g: &Csr) -> EdgeIndex {
     let mut indices = Vec::with_capacity(g.num_edges() + n);
     indptr.push(0);
     for v in 0..n {
-        indices.extend(
-            g.neighbors(v)
-                .iter()
-                .filter(|&u| u != v)
-                .map(|u| u as u32),
-        );
+        indices.extend(g.neighbors(v).iter().filter(|&u| u != v).map(|u| u as u32));
         indices.push(v as u32);
         indptr.push(indices.len());
     }
@@ -140,15 +139,7 @@ impl Architecture for Gat {
                 tape.param(params, layer.a_dst),
                 tape.param(params, layer.b),
             );
-            let z = gat_layer(
-                tape,
-                &h,
-                vars,
-                layer.heads,
-                &edges,
-                self.attn_dropout,
-                rng,
-            );
+            let z = gat_layer(tape, &h, vars, layer.heads, &edges, self.attn_dropout, rng);
             if l == last {
                 return z;
             }
@@ -175,66 +166,5 @@ mod tests {
         let p = attention_pattern(&g);
         assert_eq!(p.indptr(), &[0, 2, 4, 5]);
         assert_eq!(p.sources(), &[1, 0, 0, 1, 2]);
-    }
-}
-
-#[cfg(test)]
-mod tmpbench {
-    use super::*;
-    use rand::SeedableRng;
-    use std::time::Instant;
-
-    #[test]
-    #[ignore]
-    fn tmp_op_bench() {
-        let g = scalegnn_graph::Csr::open(
-            std::path::Path::new("/work/data/cora"),
-            scalegnn_graph::Validation::Shape,
-        );
-        let g = match g {
-            Ok(g) => g,
-            Err(e) => panic!("{e}"),
-        };
-        let ei = Arc::new(attention_pattern(&g));
-        let n = ei.num_nodes();
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
-        let mut p = ParamStore::default();
-        let z = p.add("z", Matrix::glorot(n, 64, &mut rng));
-        let a = p.add("a", Matrix::glorot(1, 64, &mut rng));
-        let mut tape = Tape::new(true);
-        let mut t = [0f64; 8];
-        for it in 0..200 {
-            tape.reset(true);
-            let mut tick = Instant::now();
-            let mut lap = |t: &mut [f64; 8], i: usize| {
-                if it >= 20 {
-                    t[i] += tick.elapsed().as_secs_f64() * 1e3;
-                }
-                tick = Instant::now();
-            };
-            let zv = tape.param(&p, z);
-            let av = tape.param(&p, a);
-            lap(&mut t, 0);
-            let s = tape.head_dot(zv, av, 8);
-            let d = tape.head_dot(zv, av, 8);
-            lap(&mut t, 1);
-            let e = tape.edge_scores(&ei, s, d, 0.2);
-            lap(&mut t, 2);
-            let al = tape.edge_softmax(&ei, e);
-            lap(&mut t, 3);
-            let al = tape.dropout(al, 0.6, &mut rng);
-            lap(&mut t, 4);
-            let o = tape.edge_aggregate(&ei, al, zv);
-            lap(&mut t, 5);
-            let o = tape.elu(o, 1.0);
-            lap(&mut t, 6);
-            let r = Matrix::zeros(n, 64);
-            let l = tape.weighted_sum(o, &r);
-            tape.backward(l, &mut p);
-            lap(&mut t, 7);
-        }
-        for (name, v) in ["param", "headdot", "scores", "softmax", "dropout", "aggr", "elu", "backward"].iter().zip(t) {
-            eprintln!("{name}: {:.3} ms", v / 180.0);
-        }
     }
 }

@@ -104,7 +104,10 @@ where
     if hi - lo <= 1 || entries * w <= GRAIN {
         let base = indptr[lo];
         for i in lo..hi {
-            f(i, &mut data[(indptr[i] - base) * w..(indptr[i + 1] - base) * w]);
+            f(
+                i,
+                &mut data[(indptr[i] - base) * w..(indptr[i + 1] - base) * w],
+            );
         }
         return;
     }
@@ -120,7 +123,7 @@ where
 /// Heads of a `[rows, heads·f]` value given `heads` (checked).
 fn head_width(cols: usize, heads: usize, what: &str) -> usize {
     assert!(
-        heads > 0 && cols % heads == 0,
+        heads > 0 && cols.is_multiple_of(heads),
         "{what}: {cols} columns do not split into {heads} heads"
     );
     cols / heads
@@ -317,7 +320,11 @@ impl Tape {
         let (xv, av) = (&self.nodes[x.0].value, &self.nodes[a.0].value);
         let c = xv.cols;
         let f = head_width(c, heads, "head_dot");
-        assert_eq!((av.rows, av.cols), (1, c), "head_dot: a must be [1, x.cols]");
+        assert_eq!(
+            (av.rows, av.cols),
+            (1, c),
+            "head_dot: a must be [1, x.cols]"
+        );
         let mut out = self.pool.take(xv.rows, heads, false);
         out.data
             .par_chunks_mut(heads)
@@ -376,7 +383,11 @@ impl Tape {
     pub fn edge_softmax(&mut self, edges: &Arc<EdgeIndex>, e: Var) -> Var {
         let ev = &self.nodes[e.0].value;
         let h = ev.cols;
-        assert_eq!(ev.rows, edges.num_edges(), "edge_softmax: one row per entry");
+        assert_eq!(
+            ev.rows,
+            edges.num_edges(),
+            "edge_softmax: one row per entry"
+        );
         let mut out = self.pool.take(ev.rows, h, false);
         let ei = &**edges;
         par_segments(&ei.indptr, h, 0, ei.n, &mut out.data, &|i, o| {
@@ -415,7 +426,11 @@ impl Tape {
         let (av, xv) = (&self.nodes[alpha.0].value, &self.nodes[x.0].value);
         let (h, c) = (av.cols, xv.cols);
         let f = head_width(c, h, "edge_aggregate");
-        assert_eq!(av.rows, edges.num_edges(), "edge_aggregate: one α row per entry");
+        assert_eq!(
+            av.rows,
+            edges.num_edges(),
+            "edge_aggregate: one α row per entry"
+        );
         assert_eq!(xv.rows, edges.n, "edge_aggregate: one x row per node");
         let mut out = self.pool.take(edges.n, c, false);
         let ei = &**edges;

@@ -385,6 +385,34 @@ mod tests {
     }
 
     #[test]
+    fn reductions_do_not_depend_on_thread_count() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(21);
+        let x = rand_mat(20_000, 5, &mut rng);
+        let tg = rand_mat(20_000, 5, &mut rng);
+        let run = || {
+            let mut t = Tape::new(true);
+            let xv = t.input(&x);
+            let s = t.sum_rows(xv);
+            let m = t.mean_all(xv);
+            let l = t.mse(xv, &tg, None);
+            let g = t.input(&Matrix::from_vec(1, 5, vec![1.0; 5]));
+            let b = t.input(&Matrix::zeros(1, 5));
+            let (_, mean, var) = t.batch_norm(xv, g, b, 1e-5);
+            let mut out = t.value(s).data.clone();
+            out.extend([t.value(m).data[0], t.value(l).data[0]]);
+            out.extend(mean.iter().chain(&var));
+            out
+        };
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        assert_eq!(pool(1).install(run), pool(3).install(run));
+    }
+
+    #[test]
     fn gradients() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
         let mut p = ParamStore::default();

@@ -31,10 +31,10 @@ impl Backward for BatchNormBack {
         // correction terms of the input gradient under batch statistics.
         let s = col_sums(n, 2 * c, |i, acc| {
             let (sg, sgx) = acc.split_at_mut(c);
-            for j in 0..c {
-                let gij = g.data[i * c + j] as f64;
-                sg[j] += gij;
-                sgx[j] += gij * ((xv.data[i * c + j] - mean[j]) * inv[j]) as f64;
+            let cols = g.row(i).iter().zip(xv.row(i)).zip(mean.iter().zip(inv));
+            for ((a, b), ((&gv, &x), (&m, &iv))) in sg.iter_mut().zip(sgx).zip(cols) {
+                *a += gv as f64;
+                *b += (gv * (x - m) * iv) as f64;
             }
         });
         let (sg, sgx) = s.split_at(c);
@@ -89,10 +89,10 @@ impl Backward for LayerNormBack {
             let s = col_sums(n, 2 * c, |i, acc| {
                 let (sg, sgx) = acc.split_at_mut(c);
                 let (m, inv) = (st[2 * i], st[2 * i + 1]);
-                for j in 0..c {
-                    let gij = g.data[i * c + j] as f64;
-                    sg[j] += gij;
-                    sgx[j] += gij * ((xv.data[i * c + j] - m) * inv) as f64;
+                let cols = g.row(i).iter().zip(xv.row(i));
+                for ((a, b), (&gv, &x)) in sg.iter_mut().zip(sgx).zip(cols) {
+                    *a += gv as f64;
+                    *b += (gv * (x - m) * inv) as f64;
                 }
             });
             let (sg, sgx) = s.split_at(c);
