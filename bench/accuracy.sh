@@ -23,16 +23,11 @@ PLANETOID="--hidden 16 --dropout 0.5 --lr 0.01 --weight-decay 5e-4 --epochs 200"
 GAT="--hidden 8 --heads 8 --dropout 0.6 --lr 0.005 --weight-decay 5e-4 --epochs 200"
 PHOTO="--weight-decay 5e-5 --epochs 300 --normalize-features false"
 
-stats() { python3 -c 'import json,sys,statistics as st
-a=[json.load(open(f))["test_acc_mean"] for f in sys.argv[1:]]
-print(f"{100*st.mean(a):.1f} ± {100*st.pstdev(a):.1f}")' "$@"; }
-
 planetoid() { # dataset model flags...
   local d=$1 m=$2; shift 2
   rm -rf "$WORK/run-$d-$m"
   "$BIN" --threads "$THREADS" train "$WORK/$d" --model "$m" "$@" --runs 10 --out "$WORK/run-$d-$m" >/dev/null
-  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(f"{100*s[\"test_acc_mean\"]:.1f} ± {100*s[\"test_acc_std\"]:.1f} | {s[\"epoch_ms_mean\"]:.1f}")' \
-    "$WORK/run-$d-$m/summary.json"
+  python3 bench/summary.py "$WORK/run-$d-$m/summary.json"
 }
 
 photo() { # model flags...
@@ -43,12 +38,12 @@ photo() { # model flags...
     "$BIN" --threads "$THREADS" train "$WORK/photo-$s" --model "$m" "$@" --seed "$s" --out "$WORK/run-photo-$s-$m" >/dev/null
     files+=("$WORK/run-photo-$s-$m/summary.json")
   done
-  stats "${files[@]}"
+  python3 bench/summary.py "${files[@]}"
 }
 
 models=${*:-gcn gat sage gin sgc jk cheb mixhop mlp}
-echo "| model | Cora (10 seeds) | ms/epoch | CiteSeer (10 seeds) | Amazon Photo (10 splits) |"
-echo "|---|---|---|---|---|"
+echo "| model | Cora (10 seeds) | CiteSeer (10 seeds) | Amazon Photo (10 splits) |"
+echo "|---|---|---|---|"
 for m in $models; do
   case $m in
     gat) flags=$GAT ;;
@@ -56,8 +51,8 @@ for m in $models; do
   esac
   cora=$(planetoid cora "$m" $flags)
   cite="-"
-  if [ "$m" = gcn ] || [ "$m" = gat ]; then cite=$(planetoid citeseer "$m" $flags | cut -d'|' -f1); fi
+  if [ "$m" = gcn ] || [ "$m" = gat ]; then cite=$(planetoid citeseer "$m" $flags); fi
   if [ "$m" = gat ]; then pflags="--hidden 8 --heads 8 --dropout 0.6 --lr 0.005"; else pflags="--hidden 64 --dropout 0.5 --lr 0.01"; fi
   ph=$(photo "$m" $PHOTO $pflags)
-  echo "| $m | ${cora%% |*} | ${cora##*| } | $cite | $ph |"
+  echo "| $m | $cora | $cite | $ph |"
 done

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::activation::{exp_nonpos, leaky, leaky_grad};
 use crate::tape::{Backward, Ctx};
 use crate::{Matrix, SparseMat, Tape, Var};
 
@@ -19,6 +20,8 @@ use crate::{Matrix, SparseMat, Tape, Var};
 const GRAIN: usize = 1 << 12;
 /// Rows per partial sum in reductions over rows (fixed, so the sum order is too).
 const ROW_BLOCK: usize = 256;
+/// Heads the softmax handles per pass (per-head running values live in stack arrays).
+const HEAD_BLOCK: usize = 16;
 
 /// An attention pattern: entries grouped by destination (CSR, row i lists the sources j of
 /// entries i ← j), plus the reverse index grouping the same entries by source.
@@ -129,6 +132,41 @@ fn head_width(cols: usize, heads: usize, what: &str) -> usize {
     cols / heads
 }
 
+/// `⟨a, b⟩` with eight independent partial sums: a plain `sum()` is one chain of dependent
+/// adds (strict f32 order), which for per-head widths of 8 costs more than the products.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut s = [0f32; 8];
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            s[l] += x[l] * y[l];
+        }
+    }
+    tail + ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
+}
+
+/// `out[t] = vals[t_entry[t]]` for `[E, h]` edge values: the reverse (by-source) order, so
+/// the gathers over a source's entries then read consecutive rows. One pass of independent
+/// random reads (which the memory system overlaps) instead of a random read inside each
+/// gather's dependent accumulation.
+fn to_reverse_order(ei: &EdgeIndex, vals: &[f32], h: usize, out: &mut [f32]) {
+    let rows = (GRAIN / h).max(1);
+    out.par_chunks_mut(rows * h).enumerate().for_each(|(c, o)| {
+        let t0 = c * rows;
+        for (t, ot) in (t0..).zip(o.chunks_mut(h)) {
+            let k = ei.t_entry[t] as usize;
+            ot.copy_from_slice(&vals[k * h..(k + 1) * h]);
+        }
+    });
+}
+
 struct HeadDotBack {
     x: Var,
     a: Var,
@@ -195,7 +233,7 @@ impl Backward for EdgeScoresBack {
         let (sv, dv) = (cx.value(self.s_src), cx.value(self.s_dst));
         let (h, slope, ei) = (sv.cols, self.slope, &*self.edges);
         // LeakyReLU's slope at the pre-activation, recomputed from the inputs.
-        let d = |pre: f32| if pre > 0.0 { 1.0 } else { slope };
+        let d = |pre: f32| leaky_grad(pre, slope);
         if cx.needs(self.s_dst) {
             cx.grad(self.s_dst)
                 .data
@@ -214,23 +252,26 @@ impl Backward for EdgeScoresBack {
                     }
                 });
         }
-        if cx.needs(self.s_src) {
+        if cx.needs(self.s_src) && h > 0 {
+            let mut gt = cx.pool.take(g.rows, h, false);
+            to_reverse_order(ei, &g.data, h, &mut gt.data);
             cx.grad(self.s_src)
                 .data
-                .par_chunks_mut(h.max(1))
+                .par_chunks_mut(h)
                 .with_min_len(64)
                 .enumerate()
                 .for_each(|(j, gs)| {
                     let sj = &sv.data[j * h..(j + 1) * h];
                     for t in ei.t_indptr[j]..ei.t_indptr[j + 1] {
-                        let (i, k) = (ei.t_dst[t] as usize, ei.t_entry[t] as usize);
+                        let i = ei.t_dst[t] as usize;
                         let di = &dv.data[i * h..(i + 1) * h];
-                        let gk = &g.data[k * h..(k + 1) * h];
+                        let gk = &gt.data[t * h..(t + 1) * h];
                         for hh in 0..h {
                             gs[hh] += gk[hh] * d(sj[hh] + di[hh]);
                         }
                     }
                 });
+            cx.pool.give(gt);
         }
     }
 }
@@ -253,10 +294,24 @@ impl Backward for EdgeSoftmaxBack {
         par_segments(&ei.indptr, h, 0, ei.n, &mut ge.data, &|i, d| {
             let lo = ei.indptr[i] * h;
             let (ys, gs) = (&y.data[lo..lo + d.len()], &g.data[lo..lo + d.len()]);
-            for hh in 0..h {
-                let s: f32 = (hh..d.len()).step_by(h).map(|p| ys[p] * gs[p]).sum();
-                for p in (hh..d.len()).step_by(h) {
-                    d[p] += ys[p] * (gs[p] - s);
+            for hb in (0..h).step_by(HEAD_BLOCK) {
+                let r = hb..(hb + HEAD_BLOCK).min(h);
+                let mut s = [0f32; HEAD_BLOCK];
+                for (yr, gr) in ys.chunks(h).zip(gs.chunks(h)) {
+                    for ((s, y), g) in s.iter_mut().zip(&yr[r.clone()]).zip(&gr[r.clone()]) {
+                        *s += y * g;
+                    }
+                }
+                for ((dr, yr), gr) in d.chunks_mut(h).zip(ys.chunks(h)).zip(gs.chunks(h)) {
+                    let dr = &mut dr[r.clone()];
+                    for (((d, y), g), s) in dr
+                        .iter_mut()
+                        .zip(&yr[r.clone()])
+                        .zip(&gr[r.clone()])
+                        .zip(&s)
+                    {
+                        *d += y * (g - s);
+                    }
                 }
             }
         });
@@ -284,24 +339,26 @@ impl Backward for EdgeAggregateBack {
                     let j = ei.src[ei.indptr[i] + kk] as usize;
                     let xj = &xv.data[j * c..(j + 1) * c];
                     for ((dk, gh), xh) in dk.iter_mut().zip(gi.chunks(f)).zip(xj.chunks(f)) {
-                        *dk += gh.iter().zip(xh).map(|(a, b)| a * b).sum::<f32>();
+                        *dk += dot(gh, xh);
                     }
                 }
             });
         }
-        if cx.needs(self.x) {
+        if cx.needs(self.x) && c > 0 {
             // dx[j] = Σ over entries with source j of α[k] · g[i]: a gather through the
-            // reverse index.
+            // reverse index, α first laid out in that order.
+            let mut at = cx.pool.take(av.rows, h, false);
+            to_reverse_order(ei, &av.data, h, &mut at.data);
             cx.grad(self.x)
                 .data
-                .par_chunks_mut(c.max(1))
+                .par_chunks_mut(c)
                 .with_min_len(16)
                 .enumerate()
                 .for_each(|(j, dj)| {
                     for t in ei.t_indptr[j]..ei.t_indptr[j + 1] {
-                        let (i, k) = (ei.t_dst[t] as usize, ei.t_entry[t] as usize);
+                        let i = ei.t_dst[t] as usize;
                         let gi = &g.data[i * c..(i + 1) * c];
-                        let ak = &av.data[k * h..(k + 1) * h];
+                        let ak = &at.data[t * h..(t + 1) * h];
                         for ((dh, gh), &a) in dj.chunks_mut(f).zip(gi.chunks(f)).zip(ak) {
                             for (d, s) in dh.iter_mut().zip(gh) {
                                 *d += a * s;
@@ -309,6 +366,7 @@ impl Backward for EdgeAggregateBack {
                         }
                     }
                 });
+            cx.pool.give(at);
         }
     }
 }
@@ -332,7 +390,7 @@ impl Tape {
             .with_min_len(64)
             .for_each(|(o, xr)| {
                 for ((o, x), a) in o.iter_mut().zip(xr.chunks(f)).zip(av.data.chunks(f)) {
-                    *o = x.iter().zip(a).map(|(x, a)| x * a).sum();
+                    *o = dot(x, a);
                 }
             });
         let ng = self.needs(x) || self.needs(a);
@@ -360,8 +418,7 @@ impl Tape {
                 let j = ei.src[ei.indptr[i] + kk] as usize;
                 let sj = &sv.data[j * h..(j + 1) * h];
                 for ((o, s), d) in ok.iter_mut().zip(sj).zip(di) {
-                    let pre = s + d;
-                    *o = if pre > 0.0 { pre } else { slope * pre };
+                    *o = leaky(s + d, slope);
                 }
             }
         });
@@ -390,22 +447,35 @@ impl Tape {
         );
         let mut out = self.pool.take(ev.rows, h, false);
         let ei = &**edges;
+        // Per block of heads: the max, the exps and their sum, the scaling; each pass walks
+        // the entries with the heads contiguous.
         par_segments(&ei.indptr, h, 0, ei.n, &mut out.data, &|i, o| {
             let lo = ei.indptr[i] * h;
             let es = &ev.data[lo..lo + o.len()];
-            for hh in 0..h {
-                let m = (hh..o.len())
-                    .step_by(h)
-                    .map(|p| es[p])
-                    .fold(f32::NEG_INFINITY, f32::max);
-                let mut s = 0.0;
-                for p in (hh..o.len()).step_by(h) {
-                    o[p] = (es[p] - m).exp();
-                    s += o[p];
+            for hb in (0..h).step_by(HEAD_BLOCK) {
+                let r = hb..(hb + HEAD_BLOCK).min(h);
+                let mut m = [f32::NEG_INFINITY; HEAD_BLOCK];
+                for er in es.chunks(h) {
+                    for (m, &e) in m.iter_mut().zip(&er[r.clone()]) {
+                        *m = m.max(e);
+                    }
                 }
-                let inv = 1.0 / s;
-                for p in (hh..o.len()).step_by(h) {
-                    o[p] *= inv;
+                let mut s = [0f32; HEAD_BLOCK];
+                for (or, er) in o.chunks_mut(h).zip(es.chunks(h)) {
+                    let or = &mut or[r.clone()];
+                    for ((o, &e), (s, &m)) in
+                        or.iter_mut().zip(&er[r.clone()]).zip(s.iter_mut().zip(&m))
+                    {
+                        *o = exp_nonpos(e - m);
+                        *s += *o;
+                    }
+                }
+                // The max entry contributes e⁰ = 1, so every sum is ≥ 1.
+                let inv = s.map(|s| 1.0 / s);
+                for or in o.chunks_mut(h) {
+                    for (o, v) in or[r.clone()].iter_mut().zip(&inv) {
+                        *o *= v;
+                    }
                 }
             }
         });
