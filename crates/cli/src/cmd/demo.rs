@@ -22,8 +22,11 @@ pub struct Args {
     #[arg(long)]
     pub keep: Option<PathBuf>,
     /// Training epochs per model.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 60)]
     pub epochs: usize,
+    /// Hidden width of both models (small keeps the demo under a minute on 2 cores).
+    #[arg(long, default_value_t = 32)]
+    pub hidden: usize,
 }
 
 /// Runs `scalegnn demo`.
@@ -61,7 +64,7 @@ pub fn run(a: Args) -> Result<()> {
     for kind in [ModelKind::Gcn, ModelKind::Sage] {
         let cfg = TrainConfig {
             model: kind,
-            hidden: 64,
+            hidden: a.hidden,
             epochs: a.epochs,
             seed: a.seed,
             ..TrainConfig::default()
