@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// Model: gcn, sage or mlp.
+    /// Model: gcn, gat, sage, gin, sgc, jk, cheb, mixhop or mlp.
     #[arg(long)]
     pub model: Option<String>,
     /// Hidden width.
