@@ -1,7 +1,7 @@
 //! GCN (Kipf & Welling 2017): `h' = Â h W + b` with `Â = D^-1/2 (A+I) D^-1/2`.
 
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
+use scalegnn_tensor::{ParamStore, Tape, Var};
 
 use crate::features::Input;
 use crate::model::Architecture;
@@ -19,9 +19,7 @@ impl Gcn {
         let layers = (0..cfg.layers)
             .map(|l| {
                 let (din, dout) = cfg.dims(l);
-                let w = params.add(&format!("layer{l}.weight"), Matrix::glorot(din, dout, rng));
-                let b = params.add(&format!("layer{l}.bias"), Matrix::zeros(1, dout));
-                (w, b)
+                super::linear(params, &format!("layer{l}"), din, dout, rng)
             })
             .collect();
         Gcn {

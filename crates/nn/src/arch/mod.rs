@@ -9,3 +9,20 @@ pub mod mixhop;
 pub mod mlp;
 pub mod sage;
 pub mod sgc;
+
+use rand_xoshiro::Xoshiro256PlusPlus;
+use scalegnn_tensor::{Matrix, ParamStore};
+
+/// Registers `{name}.weight` (Glorot `[din, dout]`) and `{name}.bias` (zeros `[1, dout]`);
+/// returns their indices.
+pub(crate) fn linear(
+    params: &mut ParamStore,
+    name: &str,
+    din: usize,
+    dout: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> (usize, usize) {
+    let w = params.add(&format!("{name}.weight"), Matrix::glorot(din, dout, rng));
+    let b = params.add(&format!("{name}.bias"), Matrix::zeros(1, dout));
+    (w, b)
+}
