@@ -20,7 +20,7 @@ for s in 0 1 2 3 4 5 6 7 8 9; do
 done
 
 PLANETOID="--hidden 16 --dropout 0.5 --lr 0.01 --weight-decay 5e-4 --epochs 200"
-GAT="--hidden 8 --heads 8 --dropout 0.6 --lr 0.005 --weight-decay 5e-4 --epochs 200"
+GAT="--hidden 8 --heads 8 --dropout 0.6 --lr 0.005 --weight-decay 5e-4 --epochs 1000 --patience 100 --select val_acc_loss"
 PHOTO="--weight-decay 5e-5 --epochs 300 --normalize-features false"
 
 planetoid() { # dataset model flags...

@@ -248,3 +248,151 @@ fn a_checkpoint_of_another_shape_is_refused() {
         &["checkpoint does not match"],
     );
 }
+
+fn train_losses(metrics: &Path) -> Vec<f64> {
+    std::fs::read_to_string(metrics)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"metric\":\"loss\"") && l.contains("\"train\""))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["value"].as_f64().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn minibatch_with_full_neighbourhoods_matches_full_batch_exactly() {
+    // One batch holding every training node, all neighbours, no dropout: the sampled blocks
+    // must compute exactly the full-graph model, so the loss curves agree. (Not GIN: its
+    // batch norm sees a block's rows, not the whole graph's, so its statistics differ.)
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "3");
+    for model in ["sage", "gcn", "mlp"] {
+        let full = root.path().join(format!("full-{model}"));
+        let mb = root.path().join(format!("mb-{model}"));
+        let common = [
+            "--model",
+            model,
+            "--dropout",
+            "0",
+            "--epochs",
+            "4",
+            "--hidden",
+            "16",
+            "--normalize-features",
+            "false",
+        ];
+        let mut a = vec!["train", p(&ds)];
+        a.extend(common);
+        a.extend(["--out", p(&full)]);
+        assert_ok(&run(&a));
+        let mut b = vec!["train", p(&ds)];
+        b.extend(common);
+        b.extend([
+            "--loader",
+            "neighbor",
+            "--fanouts=-1,-1",
+            "--batch-size",
+            "100000",
+            "--out",
+            p(&mb),
+        ]);
+        assert_ok(&run(&b));
+        let (lf, lm) = (
+            train_losses(&full.join("metrics.jsonl")),
+            train_losses(&mb.join("metrics.jsonl")),
+        );
+        assert_eq!(lf.len(), 4, "{model}");
+        assert_eq!(lm.len(), 4, "{model}");
+        for (x, y) in lf.iter().zip(&lm) {
+            assert!(
+                (x - y).abs() < 1e-4 * x.abs().max(1.0),
+                "{model}: {lf:?} vs {lm:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn minibatch_training_learns_and_reports_stage_times() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "4");
+    let out = root.path().join("run");
+    assert_ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "sage",
+        "--loader",
+        "neighbor",
+        "--fanouts",
+        "10,5",
+        "--batch-size",
+        "64",
+        "--hidden",
+        "32",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "15",
+        "--out",
+        p(&out),
+    ]));
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    for m in [
+        "sample_ms",
+        "fetch_ms",
+        "compute_ms",
+        "wait_ms",
+        "seeds_per_s",
+    ] {
+        assert!(text.contains(&format!("\"metric\":\"{m}\"")), "no {m} line");
+    }
+    let losses = train_losses(&out.join("metrics.jsonl"));
+    assert!(losses[losses.len() - 1] < 0.8 * losses[0], "{losses:?}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let acc = summary["test_acc_mean"].as_f64().unwrap();
+    // Chance is 1/classes; the tiny preset is homophilous, so a trained SAGE is far above it.
+    assert!(acc > 0.5, "test accuracy {acc}");
+}
+
+#[test]
+fn minibatch_rejects_mismatched_fanouts_and_unsupported_models() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "5");
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--loader",
+        "neighbor",
+        "--fanouts",
+        "10,5",
+        "--layers",
+        "3",
+        "--out",
+        p(&root.path().join("a")),
+    ]);
+    assert_fails(&o, &["fanouts", "3 layers"]);
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--loader",
+        "neighbor",
+        "--model",
+        "cheb",
+        "--out",
+        p(&root.path().join("b")),
+    ]);
+    assert_fails(&o, &["cheb", "sampled blocks"]);
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--loader",
+        "random-walk",
+        "--out",
+        p(&root.path().join("c")),
+    ]);
+    assert_fails(&o, &["loader", "random-walk"]);
+}

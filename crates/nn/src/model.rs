@@ -98,6 +98,8 @@ pub struct ModelConfig {
     /// Number of layers (≥ 1).
     pub layers: usize,
     pub dropout: f32,
+    /// Dropout on the input features (default: `dropout`).
+    pub input_dropout: f32,
     /// Attention heads (GAT).
     pub heads: usize,
     /// Dropout on attention coefficients (GAT).
@@ -124,6 +126,7 @@ impl ModelConfig {
             out_dim,
             layers,
             dropout,
+            input_dropout: dropout,
             heads: 8,
             attn_dropout: dropout,
             hops: 2,
@@ -146,6 +149,11 @@ impl ModelConfig {
 
 /// What every architecture implements.
 pub trait Architecture: Send + Sync {
+    /// Whether `forward` accepts a sampled mini-batch (`GraphCtx::from_batch`).
+    fn supports_blocks(&self) -> bool {
+        false
+    }
+
     /// Records the forward pass; returns logits `[n, out_dim]`, or with `embed` the input of
     /// the last layer.
     fn forward(
@@ -241,6 +249,18 @@ impl Model {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
         self.arch
             .forward(tape, &self.params, x, graph, &mut r, false)
+    }
+
+    /// Whether this model trains on sampled blocks (mini-batch).
+    pub fn supports_blocks(&self) -> bool {
+        self.arch.supports_blocks()
+    }
+
+    /// Folds the batch statistics a training pass recorded on `tape` into the running
+    /// averages (batch norm); call once per training step.
+    pub fn update_stats(&mut self, tape: &Tape) {
+        self.params
+            .apply_stats(&tape.stats, crate::arch::norm::MOMENTUM);
     }
 
     /// Node embeddings: the input of the last layer.

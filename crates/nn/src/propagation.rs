@@ -1,11 +1,13 @@
-//! Sparse propagation matrices built once per graph: GCN's symmetric normalisation with
-//! self loops, and the row-mean used by GraphSAGE; each with its transpose for backward.
+//! Sparse propagation matrices built once per graph (or per sampled block): GCN's symmetric
+//! normalisation with self loops, the row-mean used by GraphSAGE and GIN's sum; each with
+//! its transpose for backward.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use scalegnn_graph::Csr;
+use scalegnn_sample::{Batch, Block};
 use scalegnn_tensor::SparseMat;
 
 /// A propagation matrix and its transpose.
@@ -48,6 +50,20 @@ impl Propagation {
         Propagation::new(SparseMat::new(n, n, indptr, indices, weights))
     }
 
+    /// `A + I` with unit weights (GIN with ε = 0); an existing self loop counts once.
+    pub fn sum_with_self(g: &Csr) -> Propagation {
+        let n = g.num_nodes();
+        let mut indptr = vec![0];
+        let mut indices = Vec::with_capacity(g.num_edges() + n);
+        for v in 0..n {
+            indices.extend(g.neighbors(v).iter().filter(|&u| u != v).map(|u| u as u32));
+            indices.push(v as u32);
+            indptr.push(indices.len());
+        }
+        let weights = vec![1.0; indices.len()];
+        Propagation::new(SparseMat::new(n, n, indptr, indices, weights))
+    }
+
     /// Row `v` averages the in-neighbours of `v` (zero row for an isolated node).
     pub fn mean(g: &Csr) -> Propagation {
         let n = g.num_nodes();
@@ -66,12 +82,64 @@ impl Propagation {
         }
         Propagation::new(SparseMat::new(n, n, indptr, indices, weights))
     }
+
+    /// A block's matrix `[num_dst, num_src]` whose row i weighs sampled edge (i ← j) by
+    /// `edge(i, j, scale_i)` and adds the self entry `self_w(i)` when given. `scale_i` is
+    /// `d_i / s_i` (full in-degree over sampled count), which makes a sum over the sample an
+    /// unbiased estimate of the sum over all neighbours, so mini-batch training and
+    /// full-neighbourhood inference see the same operator in expectation.
+    fn block(
+        b: &Block,
+        deg: &[u32],
+        edge: impl Fn(usize, usize, f32) -> f32,
+        self_w: Option<&dyn Fn(usize) -> f32>,
+    ) -> Propagation {
+        let extra = if self_w.is_some() { b.num_dst } else { 0 };
+        let mut indptr = Vec::with_capacity(b.num_dst + 1);
+        let mut indices = Vec::with_capacity(b.num_edges() + extra);
+        let mut weights = Vec::with_capacity(b.num_edges() + extra);
+        indptr.push(0);
+        for i in 0..b.num_dst {
+            // A self loop in the graph is replaced by the explicit self entry.
+            let row = b
+                .row(i)
+                .iter()
+                .filter(|&&j| self_w.is_none() || j as usize != i);
+            let s = b.row(i).len().max(1) as f32;
+            let scale = deg[i] as f32 / s;
+            for &j in row {
+                indices.push(j);
+                weights.push(edge(i, j as usize, scale));
+            }
+            if let Some(f) = self_w {
+                indices.push(i as u32);
+                weights.push(f(i));
+            }
+            indptr.push(indices.len());
+        }
+        Propagation::new(SparseMat::new(
+            b.num_dst, b.num_src, indptr, indices, weights,
+        ))
+    }
+}
+
+/// One sampled layer: the block, the full in-degree of each of its src nodes, and its
+/// propagation matrices built on first use.
+struct LayerBlock {
+    block: Block,
+    deg: Vec<u32>,
+    gcn: OnceLock<Propagation>,
+    mean: OnceLock<Propagation>,
+    sum: OnceLock<Propagation>,
 }
 
 /// The graph as models see it: the CSR plus propagation matrices built on first use.
 pub struct GraphCtx<'g> {
     pub csr: &'g Csr,
+    /// Mini-batch: one block per layer, input layer first. Empty: the whole graph.
+    blocks: Vec<LayerBlock>,
     gcn: OnceLock<Propagation>,
+    sum: OnceLock<Propagation>,
     mean: OnceLock<Propagation>,
     /// Structures an architecture derives from the graph once (keyed by the architecture).
     extra: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
@@ -82,9 +150,106 @@ impl<'g> GraphCtx<'g> {
     pub fn new(csr: &'g Csr) -> GraphCtx<'g> {
         GraphCtx {
             csr,
+            blocks: Vec::new(),
             gcn: OnceLock::new(),
+            sum: OnceLock::new(),
             mean: OnceLock::new(),
             extra: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A sampled mini-batch of `csr`: layer l runs on `batch.blocks[l]`.
+    pub fn from_batch(csr: &'g Csr, batch: Batch) -> GraphCtx<'g> {
+        let nodes = batch.nodes;
+        let blocks = batch
+            .blocks
+            .into_iter()
+            .map(|block| LayerBlock {
+                deg: nodes[..block.num_src]
+                    .iter()
+                    .map(|&v| csr.degree(v as usize) as u32)
+                    .collect(),
+                block,
+                gcn: OnceLock::new(),
+                mean: OnceLock::new(),
+                sum: OnceLock::new(),
+            })
+            .collect();
+        GraphCtx {
+            blocks,
+            ..GraphCtx::new(csr)
+        }
+    }
+
+    /// Builds, for every sampled layer, the operator `kind` will ask for, so a prefetch
+    /// worker can pay for it instead of the trainer.
+    pub fn prepare(&self, kind: crate::ModelKind) {
+        use crate::ModelKind;
+        for l in 0..self.blocks.len() {
+            match kind {
+                ModelKind::Gcn => drop(self.gcn_at(l)),
+                ModelKind::Sage => drop(self.mean_at(l)),
+                ModelKind::Gin => drop(self.sum_at(l)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Number of sampled layers (0 for the whole graph).
+    pub fn num_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Rows layer `l` outputs: its block's dst nodes, or `None` on the whole graph (all rows).
+    pub fn num_dst(&self, l: usize) -> Option<usize> {
+        self.blocks.get(l).map(|b| b.block.num_dst)
+    }
+
+    /// GCN's operator for layer `l`; on a block, `Â_ij = (d_i/s_i) / sqrt((d_i+1)(d_j+1))`
+    /// plus `1/(d_i+1)` on the diagonal, with full-graph degrees d.
+    pub fn gcn_at(&self, l: usize) -> &Propagation {
+        match self.blocks.get(l) {
+            None => self.gcn(),
+            Some(lb) => lb.gcn.get_or_init(|| {
+                let dis: Vec<f32> = lb
+                    .deg
+                    .iter()
+                    .map(|&d| 1.0 / (d as f32 + 1.0).sqrt())
+                    .collect();
+                let self_w = |i: usize| dis[i] * dis[i];
+                Propagation::block(
+                    &lb.block,
+                    &lb.deg,
+                    |i, j, s| s * dis[i] * dis[j],
+                    Some(&self_w),
+                )
+            }),
+        }
+    }
+
+    /// Row-mean over the (sampled) in-neighbours for layer `l`.
+    pub fn mean_at(&self, l: usize) -> &Propagation {
+        match self.blocks.get(l) {
+            None => self.mean(),
+            Some(lb) => lb.mean.get_or_init(|| {
+                let inv: Vec<f32> = (0..lb.block.num_dst)
+                    .map(|i| 1.0 / lb.block.row(i).len().max(1) as f32)
+                    .collect();
+                Propagation::block(&lb.block, &lb.deg, |i, _, _| inv[i], None)
+            }),
+        }
+    }
+
+    /// `A + I` with unit weights (GIN, ε = 0) for layer `l`; on a block, sampled edges
+    /// weigh `d_i / s_i`.
+    pub fn sum_at(&self, l: usize) -> &Propagation {
+        match self.blocks.get(l) {
+            None => self
+                .sum
+                .get_or_init(|| Propagation::sum_with_self(self.csr)),
+            Some(lb) => lb.sum.get_or_init(|| {
+                Propagation::block(&lb.block, &lb.deg, |_, _, s| s, Some(&|_| 1.0))
+            }),
         }
     }
 

@@ -28,6 +28,8 @@ element!(i32, DType::I32);
 element!(u32, DType::U32);
 element!(i64, DType::I64);
 element!(u64, DType::U64);
+// f16 as `<f2`, so half-precision feature files are plain NumPy arrays.
+element!(half::f16, DType::F16);
 element!(f32, DType::F32);
 element!(f64, DType::F64);
 

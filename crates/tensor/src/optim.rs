@@ -8,6 +8,9 @@ pub struct ParamStore {
     pub values: Vec<Matrix>,
     pub grads: Vec<Matrix>,
     pub names: Vec<String>,
+    /// False for buffers (batch-norm running statistics): saved with the model, never
+    /// updated by an optimizer.
+    pub trainable: Vec<bool>,
 }
 
 impl ParamStore {
@@ -16,7 +19,25 @@ impl ParamStore {
         self.grads.push(Matrix::zeros(value.rows, value.cols));
         self.values.push(value);
         self.names.push(name.to_string());
+        self.trainable.push(true);
         self.values.len() - 1
+    }
+
+    /// Adds a buffer: a value kept and checkpointed with the parameters but not trained.
+    pub fn add_buffer(&mut self, name: &str, value: Matrix) -> usize {
+        let i = self.add(name, value);
+        self.trainable[i] = false;
+        i
+    }
+
+    /// Moves each buffer named in `updates` towards its new statistic:
+    /// `b ← (1 − momentum)·b + momentum·s` (PyTorch's batch-norm running average).
+    pub fn apply_stats(&mut self, updates: &[(usize, Vec<f32>)], momentum: f32) {
+        for (i, s) in updates {
+            for (b, v) in self.values[*i].data.iter_mut().zip(s) {
+                *b = (1.0 - momentum) * *b + momentum * v;
+            }
+        }
     }
 
     /// Sets every gradient to zero (buffers kept).
@@ -26,9 +47,14 @@ impl ParamStore {
         }
     }
 
-    /// Total number of scalars.
+    /// Number of trainable scalars.
     pub fn count(&self) -> usize {
-        self.values.iter().map(|v| v.data.len()).sum()
+        self.values
+            .iter()
+            .zip(&self.trainable)
+            .filter(|(_, &t)| t)
+            .map(|(v, _)| v.data.len())
+            .sum()
     }
 }
 
@@ -81,6 +107,9 @@ impl Adam {
         let bc1 = 1.0 - self.beta1.powi(self.step);
         let bc2 = 1.0 - self.beta2.powi(self.step);
         for (i, (w, g)) in p.values.iter_mut().zip(&p.grads).enumerate() {
+            if !p.trainable[i] {
+                continue;
+            }
             let (m, v) = (&mut self.m[i], &mut self.v[i]);
             for k in 0..w.data.len() {
                 let mut gk = g.data[k];
@@ -127,7 +156,8 @@ impl Sgd {
         if self.velocity.len() != p.values.len() {
             self.velocity = p.values.iter().map(|v| vec![0.0; v.data.len()]).collect();
         }
-        for ((w, g), v) in p.values.iter_mut().zip(&p.grads).zip(&mut self.velocity) {
+        let params = p.values.iter_mut().zip(&p.grads).zip(&mut self.velocity);
+        for (((w, g), v), _) in params.zip(&p.trainable).filter(|(_, &t)| t) {
             for ((w, g), v) in w.data.iter_mut().zip(&g.data).zip(v.iter_mut()) {
                 // A zero initial velocity makes the first step `g`, as PyTorch's first buffer.
                 *v = self.momentum * *v + g + self.weight_decay * *w;

@@ -18,6 +18,14 @@ pub enum TrainError {
     /// The dataset lacks something the task needs (labels, features, a split).
     #[error("{path}: {reason}")]
     Dataset { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Store(#[from] scalegnn_store::StoreError),
+    /// The sampler refused a batch (an id out of range, a bad fan-out).
+    #[error("sampling: {0}")]
+    Sample(String),
+    /// Settings that cannot work together.
+    #[error("{0}")]
+    Config(String),
     /// The loss stopped being a number.
     #[error("loss became {value} at epoch {epoch}; stopped (the best checkpoint so far is kept). Lower the learning rate or check the features for extreme values")]
     NanLoss { epoch: usize, value: f32 },

@@ -4,11 +4,16 @@
 mod checkpoint;
 mod error;
 mod metrics;
+mod minibatch;
 mod node;
 mod plot;
 
 pub use checkpoint::Checkpoint;
 pub use error::TrainError;
 pub use metrics::{MetricLine, MetricsLog};
-pub use node::{evaluate, train_node_classification, NodeData, RunSummary, TrainConfig};
+pub use minibatch::{
+    evaluate_sampled, train_minibatch, train_step, BatchSource, MiniBatchConfig, NodeSplits,
+    Prepared, StageTimes,
+};
+pub use node::{evaluate, train_node_classification, NodeData, RunSummary, Selection, TrainConfig};
 pub use plot::plot_curves;

@@ -7,7 +7,10 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scalegnn_data::{Dataset, OpenOptions};
 use scalegnn_nn::ModelKind;
-use scalegnn_train::{train_node_classification, MetricsLog, NodeData, TrainConfig};
+use scalegnn_train::{
+    train_minibatch, train_node_classification, MetricsLog, MiniBatchConfig, NodeData, NodeSplits,
+    RunSummary, TrainConfig,
+};
 use serde::{Deserialize, Serialize};
 
 /// Every training knob; the same names as the flags (with `_` for `-`).
@@ -38,6 +41,10 @@ pub struct RunConfig {
     /// Stop after this many epochs without a better validation accuracy.
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Model selection: val_acc (best validation accuracy) or val_acc_loss (the GAT paper's
+    /// rule: patience counts epochs improving neither validation accuracy nor loss).
+    #[arg(long)]
+    pub select: Option<String>,
     /// Random seed (initialisation, dropout).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -47,6 +54,9 @@ pub struct RunConfig {
     /// Row-normalise features (default true; PyG's NormalizeFeatures).
     #[arg(long)]
     pub normalize_features: Option<bool>,
+    /// Dropout on the input features (default: --dropout).
+    #[arg(long)]
+    pub input_dropout: Option<f32>,
     /// Attention heads (gat; default 8).
     #[arg(long)]
     pub heads: Option<usize>,
@@ -56,6 +66,36 @@ pub struct RunConfig {
     /// Propagation hops: SGC's K, ChebNet's K, MixHop's largest power (default 2).
     #[arg(long)]
     pub hops: Option<usize>,
+    /// full (whole graph every step, default) or neighbor (sampled mini-batches).
+    #[arg(long)]
+    pub loader: Option<String>,
+    /// Neighbours per hop, seeds' hop first, e.g. 15,10,5 (-1 = all); one per layer.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub fanouts: Option<Vec<i64>>,
+    /// Seed nodes per mini-batch (default 1024).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Fan-outs for validation/test batches (default: --fanouts).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub eval_fanouts: Option<Vec<i64>>,
+    /// Seed nodes per evaluation batch (default 4096).
+    #[arg(long)]
+    pub eval_batch_size: Option<usize>,
+    /// Evaluate on a fixed random subset of at most this many val/test nodes.
+    #[arg(long)]
+    pub eval_max: Option<usize>,
+    /// Prepared batches queued ahead of the trainer (default 2).
+    #[arg(long)]
+    pub prefetch: Option<usize>,
+    /// Training batches per epoch at most (profiling).
+    #[arg(long)]
+    pub max_batches: Option<usize>,
+    /// Feature store to read: mmap, sqlite (default: the one the manifest names).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Codec of the store to read: f32, f16, u8 (default: the manifest's).
+    #[arg(long)]
+    pub codec: Option<String>,
 }
 
 impl RunConfig {
@@ -70,12 +110,50 @@ impl RunConfig {
             weight_decay: self.weight_decay.or(base.weight_decay),
             epochs: self.epochs.or(base.epochs),
             patience: self.patience.or(base.patience),
+            select: self.select.or(base.select),
             seed: self.seed.or(base.seed),
             runs: self.runs.or(base.runs),
             normalize_features: self.normalize_features.or(base.normalize_features),
+            input_dropout: self.input_dropout.or(base.input_dropout),
             heads: self.heads.or(base.heads),
             attn_dropout: self.attn_dropout.or(base.attn_dropout),
             hops: self.hops.or(base.hops),
+            loader: self.loader.or(base.loader),
+            fanouts: self.fanouts.or(base.fanouts),
+            batch_size: self.batch_size.or(base.batch_size),
+            eval_fanouts: self.eval_fanouts.or(base.eval_fanouts),
+            eval_batch_size: self.eval_batch_size.or(base.eval_batch_size),
+            eval_max: self.eval_max.or(base.eval_max),
+            prefetch: self.prefetch.or(base.prefetch),
+            max_batches: self.max_batches.or(base.max_batches),
+            store: self.store.or(base.store),
+            codec: self.codec.or(base.codec),
+        }
+    }
+
+    /// The mini-batch settings for a model of `layers` layers, or `None` for full-batch
+    /// training. Without `fanouts`, PyG's 15, 10, 5 (then 5 per further layer) is cut to
+    /// one per layer.
+    pub fn minibatch(&self, layers: usize) -> Result<Option<MiniBatchConfig>> {
+        match self.loader.as_deref().unwrap_or("full") {
+            "full" => Ok(None),
+            "neighbor" => {
+                let d = MiniBatchConfig::default();
+                Ok(Some(MiniBatchConfig {
+                    fanouts: self.fanouts.clone().unwrap_or_else(|| {
+                        (0..layers)
+                            .map(|l| d.fanouts.get(l).copied().unwrap_or(5))
+                            .collect()
+                    }),
+                    batch_size: self.batch_size.unwrap_or(d.batch_size),
+                    eval_fanouts: self.eval_fanouts.clone(),
+                    eval_batch_size: self.eval_batch_size.unwrap_or(d.eval_batch_size),
+                    eval_max: self.eval_max,
+                    prefetch: self.prefetch.unwrap_or(d.prefetch),
+                    max_batches: self.max_batches,
+                }))
+            }
+            other => bail!("loader: unknown loader `{other}` (expected full or neighbor)"),
         }
     }
 
@@ -93,14 +171,22 @@ impl RunConfig {
         Ok(TrainConfig {
             model,
             hidden: self.hidden.unwrap_or(d.hidden),
-            layers: self.layers.unwrap_or(d.layers),
+            layers: self
+                .layers
+                .or(self.fanouts.as_ref().map(Vec::len))
+                .unwrap_or(d.layers),
             dropout: self.dropout.unwrap_or(d.dropout),
             lr: self.lr.unwrap_or(d.lr),
             weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
             epochs: self.epochs.unwrap_or(d.epochs),
             patience: self.patience.or(d.patience),
+            selection: match &self.select {
+                Some(s) => s.parse().map_err(|e| anyhow::anyhow!("select: {e}"))?,
+                None => d.selection,
+            },
             seed: self.seed.unwrap_or(d.seed),
             normalize_features: self.normalize_features.unwrap_or(d.normalize_features),
+            input_dropout: self.input_dropout.or(d.input_dropout),
             heads: self.heads.unwrap_or(d.heads),
             attn_dropout: self.attn_dropout.or(d.attn_dropout),
             hops: self.hops.unwrap_or(d.hops),
@@ -159,7 +245,11 @@ pub fn run(a: Args) -> Result<()> {
         },
     )
     .with_context(|| format!("opening dataset {}", a.dataset.display()))?;
-    let data = NodeData::from_dataset(&ds, cfg.normalize_features)?;
+    let mb = run.minibatch(cfg.layers)?;
+    let data = match &mb {
+        None => Some(NodeData::from_dataset(&ds, cfg.normalize_features)?),
+        Some(_) => None,
+    };
     let out = a.out.clone().unwrap_or_else(default_run_dir);
     if out.join("metrics.jsonl").exists() {
         bail!(
@@ -192,18 +282,25 @@ pub fn run(a: Args) -> Result<()> {
             c.epochs as u64,
             &format!("{} seed {}", c.model.name(), c.seed),
         );
-        let (_, s) = train_node_classification(
-            &data,
-            &ds.graph,
-            &c,
-            &mut log,
-            Some(&dir),
-            &mut |_, loss, val| {
-                bar.set_message(format!("loss {loss:.4} val {val:.4}"));
-                bar.inc(1);
-            },
-        )
-        .with_context(|| format!("training on {}", a.dataset.display()))?;
+        let s = match (&data, &mb) {
+            (Some(data), _) => {
+                train_node_classification(
+                    data,
+                    &ds.graph,
+                    &c,
+                    &mut log,
+                    Some(&dir),
+                    &mut |_, loss, val| {
+                        bar.set_message(format!("loss {loss:.4} val {val:.4}"));
+                        bar.inc(1);
+                    },
+                )
+                .with_context(|| format!("training on {}", a.dataset.display()))?
+                .1
+            }
+            (None, Some(mb)) => minibatch_run(&ds, &run, &c, mb, &mut log, &dir, &bar)?,
+            (None, None) => unreachable!("full-batch data is loaded when there is no loader"),
+        };
         bar.finish_and_clear();
         if !scalegnn_train::plot_curves(&log.lines, &dir.join("curves.png"))? {
             eprintln!("note: no TrueType font found (DejaVu or Liberation); curves.png not drawn");
@@ -240,6 +337,64 @@ pub fn run(a: Args) -> Result<()> {
     write_atomic(&out.join("summary.json"), summary.to_string().as_bytes())?;
     println!("run directory: {}", out.display());
     Ok(())
+}
+
+/// One mini-batch run: opens the feature store and trains on sampled blocks.
+fn minibatch_run(
+    ds: &Dataset,
+    run: &RunConfig,
+    cfg: &TrainConfig,
+    mb: &MiniBatchConfig,
+    log: &mut MetricsLog,
+    dir: &Path,
+    bar: &ProgressBar,
+) -> Result<RunSummary> {
+    let store = open_store(ds, run)?;
+    let splits = NodeSplits::from_dataset(ds)?;
+    let (_, s) = train_minibatch(
+        &ds.graph,
+        store.as_ref(),
+        &splits,
+        cfg,
+        mb,
+        log,
+        Some(dir),
+        &mut |epoch, loss, val, t| {
+            bar.set_message(format!(
+                "loss {loss:.4} val {val:.4} | {:.0} seeds/s",
+                t.seeds_per_s()
+            ));
+            bar.inc(1);
+            if !bar.is_hidden() {
+                return;
+            }
+            eprintln!(
+                "epoch {epoch}: loss {loss:.4} val {val:.4}; {:.1} s, {:.0} seeds/s; sample {:.0} ms, fetch {:.0} ms, compute {:.0} ms, waiting {:.0} ms",
+                t.wall_ms / 1e3,
+                t.seeds_per_s(),
+                t.sample_ms,
+                t.fetch_ms,
+                t.compute_ms,
+                t.wait_ms
+            );
+        },
+    )
+    .with_context(|| format!("training on {}", ds.dir.display()))?;
+    Ok(s)
+}
+
+/// The feature store of `ds`: the manifest's kind and codec unless the config overrides them.
+pub fn open_store(ds: &Dataset, run: &RunConfig) -> Result<Box<dyn scalegnn_store::FeatureStore>> {
+    let info = &ds.manifest.feature_store;
+    let kind = run.store.as_deref().unwrap_or(&info.kind);
+    let codec: scalegnn_store::Codec = run
+        .codec
+        .as_deref()
+        .unwrap_or(&info.codec)
+        .parse()
+        .context("codec")?;
+    scalegnn_store::open_store(&ds.dir, kind, codec)
+        .with_context(|| format!("opening the {kind} feature store of {}", ds.dir.display()))
 }
 
 fn epoch_bar(total: u64, prefix: &str) -> ProgressBar {

@@ -16,6 +16,8 @@ pub struct Cheb {
     /// Per layer: one weight per term, then the bias.
     layers: Vec<(Vec<usize>, usize)>,
     dropout: f32,
+    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
+    input_dropout: f32,
 }
 
 impl Cheb {
@@ -42,6 +44,7 @@ impl Cheb {
         Cheb {
             layers,
             dropout: cfg.dropout,
+            input_dropout: cfg.input_dropout,
         }
     }
 }
@@ -84,7 +87,7 @@ impl Architecture for Cheb {
         embed: bool,
     ) -> Var {
         let lap = graph.cached("cheb", scaled_laplacian);
-        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers.len() - 1;
         for (l, (ws, b)) in self.layers.iter().enumerate() {
             if embed && l == last {

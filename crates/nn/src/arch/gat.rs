@@ -29,6 +29,8 @@ struct Layer {
 pub struct Gat {
     layers: Vec<Layer>,
     dropout: f32,
+    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
+    input_dropout: f32,
     attn_dropout: f32,
 }
 
@@ -74,6 +76,7 @@ impl Gat {
         Gat {
             layers,
             dropout: cfg.dropout,
+            input_dropout: cfg.input_dropout,
             attn_dropout: cfg.attn_dropout,
         }
     }
@@ -127,7 +130,7 @@ impl Architecture for Gat {
         embed: bool,
     ) -> Var {
         let edges = graph.cached("gat", attention_pattern);
-        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate() {
             if embed && l == last {

@@ -11,6 +11,8 @@ use crate::{Features, GraphCtx, ModelConfig};
 pub struct Gcn {
     layers: Vec<(usize, usize)>,
     dropout: f32,
+    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
+    input_dropout: f32,
 }
 
 impl Gcn {
@@ -25,14 +27,15 @@ impl Gcn {
         Gcn {
             layers,
             dropout: cfg.dropout,
+            input_dropout: cfg.input_dropout,
         }
     }
 }
 
-/// One GCN layer on `h`: multiplies by W first when that shrinks the width, so the SpMM
+/// GCN layer `l` on `h`: multiplies by W first when that shrinks the width, so the SpMM
 /// moves fewer columns.
-pub fn gcn_layer(tape: &mut Tape, h: &Input, w: Var, b: Var, graph: &GraphCtx) -> Var {
-    let p = graph.gcn();
+pub fn gcn_layer(tape: &mut Tape, h: &Input, w: Var, b: Var, graph: &GraphCtx, l: usize) -> Var {
+    let p = graph.gcn_at(l);
     let (din, dout) = (tape.value(w).rows, tape.value(w).cols);
     let z = match h {
         Input::Dense(v) if dout > din => {
@@ -48,6 +51,10 @@ pub fn gcn_layer(tape: &mut Tape, h: &Input, w: Var, b: Var, graph: &GraphCtx) -
 }
 
 impl Architecture for Gcn {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,
@@ -57,14 +64,15 @@ impl Architecture for Gcn {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
-        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers.len() - 1;
         for (l, &(w, b)) in self.layers.iter().enumerate() {
             if embed && l == last {
-                return h.dense(tape);
+                let d = h.dense(tape);
+                return super::dst_rows(tape, d, graph.num_dst(l));
             }
             let (wv, bv) = (tape.param(params, w), tape.param(params, b));
-            let z = gcn_layer(tape, &h, wv, bv, graph);
+            let z = gcn_layer(tape, &h, wv, bv, graph, l);
             if l == last {
                 return z;
             }

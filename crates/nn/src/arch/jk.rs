@@ -14,6 +14,8 @@ pub struct Jk {
     layers: Vec<(usize, usize)>,
     head: (usize, usize),
     dropout: f32,
+    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
+    input_dropout: f32,
 }
 
 impl Jk {
@@ -39,6 +41,7 @@ impl Jk {
             layers,
             head,
             dropout: cfg.dropout,
+            input_dropout: cfg.input_dropout,
         }
     }
 }
@@ -53,11 +56,11 @@ impl Architecture for Jk {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
-        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let mut outs = Vec::with_capacity(self.layers.len());
-        for &(w, b) in &self.layers {
+        for (l, &(w, b)) in self.layers.iter().enumerate() {
             let (wv, bv) = (tape.param(params, w), tape.param(params, b));
-            let z = gcn_layer(tape, &h, wv, bv, graph);
+            let z = gcn_layer(tape, &h, wv, bv, graph, l);
             let a = tape.relu(z);
             outs.push(a);
             h = Input::Dense(tape.dropout(a, self.dropout, rng));

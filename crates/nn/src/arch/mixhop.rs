@@ -14,6 +14,8 @@ pub struct MixHop {
     layers: Vec<Vec<(usize, usize)>>,
     head: (usize, usize),
     dropout: f32,
+    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
+    input_dropout: f32,
 }
 
 impl MixHop {
@@ -51,6 +53,7 @@ impl MixHop {
             layers,
             head,
             dropout: cfg.dropout,
+            input_dropout: cfg.input_dropout,
         }
     }
 }
@@ -66,7 +69,7 @@ impl Architecture for MixHop {
         embed: bool,
     ) -> Var {
         let prop = graph.gcn();
-        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         for layer in &self.layers {
             let mut parts = Vec::with_capacity(layer.len());
             for (p, &(w, b)) in layer.iter().enumerate() {

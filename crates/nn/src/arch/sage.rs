@@ -12,6 +12,8 @@ pub struct Sage {
     /// (neighbour weight, root weight, bias) per layer.
     layers: Vec<(usize, usize, usize)>,
     dropout: f32,
+    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
+    input_dropout: f32,
 }
 
 impl Sage {
@@ -32,11 +34,16 @@ impl Sage {
         Sage {
             layers,
             dropout: cfg.dropout,
+            input_dropout: cfg.input_dropout,
         }
     }
 }
 
 impl Architecture for Sage {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,
@@ -46,22 +53,36 @@ impl Architecture for Sage {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
-        let p = graph.mean();
-        let mut h = Input::from_features(tape, x, self.dropout, rng);
+        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers.len() - 1;
         for (l, &(w, r, b)) in self.layers.iter().enumerate() {
+            let (p, nd) = (graph.mean_at(l), graph.num_dst(l));
             if embed && l == last {
-                return h.dense(tape);
+                let d = h.dense(tape);
+                return super::dst_rows(tape, d, nd);
             }
             let (wv, rv, bv) = (
                 tape.param(params, w),
                 tape.param(params, r),
                 tape.param(params, b),
             );
-            // mean(h)·W = mean(h·W): multiply first, so sparse inputs never densify.
-            let t = h.matmul(tape, wv);
-            let left = tape.spmm(&p.a, &p.at, t);
-            let right = h.matmul(tape, rv);
+            let (left, right) = match (&h, nd) {
+                // A block has fewer dst than src rows: aggregate first, then both GEMMs run
+                // on the dst rows only.
+                (Input::Dense(hv), Some(_)) => {
+                    let agg = tape.spmm(&p.a, &p.at, *hv);
+                    let left = tape.matmul(agg, wv);
+                    let hd = super::dst_rows(tape, *hv, nd);
+                    (left, tape.matmul(hd, rv))
+                }
+                // mean(h)·W = mean(h·W): multiply first, so sparse inputs never densify.
+                _ => {
+                    let t = h.matmul(tape, wv);
+                    let left = tape.spmm(&p.a, &p.at, t);
+                    let right = h.matmul(tape, rv);
+                    (left, super::dst_rows(tape, right, nd))
+                }
+            };
             let s = tape.add(left, right);
             let z = tape.add_bias(s, bv);
             if l == last {

@@ -1,0 +1,18 @@
+//! Mini-batch construction: the `Sampler` trait, the `Batch`/`Block` message-flow layers it
+//! returns, and `NeighborSampler` (per-hop fan-outs, PyG's `NeighborLoader` semantics).
+
+mod block;
+mod error;
+mod id_map;
+mod neighbor;
+mod pick;
+mod prefetch;
+mod sampler;
+
+pub use block::{Batch, Block};
+pub use error::SampleError;
+pub use neighbor::NeighborSampler;
+pub use sampler::Sampler;
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, SampleError>;

@@ -1,0 +1,102 @@
+//! Errors of the store crate; each names the file, table or node id it is about.
+
+use std::path::PathBuf;
+
+/// What can go wrong opening, writing or reading a feature store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A `.npy` file could not be read or written (the npy error names the file).
+    #[error(transparent)]
+    Npy(#[from] scalegnn_npy::NpyError),
+    /// The operating system refused an operation on a file.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite reported an error on a database file (corruption is reported this way too).
+    #[error("{path}: SQLite: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file's array has a shape the store cannot use.
+    #[error("{path}: wrong shape: expected {expected}, found {found:?}")]
+    BadShape {
+        path: PathBuf,
+        expected: String,
+        found: Vec<usize>,
+    },
+    /// A file is damaged: truncated, a bad row length, a checksum mismatch, bad metadata.
+    #[error("{path}: corrupted store: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    /// A node id below `num_nodes` has no row in the store's table.
+    #[error("{path}: table features has no row for node id {id}")]
+    MissingRow { path: PathBuf, id: u32 },
+    /// A requested node id is not below the store's node count.
+    #[error("node id {id} is out of range: the feature store holds {num_nodes} nodes")]
+    IdOutOfRange { id: u32, num_nodes: usize },
+    /// The caller's output buffer does not hold `ids.len() * dim` floats.
+    #[error("gather output buffer holds {got} floats, expected {expected} ({rows} rows x {dim} features)")]
+    OutLen {
+        got: usize,
+        expected: usize,
+        rows: usize,
+        dim: usize,
+    },
+    /// An input feature is NaN or infinite; stores only hold finite values.
+    #[error("feature of node {row}, column {col} is {value}: features must be finite")]
+    NonFinite { row: usize, col: usize, value: f32 },
+    /// An input feature does not fit the codec's range (f16 holds up to 65504).
+    #[error("feature of node {row}, column {col} is {value}, out of the {codec} codec's range")]
+    OutOfRange {
+        row: usize,
+        col: usize,
+        value: f32,
+        codec: &'static str,
+    },
+    /// The rows handed to a writer disagree with the declared shape.
+    #[error("feature source: {0}")]
+    BadSource(String),
+    /// The store kind is not one this build knows.
+    #[error("unknown feature store kind {0:?} (expected mmap or sqlite)")]
+    UnknownKind(String),
+    /// The codec name is not one of f32, f16, u8.
+    #[error("unknown feature codec {0:?} (expected f32, f16 or u8)")]
+    UnknownCodec(String),
+    /// A store exists but was written with another codec than the one asked for.
+    #[error("{path}: store holds codec {found}, but {expected} was asked for")]
+    CodecMismatch {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+}
+
+impl StoreError {
+    /// Wraps an I/O error with the file it is about.
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Wraps an SQLite error with the database file it is about.
+    pub(crate) fn sqlite(path: &std::path::Path, source: rusqlite::Error) -> Self {
+        StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// A corruption report about `path`.
+    pub(crate) fn corrupt(path: &std::path::Path, reason: impl Into<String>) -> Self {
+        StoreError::Corrupt {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+}

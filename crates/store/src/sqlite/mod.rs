@@ -1,0 +1,10 @@
+//! The SQLite feature store (`x.sqlite` in a dataset dir): schema and file checks, the bulk
+//! loader, and the reader with one read-only connection per concurrent worker.
+
+mod load;
+mod schema;
+mod store;
+
+pub(crate) use load::write_sqlite;
+pub use schema::SQLITE_FILE;
+pub use store::{SqliteRead, SqliteStore};

@@ -1,0 +1,108 @@
+//! Runs the shared conformance suite against every store kind, codec and read mode.
+
+use std::path::Path;
+
+use scalegnn_store::conformance::{check_store, random_features, Tolerance};
+use scalegnn_store::{
+    open_store, write_store, Codec, FeatureStore, IterRows, NpyRows, SqliteRead, SqliteStore,
+};
+
+const N: usize = 5000;
+const DIM: usize = 24;
+
+/// A dataset dir holding `x.npy` with the suite's features.
+fn dataset() -> (tempfile::TempDir, Vec<f32>) {
+    let dir = tempfile::tempdir().unwrap();
+    let x = random_features(N, DIM, 42);
+    scalegnn_npy::write_array(&dir.path().join("x.npy"), &[N, DIM], &x).unwrap();
+    (dir, x)
+}
+
+fn build(dir: &Path, kind: &str, codec: Codec) -> Box<dyn FeatureStore> {
+    let src = NpyRows::open(&dir.join("x.npy")).unwrap();
+    write_store(dir, kind, codec, &src).unwrap();
+    open_store(dir, kind, codec).unwrap()
+}
+
+#[test]
+fn mmap_store_conforms_for_every_codec() {
+    let (dir, x) = dataset();
+    for codec in Codec::ALL {
+        let store = build(dir.path(), "mmap", codec);
+        assert_eq!(store.kind(), "mmap");
+        check_store(&*store, &x, &Tolerance::for_codec(codec, &x, DIM));
+    }
+}
+
+#[test]
+fn sqlite_store_conforms_for_every_codec_and_read_mode() {
+    let (dir, x) = dataset();
+    for codec in Codec::ALL {
+        let store = build(dir.path(), "sqlite", codec);
+        assert_eq!(store.kind(), "sqlite");
+        let tol = Tolerance::for_codec(codec, &x, DIM);
+        check_store(&*store, &x, &tol);
+        let in_array = SqliteStore::open(dir.path(), codec)
+            .unwrap()
+            .with_read(SqliteRead::InArray);
+        check_store(&in_array, &x, &tol);
+        let no_mmap = SqliteStore::open(dir.path(), codec)
+            .unwrap()
+            .with_mmap_bytes(0);
+        check_store(&no_mmap, &x, &tol);
+    }
+}
+
+#[test]
+fn iterator_source_writes_the_same_store() {
+    let (dir, x) = dataset();
+    // Uneven chunks of whole rows, produced afresh on every pass.
+    let src = IterRows::new(N, DIM, || {
+        x.chunks(DIM * 777)
+            .map(|c| Ok(c.to_vec()))
+            .collect::<Vec<_>>()
+    });
+    for kind in ["mmap", "sqlite"] {
+        write_store(dir.path(), kind, Codec::U8, &src).unwrap();
+        let store = open_store(dir.path(), kind, Codec::U8).unwrap();
+        check_store(&*store, &x, &Tolerance::for_codec(Codec::U8, &x, DIM));
+    }
+}
+
+#[test]
+fn open_store_rejects_unknown_kinds_and_absent_stores() {
+    let (dir, _) = dataset();
+    let e = open_store(dir.path(), "parquet", Codec::F32).err().unwrap();
+    assert!(e.to_string().contains("parquet"), "{e}");
+    let e = open_store(dir.path(), "mmap", Codec::F16).err().unwrap();
+    assert!(e.to_string().contains("x.f16.npy"), "{e}");
+    let e = open_store(dir.path(), "sqlite", Codec::F32).err().unwrap();
+    assert!(e.to_string().contains("x.sqlite"), "{e}");
+}
+
+#[test]
+fn mmap_files_are_plain_numpy_arrays() {
+    use scalegnn_npy::{read_header, DType};
+    let (dir, _) = dataset();
+    let src = NpyRows::open(&dir.path().join("x.npy")).unwrap();
+    write_store(dir.path(), "mmap", Codec::F16, &src).unwrap();
+    write_store(dir.path(), "mmap", Codec::U8, &src).unwrap();
+    let h = read_header(&dir.path().join("x.f16.npy")).unwrap();
+    assert_eq!((h.dtype, h.shape), (DType::F16, vec![N, DIM]));
+    let h = read_header(&dir.path().join("x.u8.npy")).unwrap();
+    assert_eq!((h.dtype, h.shape), (DType::U8, vec![N, DIM]));
+    let h = read_header(&dir.path().join("x.scale.npy")).unwrap();
+    assert_eq!((h.dtype, h.shape), (DType::F32, vec![2, DIM]));
+    // The f32 store over its own x.npy writes nothing.
+    write_store(dir.path(), "mmap", Codec::F32, &src).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["x.f16.npy", "x.npy", "x.scale.npy", "x.u8.npy"]);
+    assert_eq!(
+        scalegnn_store::store_files("mmap", Codec::U8).unwrap(),
+        ["x.u8.npy", "x.scale.npy"]
+    );
+}

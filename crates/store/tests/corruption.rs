@@ -1,0 +1,286 @@
+//! Damaged or invalid inputs give errors naming the file, row or column, never a panic or
+//! silently wrong rows.
+
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+
+use scalegnn_store::conformance::random_features;
+use scalegnn_store::{
+    open_store, write_store, Codec, FeatureStore, MmapStore, NpyRows, SliceRows, SqliteStore,
+    StoreError,
+};
+
+const N: usize = 3000;
+const DIM: usize = 16;
+
+fn dataset() -> (tempfile::TempDir, Vec<f32>) {
+    let dir = tempfile::tempdir().unwrap();
+    let x = random_features(N, DIM, 9);
+    scalegnn_npy::write_array(&dir.path().join("x.npy"), &[N, DIM], &x).unwrap();
+    (dir, x)
+}
+
+fn write(dir: &Path, kind: &str, codec: Codec) {
+    let src = NpyRows::open(&dir.join("x.npy")).unwrap();
+    write_store(dir, kind, codec, &src).unwrap();
+}
+
+fn truncate(path: &Path, keep: u64) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(keep)
+        .unwrap();
+}
+
+fn len(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// Opens and gathers every row: the error, or the rows read.
+fn open_and_gather_all(dir: &Path, kind: &str, codec: Codec) -> Result<Vec<f32>, StoreError> {
+    let store = open_store(dir, kind, codec)?;
+    let ids: Vec<u32> = (0..store.num_nodes() as u32).collect();
+    let mut out = vec![0f32; ids.len() * store.dim()];
+    store.gather(&ids, &mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn truncated_npy_files_fail_to_open_naming_the_file() {
+    let (dir, _) = dataset();
+    write(dir.path(), "mmap", Codec::F16);
+    write(dir.path(), "mmap", Codec::U8);
+    for (codec, file) in [
+        (Codec::F32, "x.npy"),
+        (Codec::F16, "x.f16.npy"),
+        (Codec::U8, "x.u8.npy"),
+        (Codec::U8, "x.scale.npy"),
+    ] {
+        let p = dir.path().join(file);
+        let saved = std::fs::read(&p).unwrap();
+        truncate(&p, len(&p) - 5);
+        let e = MmapStore::open(dir.path(), codec).err().unwrap();
+        assert!(e.to_string().contains(file), "{file}: {e}");
+        std::fs::write(&p, saved).unwrap();
+        assert!(MmapStore::open(dir.path(), codec).is_ok());
+    }
+}
+
+#[test]
+fn missing_or_bad_scale_file_is_an_error_naming_it() {
+    let (dir, _) = dataset();
+    write(dir.path(), "mmap", Codec::U8);
+    let p = dir.path().join("x.scale.npy");
+    std::fs::remove_file(&p).unwrap();
+    let e = MmapStore::open(dir.path(), Codec::U8).err().unwrap();
+    assert!(e.to_string().contains("x.scale.npy"), "{e}");
+    // Wrong shape.
+    scalegnn_npy::write_array(&p, &[3, DIM], &[0f32; 3 * DIM]).unwrap();
+    let e = MmapStore::open(dir.path(), Codec::U8).err().unwrap();
+    assert!(
+        matches!(e, StoreError::BadShape { .. }) && e.to_string().contains("x.scale.npy"),
+        "{e}"
+    );
+    // Negative step.
+    let mut s = vec![0f32; 2 * DIM];
+    s[DIM + 3] = -1.0;
+    scalegnn_npy::write_array(&p, &[2, DIM], &s).unwrap();
+    let e = MmapStore::open(dir.path(), Codec::U8).err().unwrap();
+    assert!(e.to_string().contains("column 3"), "{e}");
+}
+
+#[test]
+fn one_dimensional_x_is_a_shape_error() {
+    let dir = tempfile::tempdir().unwrap();
+    scalegnn_npy::write_array(&dir.path().join("x.npy"), &[10], &[0f32; 10]).unwrap();
+    let e = MmapStore::open(dir.path(), Codec::F32).err().unwrap();
+    assert!(
+        matches!(e, StoreError::BadShape { .. }) && e.to_string().contains("x.npy"),
+        "{e}"
+    );
+}
+
+#[test]
+fn truncated_sqlite_is_an_error_naming_the_file() {
+    let (dir, _) = dataset();
+    write(dir.path(), "sqlite", Codec::F32);
+    let p = dir.path().join("x.sqlite");
+    let full = std::fs::read(&p).unwrap();
+    for keep in [
+        full.len() as u64 / 2,
+        full.len() as u64 - 4096,
+        full.len() as u64 - 100,
+        50,
+        0,
+    ] {
+        std::fs::write(&p, &full).unwrap();
+        truncate(&p, keep);
+        let e = open_and_gather_all(dir.path(), "sqlite", Codec::F32)
+            .err()
+            .unwrap_or_else(|| panic!("truncated to {keep} bytes yet every row was read"));
+        assert!(e.to_string().contains("x.sqlite"), "{keep}: {e}");
+    }
+}
+
+#[test]
+fn overwritten_sqlite_bytes_are_detected() {
+    let (dir, _) = dataset();
+    for codec in Codec::ALL {
+        write(dir.path(), "sqlite", codec);
+        let p = dir.path().join("x.sqlite");
+        let full = std::fs::read(&p).unwrap();
+        let intact = open_and_gather_all(dir.path(), "sqlite", codec).unwrap();
+        let mut noticed = 0;
+        // Garbage at many places: page headers, cell pointers, row payloads, the last page.
+        let mut offsets: Vec<u64> = (1..60).map(|k| full.len() as u64 * k / 60).collect();
+        offsets.extend([4096, 4096 + 8, full.len() as u64 - 64]);
+        for &off in &offsets {
+            std::fs::write(&p, &full).unwrap();
+            let mut f = OpenOptions::new().write(true).open(&p).unwrap();
+            f.seek(SeekFrom::Start(off)).unwrap();
+            f.write_all(&[0xA5; 48]).unwrap();
+            drop(f);
+            // Either an error naming the file, or (garbage in free space) exactly the right rows.
+            match open_and_gather_all(dir.path(), "sqlite", codec) {
+                Err(e) => {
+                    assert!(e.to_string().contains("x.sqlite"), "{codec} at {off}: {e}");
+                    noticed += 1;
+                }
+                Ok(rows) => assert!(
+                    rows.iter()
+                        .zip(&intact)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{codec}: 48 bytes overwritten at {off} gave wrong rows without an error"
+                ),
+            }
+        }
+        // Most of the file is row payload, so most overwrites must be caught (about 85% were
+        // over 500 offsets; the rest hit free space and changed no row).
+        let total = offsets.len();
+        assert!(
+            noticed * 10 >= total * 7,
+            "{codec}: only {noticed} of {total} overwrites noticed"
+        );
+        std::fs::write(&p, &full).unwrap();
+        assert!(open_and_gather_all(dir.path(), "sqlite", codec).is_ok());
+    }
+}
+
+#[test]
+fn missing_sqlite_row_names_the_id() {
+    let (dir, _) = dataset();
+    write(dir.path(), "sqlite", Codec::F16);
+    let p = dir.path().join("x.sqlite");
+    let conn = rusqlite::Connection::open(&p).unwrap();
+    conn.execute("DELETE FROM features WHERE id = 1234", [])
+        .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(dir.path(), Codec::F16).unwrap();
+    let mut out = vec![0f32; 3 * DIM];
+    let e = store.gather(&[5, 1234, 6], &mut out).unwrap_err();
+    assert!(matches!(e, StoreError::MissingRow { id: 1234, .. }), "{e}");
+    assert!(
+        e.to_string().contains("1234") && e.to_string().contains("x.sqlite"),
+        "{e}"
+    );
+    let in_array = store.with_read(scalegnn_store::SqliteRead::InArray);
+    let e = in_array.gather(&[5, 1234, 6], &mut out).unwrap_err();
+    assert!(matches!(e, StoreError::MissingRow { id: 1234, .. }), "{e}");
+}
+
+#[test]
+fn sqlite_codec_mismatch_is_an_error() {
+    let (dir, _) = dataset();
+    write(dir.path(), "sqlite", Codec::U8);
+    let e = SqliteStore::open(dir.path(), Codec::F32).err().unwrap();
+    assert!(matches!(e, StoreError::CodecMismatch { .. }), "{e}");
+    let p = dir.path().join("x.sqlite");
+    let s = SqliteStore::open_file(&p, None).unwrap();
+    assert_eq!(s.codec(), Codec::U8);
+    s.check_integrity().unwrap();
+    // WAL mode (header bytes 18-19), and neither the writer nor immutable readers leave
+    // -wal/-shm files beside it.
+    assert_eq!(&std::fs::read(&p).unwrap()[18..20], &[2, 2]);
+    let mut out = vec![0f32; DIM];
+    s.gather(&[7], &mut out).unwrap();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn non_finite_features_fail_at_write_naming_node_and_column() {
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut x = random_features(100, 8, 1);
+        x[37 * 8 + 5] = bad;
+        let src = SliceRows::new(&x, 8).unwrap();
+        for kind in ["mmap", "sqlite"] {
+            for codec in Codec::ALL {
+                let dir = tempfile::tempdir().unwrap();
+                let e = write_store(dir.path(), kind, codec, &src).unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        StoreError::NonFinite {
+                            row: 37,
+                            col: 5,
+                            ..
+                        }
+                    ),
+                    "{kind} {codec}: {e}"
+                );
+                assert!(e.to_string().contains("node 37, column 5"), "{e}");
+                // Nothing half-written is left behind.
+                let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+                assert!(left.is_empty(), "{kind} {codec}: left {left:?}");
+            }
+        }
+    }
+    // An f32 store over its own x.npy is checked too.
+    let (dir, mut x) = dataset();
+    x[12 * DIM] = f32::NAN;
+    scalegnn_npy::write_array(&dir.path().join("x.npy"), &[N, DIM], &x).unwrap();
+    let src = NpyRows::open(&dir.path().join("x.npy")).unwrap();
+    let e = write_store(dir.path(), "mmap", Codec::F32, &src).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::NonFinite {
+                row: 12,
+                col: 0,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn f16_overflow_fails_at_write() {
+    let mut x = random_features(10, 4, 1);
+    x[9 * 4 + 2] = 1e6;
+    let src = SliceRows::new(&x, 4).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let e = write_store(dir.path(), "mmap", Codec::F16, &src).unwrap_err();
+    assert!(
+        matches!(e, StoreError::OutOfRange { row: 9, col: 2, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_sources_are_errors() {
+    assert!(SliceRows::new(&[1.0; 7], 2).is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let short = scalegnn_store::IterRows::new(10, 2, || vec![Ok(vec![0.0f32; 8])]);
+    let e = write_store(dir.path(), "sqlite", Codec::F32, &short).unwrap_err();
+    assert!(matches!(e, StoreError::BadSource(_)), "{e}");
+    let e = write_store(dir.path(), "hdf5", Codec::F32, &short).unwrap_err();
+    assert!(matches!(e, StoreError::UnknownKind(_)), "{e}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
