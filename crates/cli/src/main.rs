@@ -31,8 +31,10 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Describe a dataset directory: sizes, splits, degree statistics, files.
     Info(cmd::info::Args),
-    /// Train a node classifier (full batch): gcn, sage or mlp; writes a run directory.
+    /// Train a node classifier, full batch or on sampled mini-batches; writes a run directory.
     Train(cmd::train::Args),
+    /// Run a few mini-batches stage by stage and say what bounds the run (JSON lines too).
+    Profile(cmd::profile::Args),
     /// Evaluate a run's best checkpoint on train/val/test.
     Eval(cmd::infer::Args),
     /// Write a run's class predictions for every node (predictions.npy).
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Synth(a) => cmd::synth::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Train(a) => cmd::train::run(a),
+        Command::Profile(a) => cmd::profile::run(a),
         Command::Eval(a) => cmd::infer::run(a, cmd::infer::Mode::Eval),
         Command::Predict(a) => cmd::infer::run(a, cmd::infer::Mode::Predict),
         Command::Embed(a) => cmd::infer::run(a, cmd::infer::Mode::Embed),

@@ -8,6 +8,62 @@ use crate::Matrix;
 
 /// `c = alpha · op(a) · op(b) + beta · c`, where `op` transposes when `ta`/`tb` is set.
 pub fn sgemm(ta: bool, tb: bool, alpha: f32, a: &Matrix, b: &Matrix, beta: f32, c: &mut Matrix) {
+    let (cr, cc) = (c.rows, c.cols);
+    sgemm_views(
+        ta,
+        tb,
+        alpha,
+        View::of(a),
+        View::of(b),
+        beta,
+        (&mut c.data, cr, cc),
+    );
+}
+
+/// A row-major `[rows, cols]` matrix held in a slice: lets GEMM read a prefix of rows (a
+/// block's dst nodes) without copying it out.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl<'a> View<'a> {
+    pub(crate) fn of(m: &'a Matrix) -> View<'a> {
+        View {
+            data: &m.data,
+            rows: m.rows,
+            cols: m.cols,
+        }
+    }
+
+    /// The first `rows` rows of `m`.
+    pub(crate) fn prefix(m: &'a Matrix, rows: usize) -> View<'a> {
+        assert!(
+            rows <= m.rows,
+            "prefix of {rows} rows of a {}-row matrix",
+            m.rows
+        );
+        View {
+            data: &m.data[..rows * m.cols],
+            rows,
+            cols: m.cols,
+        }
+    }
+}
+
+/// `sgemm` over views; `c` is `(data, rows, cols)`.
+pub(crate) fn sgemm_views(
+    ta: bool,
+    tb: bool,
+    alpha: f32,
+    a: View,
+    b: View,
+    beta: f32,
+    c: (&mut [f32], usize, usize),
+) {
+    let (cdata, crows, ccols) = c;
     let (m, k, rsa, csa) = if ta {
         (a.cols, a.rows, 1, a.cols)
     } else {
@@ -19,12 +75,16 @@ pub fn sgemm(ta: bool, tb: bool, alpha: f32, a: &Matrix, b: &Matrix, beta: f32, 
         (b.rows, b.cols, b.cols, 1)
     };
     assert_eq!(k, kb, "sgemm: inner dimensions differ ({m}x{k} · {kb}x{n})");
-    assert_eq!((c.rows, c.cols), (m, n), "sgemm: output shape");
+    assert_eq!((crows, ccols), (m, n), "sgemm: output shape");
+    assert!(
+        a.data.len() >= a.rows * a.cols && b.data.len() >= b.rows * b.cols && cdata.len() >= m * n,
+        "sgemm: buffer shorter than its shape"
+    );
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        c.data.iter_mut().for_each(|v| *v *= beta);
+        cdata[..m * n].iter_mut().for_each(|v| *v *= beta);
         return;
     }
     // SAFETY: pointers and strides describe the in-bounds buffers checked above.
@@ -41,8 +101,8 @@ pub fn sgemm(ta: bool, tb: bool, alpha: f32, a: &Matrix, b: &Matrix, beta: f32, 
             rsb as isize,
             csb as isize,
             beta,
-            c.data.as_mut_ptr(),
-            c.cols as isize,
+            cdata.as_mut_ptr(),
+            ccols as isize,
             1,
         );
     }

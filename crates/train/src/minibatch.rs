@@ -293,7 +293,7 @@ pub fn train_step(
     let loss = tape.nll(lp, rows, p.labels.clone());
     let loss_v = tape.value(loss).data[0];
     if loss_v.is_finite() {
-        tape.backward(loss, &mut model.params);
+        tape.backward_freeing(loss, &mut model.params);
         opt.step(&mut model.params);
         model.update_stats(tape);
     }

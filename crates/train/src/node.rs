@@ -270,7 +270,7 @@ pub fn train_node_classification(
                 value: loss_v,
             });
         }
-        tape.backward(loss, &mut model.params);
+        tape.backward_freeing(loss, &mut model.params);
         opt.step(&mut model.params);
         model.update_stats(&tape);
         epoch_ms.push(t0.elapsed().as_secs_f64() * 1e3);

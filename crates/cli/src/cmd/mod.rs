@@ -4,5 +4,6 @@ pub mod demo;
 pub mod infer;
 pub mod info;
 pub mod ingest;
+pub mod profile;
 pub mod synth;
 pub mod train;

@@ -100,7 +100,7 @@ pub struct RunConfig {
 
 impl RunConfig {
     /// `self` with every unset key taken from `base`.
-    fn or(self, base: RunConfig) -> RunConfig {
+    pub fn or(self, base: RunConfig) -> RunConfig {
         RunConfig {
             model: self.model.or(base.model),
             hidden: self.hidden.or(base.hidden),

@@ -66,30 +66,30 @@ impl Architecture for Sage {
                 tape.param(params, r),
                 tape.param(params, b),
             );
-            let (left, right) = match (&h, nd) {
-                // A block has fewer dst than src rows: aggregate first, then both GEMMs run
-                // on the dst rows only.
-                (Input::Dense(hv), Some(_)) => {
-                    let agg = tape.spmm(&p.a, &p.at, *hv);
-                    let left = tape.matmul(agg, wv);
-                    let hd = super::dst_rows(tape, *hv, nd);
-                    (left, tape.matmul(hd, rv))
-                }
-                // mean(h)·W = mean(h·W): multiply first, so sparse inputs never densify.
-                _ => {
+            let z = match &h {
+                // Dense input (hidden layers; dense features): the fused layer aggregates
+                // first and runs both GEMMs on the dst rows only, in two buffers.
+                Input::Dense(hv) => tape.sage_layer(&p.a, &p.at, *hv, wv, rv, bv, l != last),
+                // Sparse features: mean(h)·W = mean(h·W), multiplied first so they never
+                // densify.
+                Input::Sparse(..) => {
                     let t = h.matmul(tape, wv);
                     let left = tape.spmm(&p.a, &p.at, t);
                     let right = h.matmul(tape, rv);
-                    (left, super::dst_rows(tape, right, nd))
+                    let right = super::dst_rows(tape, right, nd);
+                    let s = tape.add(left, right);
+                    let z = tape.add_bias(s, bv);
+                    if l == last {
+                        z
+                    } else {
+                        tape.relu(z)
+                    }
                 }
             };
-            let s = tape.add(left, right);
-            let z = tape.add_bias(s, bv);
             if l == last {
                 return z;
             }
-            let a = tape.relu(z);
-            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+            h = Input::Dense(tape.dropout(z, self.dropout, rng));
         }
         unreachable!("a model has at least one layer")
     }

@@ -6,4 +6,5 @@ pub(crate) mod attention;
 mod gather;
 mod loss;
 mod norm;
+mod sage;
 mod shape;
