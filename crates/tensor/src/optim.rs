@@ -1,5 +1,6 @@
 //! Parameters with their gradients, and the optimizers: SGD (with momentum) and Adam/AdamW.
 
+use crate::backend::{AdamStep, Backend, CPU};
 use crate::Matrix;
 
 /// Model parameters and their gradients (same shapes), addressed by index.
@@ -68,8 +69,8 @@ pub struct Adam {
     pub weight_decay: f32,
     pub decoupled: bool,
     step: i32,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
+    m: Vec<Matrix>,
+    v: Vec<Matrix>,
 }
 
 impl Adam {
@@ -97,34 +98,30 @@ impl Adam {
         }
     }
 
-    /// One update of every parameter from its gradient.
+    /// One update of every trainable parameter from its gradient (through the backend).
     pub fn step(&mut self, p: &mut ParamStore) {
         if self.m.len() != p.values.len() {
-            self.m = p.values.iter().map(|v| vec![0.0; v.data.len()]).collect();
+            self.m = p
+                .values
+                .iter()
+                .map(|v| Matrix::zeros(v.rows, v.cols))
+                .collect();
             self.v = self.m.clone();
         }
         self.step += 1;
-        let bc1 = 1.0 - self.beta1.powi(self.step);
-        let bc2 = 1.0 - self.beta2.powi(self.step);
+        let h = AdamStep {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            decoupled: self.decoupled,
+            bias_correction1: 1.0 - self.beta1.powi(self.step),
+            bias_correction2: 1.0 - self.beta2.powi(self.step),
+        };
         for (i, (w, g)) in p.values.iter_mut().zip(&p.grads).enumerate() {
-            if !p.trainable[i] {
-                continue;
-            }
-            let (m, v) = (&mut self.m[i], &mut self.v[i]);
-            for k in 0..w.data.len() {
-                let mut gk = g.data[k];
-                if self.weight_decay != 0.0 {
-                    if self.decoupled {
-                        w.data[k] *= 1.0 - self.lr * self.weight_decay;
-                    } else {
-                        gk += self.weight_decay * w.data[k];
-                    }
-                }
-                m[k] = self.beta1 * m[k] + (1.0 - self.beta1) * gk;
-                v[k] = self.beta2 * v[k] + (1.0 - self.beta2) * gk * gk;
-                let mh = m[k] / bc1;
-                let vh = v[k] / bc2;
-                w.data[k] -= self.lr * mh / (vh.sqrt() + self.eps);
+            if p.trainable[i] {
+                CPU.adam_step(w, g, &mut self.m[i], &mut self.v[i], &h);
             }
         }
     }

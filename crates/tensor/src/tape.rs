@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
+use crate::backend::{Backend, CPU};
 use crate::{sgemm, spmm, spmm_t_with, spmm_with, Matrix, ParamStore, SparseMat};
 
 /// Elements per RNG stream in dropout masks.
@@ -267,7 +268,7 @@ impl Tape {
     pub fn matmul(&mut self, a: Var, b: Var) -> Var {
         let (m, n) = (self.value(a).rows, self.value(b).cols);
         let mut out = self.pool.take(m, n, false);
-        sgemm(
+        CPU.sgemm(
             false,
             false,
             1.0,
@@ -283,7 +284,7 @@ impl Tape {
     /// `a · x` for a sparse `a`; `at` is its transpose, used by the backward pass.
     pub fn spmm(&mut self, a: &Arc<SparseMat>, at: &Arc<SparseMat>, x: Var) -> Var {
         let mut out = self.pool.take(a.rows, self.value(x).cols, false);
-        spmm(a, self.value(x), &mut out, false);
+        CPU.spmm(a, self.value(x), &mut out, false);
         let ng = self.needs(x);
         self.push(
             Op::SpMM {
@@ -387,40 +388,12 @@ impl Tape {
         }
         let (rows, cols) = (self.nodes[x.0].value.rows, self.nodes[x.0].value.cols);
         let mut mask = self.pool.take(rows, cols, false);
-        let keep = 1.0 / (1.0 - p);
         // One RNG stream per fixed-size chunk, seeded from `rng`: parallel, yet the mask
         // depends only on the seed, never on the thread count.
         let base: u64 = rng.random();
         let mut out = self.pool.take(rows, cols, false);
         let xv = &self.nodes[x.0].value;
-        // Mask and output in one pass; each u64 draw decides two elements by comparing its
-        // 32-bit halves with an integer threshold (half the RNG calls of one f32 per element).
-        let threshold = (p as f64 * 4_294_967_296.0).min(u32::MAX as f64) as u32;
-        mask.data
-            .par_chunks_mut(DROPOUT_CHUNK)
-            .zip(
-                out.data
-                    .par_chunks_mut(DROPOUT_CHUNK)
-                    .zip(xv.data.par_chunks(DROPOUT_CHUNK)),
-            )
-            .enumerate()
-            .for_each(|(c, (mc, (oc, xc)))| {
-                let mut r = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
-                    base ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                );
-                let mut k = 0;
-                while k < mc.len() {
-                    let bits: u64 = r.random();
-                    for half in [bits as u32, (bits >> 32) as u32] {
-                        if k < mc.len() {
-                            let m = if half < threshold { 0.0 } else { keep };
-                            mc[k] = m;
-                            oc[k] = xc[k] * m;
-                            k += 1;
-                        }
-                    }
-                }
-            });
+        CPU.dropout(xv, p, base, &mut out, &mut mask);
         let ng = self.needs(x);
         self.push(Op::Dropout { x, mask }, out, ng)
     }
@@ -428,18 +401,8 @@ impl Tape {
     /// Row-wise log-softmax.
     pub fn log_softmax(&mut self, x: Var) -> Var {
         let xv = &self.nodes[x.0].value;
-        let c = xv.cols.max(1);
         let mut out = self.pool.take(xv.rows, xv.cols, false);
-        out.data
-            .par_chunks_mut(c)
-            .zip(xv.data.par_chunks(c))
-            .for_each(|(o, r)| {
-                let m = r.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let lse = m + r.iter().map(|v| (v - m).exp()).sum::<f32>().ln();
-                for (o, v) in o.iter_mut().zip(r) {
-                    *o = v - lse;
-                }
-            });
+        CPU.log_softmax(xv, &mut out);
         let ng = self.needs(x);
         self.push(Op::LogSoftmax(x), out, ng)
     }
@@ -449,12 +412,9 @@ impl Tape {
     pub fn nll(&mut self, logp: Var, idx: Arc<Vec<usize>>, labels: Arc<Vec<usize>>) -> Var {
         let lv = self.value(logp);
         assert_eq!(labels.len(), lv.rows, "nll: one label per row");
-        let s: f64 = idx
-            .iter()
-            .map(|&i| -lv.data[i * lv.cols + labels[i]] as f64)
-            .sum();
+        let loss = CPU.nll(lv, &idx, &labels);
         let mut out = self.pool.take(1, 1, false);
-        out.data[0] = (s / idx.len().max(1) as f64) as f32;
+        out.data[0] = loss;
         let ng = self.needs(logp);
         self.push(Op::Nll { logp, idx, labels }, out, ng)
     }
