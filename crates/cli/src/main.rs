@@ -29,6 +29,8 @@ enum Command {
     Ingest(cmd::ingest::Args),
     /// Generate a synthetic power-law, community-structured graph with learnable labels.
     Synth(cmd::synth::Args),
+    /// Move a dataset's features into another store or codec (mmap/sqlite/postgres; f32/f16/u8).
+    Store(cmd::store::Args),
     /// Describe a dataset directory: sizes, splits, degree statistics, files.
     Info(cmd::info::Args),
     /// Train a node classifier, full batch or on sampled mini-batches; writes a run directory.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Ingest(a) => cmd::ingest::run(a),
         Command::Synth(a) => cmd::synth::run(a),
+        Command::Store(a) => cmd::store::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Profile(a) => cmd::profile::run(a),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use scalegnn_graph::Csr;
 use scalegnn_sample::{Batch, Block};
-use scalegnn_tensor::SparseMat;
+use scalegnn_tensor::{EdgeIndex, SparseMat};
 
 /// A propagation matrix and its transpose.
 #[derive(Debug, Clone)]
@@ -131,6 +131,7 @@ struct LayerBlock {
     gcn: OnceLock<Propagation>,
     mean: OnceLock<Propagation>,
     sum: OnceLock<Propagation>,
+    attention: OnceLock<Arc<EdgeIndex>>,
 }
 
 /// The graph as models see it: the CSR plus propagation matrices built on first use.
@@ -141,6 +142,7 @@ pub struct GraphCtx<'g> {
     gcn: OnceLock<Propagation>,
     sum: OnceLock<Propagation>,
     mean: OnceLock<Propagation>,
+    attention: OnceLock<Arc<EdgeIndex>>,
     /// Structures an architecture derives from the graph once (keyed by the architecture).
     extra: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
@@ -154,6 +156,7 @@ impl<'g> GraphCtx<'g> {
             gcn: OnceLock::new(),
             sum: OnceLock::new(),
             mean: OnceLock::new(),
+            attention: OnceLock::new(),
             extra: Mutex::new(HashMap::new()),
         }
     }
@@ -173,6 +176,7 @@ impl<'g> GraphCtx<'g> {
                 gcn: OnceLock::new(),
                 mean: OnceLock::new(),
                 sum: OnceLock::new(),
+                attention: OnceLock::new(),
             })
             .collect();
         GraphCtx {
@@ -190,6 +194,7 @@ impl<'g> GraphCtx<'g> {
                 ModelKind::Gcn => drop(self.gcn_at(l)),
                 ModelKind::Sage => drop(self.mean_at(l)),
                 ModelKind::Gin => drop(self.sum_at(l)),
+                ModelKind::Gat => drop(self.attention_at(l)),
                 _ => {}
             }
         }
@@ -238,6 +243,17 @@ impl<'g> GraphCtx<'g> {
                 Propagation::block(&lb.block, &lb.deg, |i, _, _| inv[i], None)
             }),
         }
+    }
+
+    /// GAT's attention pattern for layer `l`: the (sampled) in-neighbours plus exactly one
+    /// self loop per destination (existing self loops replaced, as PyG's GATConv).
+    pub fn attention_at(&self, l: usize) -> Arc<EdgeIndex> {
+        let cell = match self.blocks.get(l) {
+            None => &self.attention,
+            Some(lb) => &lb.attention,
+        };
+        cell.get_or_init(|| Arc::new(EdgeIndex::new(&self.sum_at(l).a)))
+            .clone()
     }
 
     /// `A + I` with unit weights (GIN, ε = 0) for layer `l`; on a block, sampled edges

@@ -32,8 +32,9 @@ pub enum StoreError {
     /// A file is damaged: truncated, a bad row length, a checksum mismatch, bad metadata.
     #[error("{path}: corrupted store: {reason}")]
     Corrupt { path: PathBuf, reason: String },
-    /// A node id below `num_nodes` has no row in the store's table.
-    #[error("{path}: table features has no row for node id {id}")]
+    /// A node id below `num_nodes` has no row in the store's table (`path` is the SQLite
+    /// file, or for PostgreSQL the server URL without password and the table name).
+    #[error("{path}: the features table has no row for node id {id}")]
     MissingRow { path: PathBuf, id: u32 },
     /// A requested node id is not below the store's node count.
     #[error("node id {id} is out of range: the feature store holds {num_nodes} nodes")]
@@ -61,7 +62,7 @@ pub enum StoreError {
     #[error("feature source: {0}")]
     BadSource(String),
     /// The store kind is not one this build knows.
-    #[error("unknown feature store kind {0:?} (expected mmap or sqlite)")]
+    #[error("unknown feature store kind {0:?} (expected mmap, sqlite or postgres)")]
     UnknownKind(String),
     /// The codec name is not one of f32, f16, u8.
     #[error("unknown feature codec {0:?} (expected f32, f16 or u8)")]
@@ -73,6 +74,48 @@ pub enum StoreError {
         expected: String,
         found: String,
     },
+    /// PostgreSQL reported an error. `server` is the URL without its password; `what` says
+    /// what was being done (and on which table).
+    #[error("{server}: PostgreSQL error {what}: {}", pg_detail(.err))]
+    Postgres {
+        server: String,
+        what: String,
+        err: postgres::Error,
+    },
+    /// The server could not be reached, or kept dropping the connection, through every retry.
+    #[error("{server}: PostgreSQL server unavailable {what}: gave up after {attempts} attempts over {waited_ms} ms; last error: {last}")]
+    PgUnavailable {
+        server: String,
+        what: String,
+        attempts: u32,
+        waited_ms: u64,
+        last: String,
+    },
+    /// The postgres store needs a server URL and none was given.
+    #[error("the postgres feature store needs a server URL: pass --pg-url postgres://USER@HOST:PORT/DB or set SCALEGNN_PG_URL")]
+    PgNoUrl,
+    /// A PostgreSQL URL could not be parsed (the URL is not repeated: it may hold a password).
+    #[error("bad PostgreSQL URL (from {origin}): {reason}")]
+    PgUrl { origin: String, reason: String },
+}
+
+/// A PostgreSQL error with its server message (the crate's own Display says only "db error").
+pub(crate) fn pg_detail(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!(
+            "{} ({})",
+            db.to_string().replace('\n', "; "),
+            db.code().code()
+        );
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
 }
 
 impl StoreError {

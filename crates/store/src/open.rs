@@ -3,22 +3,66 @@
 use std::path::Path;
 
 use crate::mmap::{mmap_file, SCALE_FILE};
+use crate::postgres::POSTGRES_FILE;
 use crate::sqlite::SQLITE_FILE;
-use crate::{Codec, FeatureStore, MmapStore, SqliteStore, StoreError};
+use crate::{Codec, FeatureStore, MmapStore, PostgresStore, RetryPolicy, SqliteStore, StoreError};
 
 /// Store kinds this build can open and write.
-pub const KINDS: [&str; 2] = ["mmap", "sqlite"];
+pub const KINDS: [&str; 3] = ["mmap", "sqlite", "postgres"];
+
+/// Settings only some store kinds use. `Default` reads nothing from the environment itself:
+/// without `pg_url` the postgres store falls back to `$SCALEGNN_PG_URL`, then (when
+/// opening) to the URL recorded in `x.postgres.json`.
+#[derive(Clone, Default)]
+pub struct StoreOptions {
+    /// PostgreSQL server, `postgres://USER[:PASSWORD]@HOST:PORT/DB` (the password is never
+    /// written to disk nor shown in messages).
+    pub pg_url: Option<String>,
+    /// How transient PostgreSQL failures are retried.
+    pub pg_retry: RetryPolicy,
+}
+
+impl StoreOptions {
+    /// The server a postgres store would be written to, as shown in messages (no password):
+    /// `pg_url`, else `$SCALEGNN_PG_URL`. Fails at once when neither is set or the URL is bad,
+    /// so a command can refuse before doing any work.
+    pub fn pg_write_server(&self) -> Result<String, StoreError> {
+        crate::postgres::url_for_write(self.pg_url.as_deref()).map(|s| s.public)
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    // By hand, so that a password in the URL is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("pg_url", &self.pg_url.as_ref().map(|_| "<set>"))
+            .field("pg_retry", &self.pg_retry)
+            .finish()
+    }
+}
 
 /// Opens the store a dataset directory's manifest points at (kind + codec), e.g. from the
-/// `feature_store` field {"kind":"mmap","codec":"f32"}.
+/// `feature_store` field {"kind":"mmap","codec":"f32"}. A postgres store takes its server
+/// from `$SCALEGNN_PG_URL` or else from `x.postgres.json`; see [`open_store_with`].
 pub fn open_store(
     dir: &Path,
     kind: &str,
     codec: Codec,
 ) -> Result<Box<dyn FeatureStore>, StoreError> {
+    open_store_with(dir, kind, codec, &StoreOptions::default())
+}
+
+/// [`open_store`] with explicit options (e.g. the `--pg-url` of the command line).
+pub fn open_store_with(
+    dir: &Path,
+    kind: &str,
+    codec: Codec,
+    opts: &StoreOptions,
+) -> Result<Box<dyn FeatureStore>, StoreError> {
     match kind {
         "mmap" => Ok(Box::new(MmapStore::open(dir, codec)?)),
         "sqlite" => Ok(Box::new(SqliteStore::open(dir, codec)?)),
+        "postgres" => Ok(Box::new(PostgresStore::open(dir, Some(codec), opts)?)),
         other => Err(StoreError::UnknownKind(other.to_string())),
     }
 }
@@ -29,6 +73,8 @@ pub fn store_files(kind: &str, codec: Codec) -> Result<Vec<&'static str>, StoreE
         ("mmap", Codec::U8) => Ok(vec![mmap_file(codec), SCALE_FILE]),
         ("mmap", _) => Ok(vec![mmap_file(codec)]),
         ("sqlite", _) => Ok(vec![SQLITE_FILE]),
+        // The rows live on the server; the file only points at them.
+        ("postgres", _) => Ok(vec![POSTGRES_FILE]),
         (other, _) => Err(StoreError::UnknownKind(other.to_string())),
     }
 }

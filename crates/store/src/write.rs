@@ -7,21 +7,38 @@ use scalegnn_npy::{write_array, Element, NpyWriter};
 
 use crate::codec::{check_finite, Encoder};
 use crate::mmap::{mmap_file, SCALE_FILE};
+use crate::postgres::write_postgres;
 use crate::scale::ColumnRange;
 use crate::sqlite::{write_sqlite, SQLITE_FILE};
-use crate::{Codec, RowSource, StoreError, U8Scale};
+use crate::{Codec, RowSource, StoreError, StoreOptions, U8Scale, KINDS};
 
-/// Writes the rows of `rows` into a new `kind` ("mmap" or "sqlite") store with `codec` in
-/// dataset directory `dir`, replacing any previous one. Rows are streamed chunk by chunk
-/// (twice for u8: min/max, then encode); NaN/Inf or f16 overflow fails naming node and column.
+/// Writes the rows of `rows` into a new `kind` ("mmap", "sqlite" or "postgres") store with
+/// `codec` in dataset directory `dir`, replacing any previous one. Rows are streamed chunk by
+/// chunk (twice for u8: min/max, then encode); NaN/Inf or f16 overflow fails naming node and
+/// column. A postgres store goes to the server in `$SCALEGNN_PG_URL`; see [`write_store_with`].
 pub fn write_store(
     dir: &Path,
     kind: &str,
     codec: Codec,
     rows: &dyn RowSource,
 ) -> Result<(), StoreError> {
-    if kind != "mmap" && kind != "sqlite" {
+    write_store_with(dir, kind, codec, rows, &StoreOptions::default())
+}
+
+/// [`write_store`] with explicit options (e.g. the `--pg-url` of the command line).
+pub fn write_store_with(
+    dir: &Path,
+    kind: &str,
+    codec: Codec,
+    rows: &dyn RowSource,
+    opts: &StoreOptions,
+) -> Result<(), StoreError> {
+    if !KINDS.contains(&kind) {
         return Err(StoreError::UnknownKind(kind.to_string()));
+    }
+    if kind == "postgres" {
+        // Before the u8 codec's full pass over the rows: a missing or bad URL fails at once.
+        crate::postgres::url_for_write(opts.pg_url.as_deref())?;
     }
     if rows.dim() == 0 {
         return Err(StoreError::BadSource(
@@ -40,6 +57,9 @@ pub fn write_store(
     };
     if kind == "sqlite" {
         return write_sqlite(&dir.join(SQLITE_FILE), codec, scale.as_ref(), rows);
+    }
+    if kind == "postgres" {
+        return write_postgres(dir, codec, scale.as_ref(), rows, opts);
     }
     let target = dir.join(mmap_file(codec));
     if codec == Codec::F32 && is_same_file(rows.npy_path(), &target) {

@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use scalegnn_data::readers::{self, table::Column};
 use scalegnn_data::{ingest, IngestOptions, SplitSpec};
 
+use crate::cmd::store::{convert, StoreFlags};
 use crate::progress::Bars;
 
 /// Input formats `ingest` reads.
@@ -31,7 +32,8 @@ pub enum Format {
   scalegnn ingest --format npy ../shared/datasets/planetoid-npy/cora --out data/cora
   scalegnn ingest --format npz amazon_electronics_photo.npz --out data/photo --undirected --remove-self-loops
   scalegnn ingest --format tu ../shared/datasets/tu/MUTAG --out data/mutag
-  scalegnn ingest --format csv edges.tsv --header --src-col from --dst-col to --features x.csv --labels y.txt --out data/g --undirected")]
+  scalegnn ingest --format csv edges.tsv --header --src-col from --dst-col to --features x.csv --labels y.txt --out data/g --undirected
+  scalegnn ingest --format npy ../shared/datasets/planetoid-npy/cora --out data/cora --store sqlite --codec u8")]
 pub struct Args {
     /// Format of INPUT.
     #[arg(long, value_enum)]
@@ -99,6 +101,9 @@ pub struct Args {
     /// TU: file prefix (default: the directory's name).
     #[arg(long)]
     pub prefix: Option<String>,
+    /// Feature store to write besides x.npy (which always stays: it is the source).
+    #[command(flatten)]
+    pub store: StoreFlags,
 }
 
 fn delimiter(s: &str) -> Result<u8> {
@@ -143,6 +148,9 @@ pub fn run(a: Args) -> Result<()> {
         bail!("input {} does not exist", a.input.display());
     }
     check_not_input(&a.input, &a.out)?;
+    // Store flags that cannot work (postgres without a URL) fail before any reading.
+    a.store.check()?;
+    let out_existed = a.out.exists();
     let t0 = Instant::now();
     let bars = Bars::new();
     {
@@ -197,8 +205,24 @@ pub fn run(a: Args) -> Result<()> {
         force: a.force,
         name: a.name.clone(),
     };
-    let m = ingest(raw, &opts, &a.out, &bars)
+    let mut m = ingest(raw, &opts, &a.out, &bars)
         .with_context(|| format!("writing {}", a.out.display()))?;
+    if !a.store.is_default() {
+        match convert(&a.out, &a.store, &bars) {
+            Ok(done) => m = done,
+            Err(e) if !out_existed => {
+                // All or nothing: a dataset this command created goes if its store fails.
+                let _ = std::fs::remove_dir_all(&a.out);
+                return Err(e);
+            }
+            Err(e) => {
+                return Err(e.context(format!(
+                    "{} was written with its features in x.npy (the mmap f32 store); retry with `scalegnn store`",
+                    a.out.display()
+                )))
+            }
+        }
+    }
     bars.finish();
     println!(
         "wrote {}: {} nodes, {} edges, {} features, {} classes{} in {:.1}s",

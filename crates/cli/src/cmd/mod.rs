@@ -5,5 +5,6 @@ pub mod infer;
 pub mod info;
 pub mod ingest;
 pub mod profile;
+pub mod store;
 pub mod synth;
 pub mod train;

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_graph::Csr;
-use scalegnn_tensor::{EdgeIndex, Matrix, ParamStore, SparseMat, Tape, Var};
+use scalegnn_tensor::{EdgeIndex, Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
 use crate::model::Architecture;
@@ -82,22 +81,6 @@ impl Gat {
     }
 }
 
-/// The attention pattern: in-neighbours plus exactly one self loop per node (existing self
-/// loops are replaced, as PyG's `remove_self_loops` + `add_self_loops`).
-pub fn attention_pattern(g: &Csr) -> EdgeIndex {
-    let n = g.num_nodes();
-    let mut indptr = Vec::with_capacity(n + 1);
-    let mut indices = Vec::with_capacity(g.num_edges() + n);
-    indptr.push(0);
-    for v in 0..n {
-        indices.extend(g.neighbors(v).iter().filter(|&u| u != v).map(|u| u as u32));
-        indices.push(v as u32);
-        indptr.push(indices.len());
-    }
-    let weights = vec![1.0; indices.len()];
-    EdgeIndex::new(&SparseMat::new(n, n, indptr, indices, weights))
-}
-
 /// One GAT layer: `‖_h Σ_j α_ij^h (h W)_j^h + b`, attention dropout `attn_dropout` on α.
 #[allow(clippy::too_many_arguments)] // the layer's parameters, graph and randomness
 fn gat_layer(
@@ -112,6 +95,8 @@ fn gat_layer(
     let z = input.matmul(tape, w);
     let s_src = tape.head_dot(z, a_src, heads);
     let s_dst = tape.head_dot(z, a_dst, heads);
+    // On a block only the dst nodes (a prefix of the sources) receive messages.
+    let s_dst = super::dst_rows(tape, s_dst, Some(edges.num_nodes()));
     let e = tape.edge_scores(edges, s_src, s_dst, SCORE_SLOPE);
     let alpha = tape.edge_softmax(edges, e);
     let alpha = tape.dropout(alpha, attn_dropout, rng);
@@ -120,6 +105,10 @@ fn gat_layer(
 }
 
 impl Architecture for Gat {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,
@@ -129,13 +118,14 @@ impl Architecture for Gat {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
-        let edges = graph.cached("gat", attention_pattern);
         let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate() {
             if embed && l == last {
-                return h.dense(tape);
+                let d = h.dense(tape);
+                return super::dst_rows(tape, d, graph.num_dst(l));
             }
+            let edges = graph.attention_at(l);
             let vars = (
                 tape.param(params, layer.w),
                 tape.param(params, layer.a_src),
@@ -166,7 +156,7 @@ mod tests {
             .build(&[0u32, 1, 1], &[1u32, 0, 1])
             .unwrap()
             .csr;
-        let p = attention_pattern(&g);
+        let p = GraphCtx::new(&g).attention_at(0);
         assert_eq!(p.indptr(), &[0, 2, 4, 5]);
         assert_eq!(p.sources(), &[1, 0, 0, 1, 2]);
     }

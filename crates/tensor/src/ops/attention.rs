@@ -27,7 +27,10 @@ const HEAD_BLOCK: usize = 16;
 /// entries i ← j), plus the reverse index grouping the same entries by source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EdgeIndex {
+    /// Destinations (rows).
     n: usize,
+    /// Sources (columns); equal to `n` on a whole graph, larger on a sampled block.
+    n_src: usize,
     indptr: Vec<usize>,
     src: Vec<u32>,
     /// Reverse index: entries with source j are `t_indptr[j]..t_indptr[j + 1]`.
@@ -39,19 +42,18 @@ pub struct EdgeIndex {
 }
 
 impl EdgeIndex {
-    /// The pattern of a square `a` (its weights are ignored), with its reverse index.
+    /// The pattern of `a` (`[dst, src]`; its weights are ignored), with its reverse index.
     pub fn new(a: &SparseMat) -> EdgeIndex {
-        assert_eq!(a.rows, a.cols, "EdgeIndex: the pattern must be square");
         assert!(
             a.nnz() <= u32::MAX as usize,
             "EdgeIndex: more than 2^32 entries"
         );
-        let n = a.rows;
-        let mut t_indptr = vec![0usize; n + 1];
+        let (n, n_src) = (a.rows, a.cols);
+        let mut t_indptr = vec![0usize; n_src + 1];
         for &j in &a.indices {
             t_indptr[j as usize + 1] += 1;
         }
-        for j in 0..n {
+        for j in 0..n_src {
             t_indptr[j + 1] += t_indptr[j];
         }
         let mut cursor = t_indptr.clone();
@@ -67,6 +69,7 @@ impl EdgeIndex {
         }
         EdgeIndex {
             n,
+            n_src,
             indptr: a.indptr.clone(),
             src: a.indices.clone(),
             t_indptr,
@@ -75,9 +78,14 @@ impl EdgeIndex {
         }
     }
 
-    /// Number of nodes.
+    /// Number of destination nodes.
     pub fn num_nodes(&self) -> usize {
         self.n
+    }
+
+    /// Number of source nodes.
+    pub fn num_sources(&self) -> usize {
+        self.n_src
     }
 
     /// Number of entries E (edges, self loops included).
@@ -408,7 +416,11 @@ impl Tape {
     ) -> Var {
         let (sv, dv) = (&self.nodes[s_src.0].value, &self.nodes[s_dst.0].value);
         let h = sv.cols;
-        assert_eq!((sv.rows, dv.rows), (edges.n, edges.n), "edge_scores: rows");
+        assert_eq!(
+            (sv.rows, dv.rows),
+            (edges.n_src, edges.n),
+            "edge_scores: one source score per source, one destination score per destination"
+        );
         assert_eq!(dv.cols, h, "edge_scores: head counts differ");
         let mut out = self.pool.take(edges.num_edges(), h, false);
         let ei = &**edges;
@@ -501,7 +513,7 @@ impl Tape {
             edges.num_edges(),
             "edge_aggregate: one α row per entry"
         );
-        assert_eq!(xv.rows, edges.n, "edge_aggregate: one x row per node");
+        assert_eq!(xv.rows, edges.n_src, "edge_aggregate: one x row per source");
         let mut out = self.pool.take(edges.n, c, false);
         let ei = &**edges;
         out.data

@@ -1,0 +1,228 @@
+//! `scalegnn store`: put a dataset's features into another feature store or codec, in place,
+//! and record it in the manifest; also the `--store/--codec/--pg-url` flags `ingest` shares.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use scalegnn_data::{
+    xxh3_file, Dataset, FeatureStoreInfo, FileEntry, Manifest, OpenOptions, Progress,
+};
+use scalegnn_store::{
+    open_store_with, store_files, write_store_with, ChunkFn, Codec, NpyRows, RowSource, StoreError,
+    StoreOptions, KINDS,
+};
+
+use crate::progress::Bars;
+
+/// Where and how the node features are stored.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StoreFlags {
+    /// Feature store: mmap (x.npy, x.f16.npy or x.u8.npy beside the manifest), sqlite
+    /// (x.sqlite) or postgres (a table on a PostgreSQL server, recorded in x.postgres.json).
+    #[arg(long = "store", value_name = "KIND", default_value = "mmap", value_parser = KINDS)]
+    pub kind: String,
+    /// Feature codec: f32 (exact), f16 (half the bytes), u8 (a quarter; per-column min/max).
+    #[arg(long, value_name = "CODEC", default_value = "f32", value_parser = ["f32", "f16", "u8"])]
+    pub codec: String,
+    /// PostgreSQL server for --store postgres, postgres://USER[:PASSWORD]@HOST:PORT/DB
+    /// (default: $SCALEGNN_PG_URL). The password is never written to disk; prefer the
+    /// environment variable (or PGPASSWORD) to keep it out of the process list.
+    #[arg(long, value_name = "URL")]
+    pub pg_url: Option<String>,
+}
+
+impl StoreFlags {
+    /// True for the store every dataset has anyway: x.npy itself.
+    pub fn is_default(&self) -> bool {
+        self.kind == "mmap" && self.codec == "f32"
+    }
+
+    fn codec(&self) -> Result<Codec> {
+        Ok(self.codec.parse::<Codec>()?)
+    }
+
+    fn options(&self) -> StoreOptions {
+        StoreOptions {
+            pg_url: self.pg_url.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Refuses flags that cannot work before any data is read (e.g. postgres without a URL).
+    pub fn check(&self) -> Result<()> {
+        self.codec()?;
+        if self.kind == "postgres" {
+            self.options().pg_write_server()?;
+        }
+        Ok(())
+    }
+}
+
+/// Arguments of `scalegnn store`.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  scalegnn store data/products --store mmap --codec u8
+  scalegnn store data/products --store sqlite --codec f16
+  SCALEGNN_PG_URL=postgres://me@db:5432/gnn scalegnn store data/products --store postgres
+
+x.npy stays: it is the source of every store. `scalegnn train` opens the store the manifest names.")]
+pub struct Args {
+    /// Dataset directory.
+    pub dataset: PathBuf,
+    #[command(flatten)]
+    pub flags: StoreFlags,
+}
+
+/// Runs `scalegnn store`.
+pub fn run(a: Args) -> Result<()> {
+    a.flags.check()?;
+    let bars = Bars::new();
+    convert(&a.dataset, &a.flags, &bars)?;
+    Ok(())
+}
+
+/// Writes the features `dir/x.npy` into the store `flags` name, checks it opens, then records
+/// kind, codec and the store's files (with checksums) in `manifest.json`, replaced atomically.
+/// The dataset is verified first (checksums), so a damaged x.npy is not copied into a store.
+pub fn convert(dir: &Path, flags: &StoreFlags, bars: &Bars) -> Result<Manifest> {
+    let t0 = Instant::now();
+    let codec = flags.codec()?;
+    let kind = flags.kind.as_str();
+    let opts = flags.options();
+    bars.stage(&format!("verifying {}", dir.display()), None);
+    let ds = Dataset::open(dir, OpenOptions::default())
+        .with_context(|| format!("opening dataset {}", dir.display()))?;
+    let had_manifest = dir.join("manifest.json").exists();
+    let mut manifest = ds.manifest.clone();
+    if ds.x.is_none() {
+        bail!(
+            "{}: the dataset has no node features (x.npy) to put in a feature store",
+            dir.display()
+        );
+    }
+    drop(ds);
+    let xp = dir.join("x.npy");
+    let rows = NpyRows::open(&xp)?;
+    let what = || {
+        format!(
+            "writing the {kind} feature store ({codec}) of {}",
+            dir.display()
+        )
+    };
+    let passes = if codec == Codec::U8 { 2 } else { 1 };
+    bars.stage(
+        &format!("{kind} store ({codec})"),
+        Some((passes * rows.num_nodes()) as u64),
+    );
+    write_store_with(dir, kind, codec, &Counted(&rows, bars), &opts).with_context(what)?;
+    // Read it back once: the shape must match and the store must open as train will open it.
+    let store = open_store_with(dir, kind, codec, &opts)
+        .with_context(|| format!("opening the new {kind} store of {}", dir.display()))?;
+    if (store.num_nodes(), store.dim()) != (rows.num_nodes(), rows.dim()) {
+        bail!(
+            "the new {kind} store of {} holds {} x {} features, x.npy {} x {}",
+            dir.display(),
+            store.num_nodes(),
+            store.dim(),
+            rows.num_nodes(),
+            rows.dim()
+        );
+    }
+    drop(store);
+    bars.stage("checksumming", None);
+    manifest.feature_store = FeatureStoreInfo {
+        kind: kind.to_string(),
+        codec: codec.name().to_string(),
+    };
+    // A make_synth.py directory (meta.json only) gets a full manifest: every file was just
+    // verified by opening it, so its checksums can be recorded too.
+    let names: Vec<String> = if had_manifest {
+        store_files(kind, codec)?
+            .into_iter()
+            .map(String::from)
+            .collect()
+    } else {
+        dataset_files(dir)?
+    };
+    for name in names {
+        let p = dir.join(&name);
+        let bytes = std::fs::metadata(&p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .len();
+        let xxh3 = xxh3_file(&p)?;
+        manifest.files.insert(name, FileEntry { bytes, xxh3 });
+    }
+    write_manifest(dir, &manifest)?;
+    bars.finish();
+    let place = if kind == "postgres" {
+        format!(" on {}", opts.pg_write_server().unwrap_or_default())
+    } else {
+        String::new()
+    };
+    println!(
+        "stored the features of {} in the {kind} store ({codec}){place}: {} nodes x {} features in {:.1}s",
+        dir.display(),
+        rows.num_nodes(),
+        rows.dim(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(manifest)
+}
+
+/// Regular, non-hidden files of `dir` except the manifest.
+fn dataset_files(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().map(|t| t.is_file()).unwrap_or(false)
+            && !name.starts_with('.')
+            && name != "manifest.json"
+        {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Replaces `dir/manifest.json` atomically: a synced temp file renamed over it.
+fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+    let path = dir.join("manifest.json");
+    let tmp = dir.join(format!(".manifest.json.tmp-{}", std::process::id()));
+    let res = m.write(&tmp).map_err(anyhow::Error::from).and_then(|_| {
+        std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))
+    });
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A row source that advances the progress bar as chunks go by.
+struct Counted<'a>(&'a dyn RowSource, &'a Bars);
+
+impl RowSource for Counted<'_> {
+    fn num_nodes(&self) -> usize {
+        self.0.num_nodes()
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn for_each_chunk(&self, f: &mut ChunkFn<'_>) -> Result<(), StoreError> {
+        let dim = self.0.dim().max(1);
+        self.0.for_each_chunk(&mut |first, chunk| {
+            f(first, chunk)?;
+            self.1.advance((chunk.len() / dim) as u64);
+            Ok(())
+        })
+    }
+    fn npy_path(&self) -> Option<&Path> {
+        self.0.npy_path()
+    }
+}
