@@ -99,14 +99,14 @@ impl Propagation {
         let mut indices = Vec::with_capacity(b.num_edges() + extra);
         let mut weights = Vec::with_capacity(b.num_edges() + extra);
         indptr.push(0);
-        for i in 0..b.num_dst {
+        for (i, &d) in deg.iter().enumerate().take(b.num_dst) {
             // A self loop in the graph is replaced by the explicit self entry.
             let row = b
                 .row(i)
                 .iter()
                 .filter(|&&j| self_w.is_none() || j as usize != i);
             let s = b.row(i).len().max(1) as f32;
-            let scale = deg[i] as f32 / s;
+            let scale = d as f32 / s;
             for &j in row {
                 indices.push(j);
                 weights.push(edge(i, j as usize, scale));

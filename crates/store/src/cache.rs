@@ -636,6 +636,14 @@ impl FeatureStore for FeatureCache {
     fn bytes_read(&self) -> u64 {
         self.inner.bytes_read()
     }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        Some(self.stats())
+    }
+
+    fn reset_cache_stats(&self) {
+        self.reset_stats();
+    }
 }
 
 /// Locks a shard or pool, ignoring poisoning: state is only mutated by code that cannot

@@ -1,6 +1,6 @@
 //! The `FeatureStore` trait: random-access, thread-safe reads of node feature rows as f32.
 
-use crate::{Codec, StoreError};
+use crate::{CacheStats, Codec, StoreError};
 
 /// Node features kept off the heap, read by node id in batches.
 pub trait FeatureStore: Send + Sync {
@@ -16,4 +16,10 @@ pub trait FeatureStore: Send + Sync {
     fn gather(&self, ids: &[u32], out: &mut [f32]) -> Result<(), StoreError>;
     /// Bytes read from the backing storage so far (for per-epoch I/O reports).
     fn bytes_read(&self) -> u64;
+    /// Hit/miss counters when this store is a cache (`None` for plain stores).
+    fn cache_stats(&self) -> Option<CacheStats> {
+        None
+    }
+    /// Zeroes the cache counters (per-epoch reports); nothing for plain stores.
+    fn reset_cache_stats(&self) {}
 }

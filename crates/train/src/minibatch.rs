@@ -404,6 +404,7 @@ pub fn train_minibatch(
         }
         let (mut loss_sum, mut loss_n) = (0.0f64, 0usize);
         let mut nan = None;
+        store.reset_cache_stats();
         let times = src.run(
             &sampler,
             &order,
@@ -439,6 +440,11 @@ pub fn train_minibatch(
             ("bytes_read", times.bytes_read as f64),
         ] {
             log.push(epoch, "train", name, v)?;
+        }
+        if let Some(cs) = store.cache_stats() {
+            log.push(epoch, "train", "cache_hit_rate", cs.hit_rate())?;
+            log.push(epoch, "train", "cache_rows_fetched", cs.rows_fetched as f64)?;
+            log.push(epoch, "train", "cache_miss_fetch_ms", cs.mean_fetch_ms())?;
         }
         let (va, _) = evaluate_sampled(&model, &src, &eval_sampler, &val, mb, &mut tape)?;
         log.push(epoch, "val", "acc", va)?;

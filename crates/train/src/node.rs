@@ -128,16 +128,40 @@ pub struct NodeData {
 }
 
 impl NodeData {
-    /// Loads features, labels and splits, with clear errors for what is missing.
+    /// Loads features (from `x.npy`), labels and splits, with clear errors for what is missing.
     pub fn from_dataset(ds: &Dataset, normalize: bool) -> Result<NodeData, TrainError> {
+        let x = ds.x.as_ref().ok_or_else(|| TrainError::Dataset {
+            path: ds.dir.clone(),
+            reason: "has no node features (x.npy); node classification needs them".into(),
+        })?;
+        let m = Matrix::from_vec(x.rows(), x.row_len(), x.to_vec());
+        NodeData::with_features(ds, m, normalize)
+    }
+
+    /// Every node's features read through a feature store (so its codec applies), with the
+    /// dataset's labels and splits.
+    pub fn from_store(
+        ds: &Dataset,
+        store: &dyn scalegnn_store::FeatureStore,
+        normalize: bool,
+    ) -> Result<NodeData, TrainError> {
+        let (n, f) = (store.num_nodes(), store.dim());
+        let ids: Vec<u32> = (0..n as u32).collect();
+        let mut m = Matrix::zeros(n, f);
+        store.gather(&ids, &mut m.data)?;
+        NodeData::with_features(ds, m, normalize)
+    }
+
+    /// `x` (`[N, F]`) with the dataset's labels and splits.
+    pub fn with_features(
+        ds: &Dataset,
+        mut m: Matrix,
+        normalize: bool,
+    ) -> Result<NodeData, TrainError> {
         let err = |reason: &str| TrainError::Dataset {
             path: ds.dir.clone(),
             reason: reason.into(),
         };
-        let x = ds
-            .x
-            .as_ref()
-            .ok_or_else(|| err("has no node features (x.npy); node classification needs them"))?;
         let y = match &ds.y {
             Some(Labels::Classes(y)) => y,
             Some(Labels::Targets(_)) => {
@@ -165,8 +189,7 @@ impl NodeData {
                 "label {bad} is outside 0..{num_classes} (y.npy)"
             )));
         }
-        let (n, f) = (x.rows(), x.row_len());
-        let mut m = Matrix::from_vec(n, f, x.to_vec());
+        let f = m.cols;
         if normalize {
             // Exactly PyG's NormalizeFeatures: divide by the row sum clamped below at 1.
             m.data.par_chunks_mut(f.max(1)).for_each(|r| {

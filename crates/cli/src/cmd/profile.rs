@@ -18,7 +18,7 @@ use scalegnn_tensor::{Adam, Tape};
 use scalegnn_train::{train_step, BatchSource, NodeSplits, StageTimes};
 use serde_json::json;
 
-use super::train::{open_store, ResolvedConfig, RunConfig};
+use super::train::{budgeted_store, ResolvedConfig, RunConfig};
 
 /// Arguments of `scalegnn profile`.
 #[derive(clap::Args)]
@@ -90,7 +90,7 @@ pub fn run(a: Args) -> Result<()> {
         },
     )
     .with_context(|| format!("opening dataset {}", dataset.display()))?;
-    let store = open_store(&ds, &run)?;
+    let (store, mb) = budgeted_store(&ds, &run, &cfg, &mb)?;
     let splits = NodeSplits::from_dataset(&ds)?;
     let sampler = NeighborSampler::new(&ds.graph, &mb.fanouts).context("fanouts")?;
     let load_s = t_load.elapsed().as_secs_f64();
@@ -138,7 +138,10 @@ pub fn run(a: Args) -> Result<()> {
                 .iter()
                 .map(|bl| format!("{}→{} ({} edges)", bl.num_src, bl.num_dst, bl.num_edges()))
                 .collect();
-            eprintln!("blocks of the first batch, input layer first: {}", shapes.join(", "));
+            eprintln!(
+                "blocks of the first batch, input layer first: {}",
+                shapes.join(", ")
+            );
         }
         nodes += b.nodes.len();
         edges += b.num_edges();
@@ -148,8 +151,16 @@ pub fn run(a: Args) -> Result<()> {
     report("sampler_seeds_per_s", seeds_timed / dt, "seeds/s");
     report("sampler_edges_per_s", edges as f64 / dt, "edges/s");
     report("sampler_batch_ms", dt / a.batches as f64 * 1e3, "ms");
-    report("sampled_nodes_per_batch", nodes as f64 / a.batches as f64, "nodes");
-    report("sampled_edges_per_batch", edges as f64 / a.batches as f64, "edges");
+    report(
+        "sampled_nodes_per_batch",
+        nodes as f64 / a.batches as f64,
+        "nodes",
+    );
+    report(
+        "sampled_edges_per_batch",
+        edges as f64 / a.batches as f64,
+        "edges",
+    );
 
     // Stage 2: sampling + feature gather (what PyG's NeighborLoader iteration does).
     let src = BatchSource {
@@ -159,7 +170,14 @@ pub fn run(a: Args) -> Result<()> {
         kind: cfg.model,
     };
     let mut keep = |p: scalegnn_train::Prepared| Ok(reclaim(p.x));
-    src.run(&sampler, &order[..a.warmup * bs], bs, mb.prefetch, 1, &mut keep)?;
+    src.run(
+        &sampler,
+        &order[..a.warmup * bs],
+        bs,
+        mb.prefetch,
+        1,
+        &mut keep,
+    )?;
     let loader = src.run(
         &sampler,
         &order[a.warmup * bs..need * bs],
@@ -176,6 +194,7 @@ pub fn run(a: Args) -> Result<()> {
     );
 
     // Stage 3: training steps, pipelined.
+    store.reset_cache_stats();
     let mcfg = cfg.model_config(store.dim(), splits.num_classes);
     let mut model = Model::new(mcfg, cfg.seed)?;
     let mut opt = Adam::new(cfg.lr, cfg.weight_decay);
@@ -187,7 +206,14 @@ pub fn run(a: Args) -> Result<()> {
         tape.reset(true);
         Ok(reclaim(p.x))
     };
-    src.run(&sampler, &order[..a.warmup * bs], bs, mb.prefetch, 3, &mut step)?;
+    src.run(
+        &sampler,
+        &order[..a.warmup * bs],
+        bs,
+        mb.prefetch,
+        3,
+        &mut step,
+    )?;
     let tr = src.run(
         &sampler,
         &order[a.warmup * bs..need * bs],
@@ -209,6 +235,10 @@ pub fn run(a: Args) -> Result<()> {
         per(tr.bytes_read as f64) / (1 << 20) as f64,
         "MiB",
     );
+    if let Some(cs) = store.cache_stats() {
+        report("cache_hit_rate", cs.hit_rate(), "fraction");
+        report("cache_miss_fetch_ms", cs.mean_fetch_ms(), "ms");
+    }
     report("peak_rss_mib", peak_rss_mib(), "MiB");
     eprintln!("{}", diagnose(&tr, last_loss));
     if let Some(p) = &a.jsonl {

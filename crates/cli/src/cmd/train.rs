@@ -96,6 +96,13 @@ pub struct RunConfig {
     /// Codec of the store to read: f32, f16, u8 (default: the manifest's).
     #[arg(long)]
     pub codec: Option<String>,
+    /// Heap for features (batch buffers, prefetch queue, cache), e.g. 2GiB: the cache and
+    /// queue depth are derived from it; the run refuses to start when one batch cannot fit.
+    #[arg(long)]
+    pub mem_budget: Option<String>,
+    /// Feature cache rows (90 % hub tier by in-degree, 10 % CLOCK), without a budget.
+    #[arg(long)]
+    pub cache_rows: Option<usize>,
 }
 
 impl RunConfig {
@@ -128,6 +135,8 @@ impl RunConfig {
             max_batches: self.max_batches.or(base.max_batches),
             store: self.store.or(base.store),
             codec: self.codec.or(base.codec),
+            mem_budget: self.mem_budget.or(base.mem_budget),
+            cache_rows: self.cache_rows.or(base.cache_rows),
         }
     }
 
@@ -247,7 +256,15 @@ pub fn run(a: Args) -> Result<()> {
     .with_context(|| format!("opening dataset {}", a.dataset.display()))?;
     let mb = run.minibatch(cfg.layers)?;
     let data = match &mb {
-        None => Some(NodeData::from_dataset(&ds, cfg.normalize_features)?),
+        // Through the store the manifest names (or --store/--codec), so codecs apply here too.
+        None => {
+            let store = open_store(&ds, &run)?;
+            Some(NodeData::from_store(
+                &ds,
+                store.as_ref(),
+                cfg.normalize_features,
+            )?)
+        }
         Some(_) => None,
     };
     let out = a.out.clone().unwrap_or_else(default_run_dir);
@@ -349,7 +366,8 @@ fn minibatch_run(
     dir: &Path,
     bar: &ProgressBar,
 ) -> Result<RunSummary> {
-    let store = open_store(ds, run)?;
+    let (store, mb) = budgeted_store(ds, run, cfg, mb)?;
+    let mb = &mb;
     let splits = NodeSplits::from_dataset(ds)?;
     let (_, s) = train_minibatch(
         &ds.graph,
@@ -381,6 +399,89 @@ fn minibatch_run(
     )
     .with_context(|| format!("training on {}", ds.dir.display()))?;
     Ok(s)
+}
+
+/// The feature store of a mini-batch run, behind a cache when a memory budget or
+/// `cache_rows` asks for one, and the pipeline settings the budget allows.
+pub fn budgeted_store(
+    ds: &Dataset,
+    run: &RunConfig,
+    cfg: &TrainConfig,
+    mb: &MiniBatchConfig,
+) -> Result<(Box<dyn scalegnn_store::FeatureStore>, MiniBatchConfig)> {
+    use scalegnn_store::{hub_nodes, FeatureCache, MemoryBudget};
+    let store = open_store(ds, run)?;
+    let mut mb = mb.clone();
+    let (hub_rows, dynamic_rows) = if let Some(text) = &run.mem_budget {
+        let budget: MemoryBudget = text.parse().context("mem_budget")?;
+        let inputs = budget_inputs(ds, cfg, &mb, store.dim())?;
+        let plan = budget
+            .plan(inputs)
+            .map_err(|e| anyhow::anyhow!("mem_budget: {e}"))?;
+        eprintln!("{}", plan.summary());
+        mb.prefetch = plan.prefetch_depth;
+        (plan.hub_rows, plan.dynamic_rows)
+    } else if let Some(rows) = run.cache_rows {
+        let hub = rows * 9 / 10;
+        (hub, rows - hub)
+    } else {
+        (0, 0)
+    };
+    if hub_rows + dynamic_rows == 0 {
+        return Ok((store, mb));
+    }
+    let hub = hub_nodes(ds.graph.indptr(), hub_rows);
+    let cache =
+        FeatureCache::new(store, &hub, dynamic_rows).context("filling the feature cache")?;
+    Ok((Box::new(cache), mb))
+}
+
+/// What the memory budget needs to know: batch size measured on a few sampled batches,
+/// activation memory estimated from the model's widths and the blocks' sizes.
+fn budget_inputs(
+    ds: &Dataset,
+    cfg: &TrainConfig,
+    mb: &MiniBatchConfig,
+    dim: usize,
+) -> Result<scalegnn_store::BudgetInputs> {
+    use scalegnn_sample::Sampler;
+    let sampler =
+        scalegnn_sample::NeighborSampler::new(&ds.graph, &mb.fanouts).context("fanouts")?;
+    let splits = NodeSplits::from_dataset(ds)?;
+    let (mut rows, mut act) = (0usize, 0usize);
+    for (k, seeds) in splits
+        .train
+        .chunks(mb.batch_size.max(1))
+        .take(3)
+        .enumerate()
+    {
+        let b = sampler.sample(seeds, k as u64).context("sampling")?;
+        rows = rows.max(b.nodes.len());
+        // Per layer: the aggregate (din wide) and about three dout-wide buffers (output,
+        // dropout output and mask), doubled for their gradients.
+        let a: usize = b
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(l, bl)| {
+                let din = if l == 0 { dim } else { cfg.hidden };
+                bl.num_dst * (din + 3 * cfg.hidden) * 4 * 2
+            })
+            .sum();
+        act = act.max(a);
+    }
+    // A batch drawn later may be larger than the three measured: 10 % headroom.
+    let params = cfg.hidden * (2 * dim + 4 * cfg.hidden) + cfg.hidden * 64;
+    Ok(scalegnn_store::BudgetInputs {
+        dim,
+        bytes_per_row_decoded: 4 * dim,
+        expected_batch_rows: rows + rows / 10,
+        model_bytes_per_batch: act + act / 10,
+        prefetch_depth: mb.prefetch,
+        // Parameters with gradients and two Adam moments; labels and splits.
+        fixed_bytes: params * 4 * 4 + ds.graph.num_nodes() * 8,
+        num_nodes: ds.graph.num_nodes(),
+    })
 }
 
 /// The feature store of `ds`: the manifest's kind and codec unless the config overrides them.
