@@ -396,3 +396,61 @@ fn minibatch_rejects_mismatched_fanouts_and_unsupported_models() {
     ]);
     assert_fails(&o, &["loader", "random-walk"]);
 }
+
+#[test]
+fn a_feature_cache_changes_no_number_and_a_small_budget_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "6");
+    let base = [
+        "--model",
+        "sage",
+        "--loader",
+        "neighbor",
+        "--fanouts",
+        "5,5",
+        "--batch-size",
+        "64",
+        "--hidden",
+        "16",
+        "--epochs",
+        "3",
+    ];
+    let (plain, cached, budget) = (
+        root.path().join("plain"),
+        root.path().join("cached"),
+        root.path().join("budget"),
+    );
+    let mut a = vec!["train", p(&ds)];
+    a.extend(base);
+    a.extend(["--out", p(&plain)]);
+    assert_ok(&run(&a));
+    let mut b = vec!["train", p(&ds)];
+    b.extend(base);
+    b.extend(["--cache-rows", "300", "--out", p(&cached)]);
+    assert_ok(&run(&b));
+    let mut c = vec!["train", p(&ds)];
+    c.extend(base);
+    c.extend(["--mem-budget", "64MiB", "--out", p(&budget)]);
+    assert_ok(&run(&c));
+    let want = train_losses(&plain.join("metrics.jsonl"));
+    assert_eq!(train_losses(&cached.join("metrics.jsonl")), want);
+    assert_eq!(train_losses(&budget.join("metrics.jsonl")), want);
+    let text = std::fs::read_to_string(cached.join("metrics.jsonl")).unwrap();
+    assert!(
+        text.contains("\"metric\":\"cache_hit_rate\""),
+        "no hit rate line"
+    );
+
+    let (refused, bad) = (root.path().join("refused"), root.path().join("bad"));
+    let mut d = vec!["train", p(&ds)];
+    d.extend(base);
+    d.extend(["--mem-budget", "16KiB", "--out", p(&refused)]);
+    assert_fails(
+        &run(&d),
+        &["mem_budget", "cannot hold one batch", "use at least"],
+    );
+    let mut e = vec!["train", p(&ds)];
+    e.extend(base);
+    e.extend(["--mem-budget", "lots", "--out", p(&bad)]);
+    assert_fails(&run(&e), &["mem_budget", "lots"]);
+}

@@ -168,6 +168,7 @@ pub fn run(a: Args) -> Result<()> {
         store: store.as_ref(),
         labels: &splits.labels,
         kind: cfg.model,
+        io_threads: mb.io_threads,
     };
     let mut keep = |p: scalegnn_train::Prepared| Ok(reclaim(p.x));
     src.run(

@@ -103,6 +103,10 @@ pub struct RunConfig {
     /// Feature cache rows (90 % hub tier by in-degree, 10 % CLOCK), without a budget.
     #[arg(long)]
     pub cache_rows: Option<usize>,
+    /// Threads sampling and gathering features ahead of training (default 4; more when
+    /// features come from disk).
+    #[arg(long)]
+    pub io_threads: Option<usize>,
 }
 
 impl RunConfig {
@@ -137,6 +141,7 @@ impl RunConfig {
             codec: self.codec.or(base.codec),
             mem_budget: self.mem_budget.or(base.mem_budget),
             cache_rows: self.cache_rows.or(base.cache_rows),
+            io_threads: self.io_threads.or(base.io_threads),
         }
     }
 
@@ -160,6 +165,7 @@ impl RunConfig {
                     eval_max: self.eval_max,
                     prefetch: self.prefetch.unwrap_or(d.prefetch),
                     max_batches: self.max_batches,
+                    io_threads: self.io_threads.unwrap_or(d.io_threads),
                 }))
             }
             other => bail!("loader: unknown loader `{other}` (expected full or neighbor)"),
