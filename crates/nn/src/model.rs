@@ -154,6 +154,22 @@ pub trait Architecture: Send + Sync {
         false
     }
 
+    /// Runs only the layers `layers` (layer-wise inference): `x` is the input of layer
+    /// `layers.start` (features for 0, the previous layer's activations after), the result
+    /// the input of layer `layers.end`, or the logits when the range ends at the last
+    /// layer. `None` when the architecture cannot run a sub-range.
+    fn forward_range(
+        &self,
+        _tape: &mut Tape,
+        _params: &ParamStore,
+        _x: &Features,
+        _graph: &GraphCtx,
+        _rng: &mut Xoshiro256PlusPlus,
+        _layers: std::ops::Range<usize>,
+    ) -> Option<Var> {
+        None
+    }
+
     /// Records the forward pass; returns logits `[n, out_dim]`, or with `embed` the input of
     /// the last layer.
     fn forward(
@@ -249,6 +265,20 @@ impl Model {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
         self.arch
             .forward(tape, &self.params, x, graph, &mut r, false)
+    }
+
+    /// Layer `l` alone on its input `x` (evaluation: no dropout); `None` when the
+    /// architecture cannot run layer by layer.
+    pub fn forward_layer(
+        &self,
+        tape: &mut Tape,
+        x: &Features,
+        graph: &GraphCtx,
+        l: usize,
+    ) -> Option<Var> {
+        let mut r = Xoshiro256PlusPlus::seed_from_u64(0);
+        self.arch
+            .forward_range(tape, &self.params, x, graph, &mut r, l..l + 1)
     }
 
     /// Whether this model trains on sampled blocks (mini-batch).

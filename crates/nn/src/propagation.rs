@@ -139,6 +139,8 @@ pub struct GraphCtx<'g> {
     pub csr: &'g Csr,
     /// Mini-batch: one block per layer, input layer first. Empty: the whole graph.
     blocks: Vec<LayerBlock>,
+    /// Model layer that `blocks[0]` serves (layer-wise inference runs one layer at a time).
+    first_layer: usize,
     gcn: OnceLock<Propagation>,
     sum: OnceLock<Propagation>,
     mean: OnceLock<Propagation>,
@@ -153,6 +155,7 @@ impl<'g> GraphCtx<'g> {
         GraphCtx {
             csr,
             blocks: Vec::new(),
+            first_layer: 0,
             gcn: OnceLock::new(),
             sum: OnceLock::new(),
             mean: OnceLock::new(),
@@ -163,6 +166,12 @@ impl<'g> GraphCtx<'g> {
 
     /// A sampled mini-batch of `csr`: layer l runs on `batch.blocks[l]`.
     pub fn from_batch(csr: &'g Csr, batch: Batch) -> GraphCtx<'g> {
+        GraphCtx::from_batch_at(csr, batch, 0)
+    }
+
+    /// As `from_batch`, with `batch.blocks[0]` serving model layer `first_layer` (layer-wise
+    /// inference: one block, one layer).
+    pub fn from_batch_at(csr: &'g Csr, batch: Batch, first_layer: usize) -> GraphCtx<'g> {
         let nodes = batch.nodes;
         let blocks = batch
             .blocks
@@ -181,6 +190,7 @@ impl<'g> GraphCtx<'g> {
             .collect();
         GraphCtx {
             blocks,
+            first_layer,
             ..GraphCtx::new(csr)
         }
     }
@@ -189,7 +199,7 @@ impl<'g> GraphCtx<'g> {
     /// worker can pay for it instead of the trainer.
     pub fn prepare(&self, kind: crate::ModelKind) {
         use crate::ModelKind;
-        for l in 0..self.blocks.len() {
+        for l in self.first_layer..self.first_layer + self.blocks.len() {
             match kind {
                 ModelKind::Gcn => drop(self.gcn_at(l)),
                 ModelKind::Sage => drop(self.mean_at(l)),
@@ -200,6 +210,12 @@ impl<'g> GraphCtx<'g> {
         }
     }
 
+    /// The block serving model layer `l` (`None` on the whole graph).
+    fn block(&self, l: usize) -> Option<&LayerBlock> {
+        l.checked_sub(self.first_layer)
+            .and_then(|i| self.blocks.get(i))
+    }
+
     /// Number of sampled layers (0 for the whole graph).
     pub fn num_blocks(&self) -> usize {
         self.blocks.len()
@@ -207,13 +223,13 @@ impl<'g> GraphCtx<'g> {
 
     /// Rows layer `l` outputs: its block's dst nodes, or `None` on the whole graph (all rows).
     pub fn num_dst(&self, l: usize) -> Option<usize> {
-        self.blocks.get(l).map(|b| b.block.num_dst)
+        self.block(l).map(|b| b.block.num_dst)
     }
 
     /// GCN's operator for layer `l`; on a block, `Â_ij = (d_i/s_i) / sqrt((d_i+1)(d_j+1))`
     /// plus `1/(d_i+1)` on the diagonal, with full-graph degrees d.
     pub fn gcn_at(&self, l: usize) -> &Propagation {
-        match self.blocks.get(l) {
+        match self.block(l) {
             None => self.gcn(),
             Some(lb) => lb.gcn.get_or_init(|| {
                 let dis: Vec<f32> = lb
@@ -234,7 +250,7 @@ impl<'g> GraphCtx<'g> {
 
     /// Row-mean over the (sampled) in-neighbours for layer `l`.
     pub fn mean_at(&self, l: usize) -> &Propagation {
-        match self.blocks.get(l) {
+        match self.block(l) {
             None => self.mean(),
             Some(lb) => lb.mean.get_or_init(|| {
                 let inv: Vec<f32> = (0..lb.block.num_dst)
@@ -248,7 +264,7 @@ impl<'g> GraphCtx<'g> {
     /// GAT's attention pattern for layer `l`: the (sampled) in-neighbours plus exactly one
     /// self loop per destination (existing self loops replaced, as PyG's GATConv).
     pub fn attention_at(&self, l: usize) -> Arc<EdgeIndex> {
-        let cell = match self.blocks.get(l) {
+        let cell = match self.block(l) {
             None => &self.attention,
             Some(lb) => &lb.attention,
         };
@@ -259,7 +275,7 @@ impl<'g> GraphCtx<'g> {
     /// `A + I` with unit weights (GIN, ε = 0) for layer `l`; on a block, sampled edges
     /// weigh `d_i / s_i`.
     pub fn sum_at(&self, l: usize) -> &Propagation {
-        match self.blocks.get(l) {
+        match self.block(l) {
             None => self
                 .sum
                 .get_or_init(|| Propagation::sum_with_self(self.csr)),

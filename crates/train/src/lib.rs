@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod error;
+mod inference;
 mod metrics;
 mod minibatch;
 mod node;
@@ -10,6 +11,7 @@ mod plot;
 
 pub use checkpoint::Checkpoint;
 pub use error::TrainError;
+pub use inference::{accuracy_of, layerwise_logits};
 pub use metrics::{MetricLine, MetricsLog};
 pub use minibatch::{
     evaluate_sampled, train_minibatch, train_step, BatchSource, MiniBatchConfig, NodeSplits,

@@ -18,7 +18,9 @@ use scalegnn_store::FeatureStore;
 use scalegnn_tensor::{Adam, Matrix, Tape};
 use serde::Serialize;
 
-use crate::{Checkpoint, MetricsLog, RunSummary, TrainConfig, TrainError};
+use crate::{
+    accuracy_of, layerwise_logits, Checkpoint, MetricsLog, RunSummary, TrainConfig, TrainError,
+};
 
 /// How mini-batches are drawn and pipelined.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +42,9 @@ pub struct MiniBatchConfig {
     /// sharing one pool, out-of-core page faults quadrupled the products compute time.
     /// More threads than cores keep more reads in flight when features come from disk.
     pub io_threads: usize,
+    /// Final validation and test accuracy by exact layer-wise inference over full
+    /// neighbourhoods (every layer for every node) instead of sampled batches.
+    pub exact_eval: bool,
 }
 
 impl Default for MiniBatchConfig {
@@ -54,6 +59,7 @@ impl Default for MiniBatchConfig {
             prefetch: 2,
             max_batches: None,
             io_threads: 4,
+            exact_eval: false,
         }
     }
 }
@@ -482,13 +488,34 @@ pub fn train_minibatch(
         }
     }
     let last_params = std::mem::replace(&mut model.params.values, best_params);
-    let (test_acc, _) = evaluate_sampled(&model, &src, &eval_sampler, &test, mb, &mut tape)?;
+    let scratch = run_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let test_of = |model: &Model, tape: &mut Tape| -> Result<f64, TrainError> {
+        if mb.exact_eval {
+            let logits =
+                layerwise_logits(model, graph, store, &test, mb.eval_batch_size, &scratch)?;
+            Ok(accuracy_of(&logits, &test, &splits.labels))
+        } else {
+            Ok(evaluate_sampled(model, &src, &eval_sampler, &test, mb, tape)?.0)
+        }
+    };
+    let test_acc = test_of(&model, &mut tape)?;
     let final_test_acc = {
         let best_params = std::mem::replace(&mut model.params.values, last_params);
-        let (t, _) = evaluate_sampled(&model, &src, &eval_sampler, &test, mb, &mut tape)?;
+        let t = test_of(&model, &mut tape)?;
         model.params.values = best_params;
         t
     };
+    if mb.exact_eval {
+        let logits = layerwise_logits(&model, graph, store, &val, mb.eval_batch_size, &scratch)?;
+        log.push(
+            best.0,
+            "val",
+            "exact_acc",
+            accuracy_of(&logits, &val, &splits.labels),
+        )?;
+    }
     log.push(best.0, "test", "acc", test_acc)?;
     log.flush()?;
     let summary = RunSummary {

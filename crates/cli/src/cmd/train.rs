@@ -107,6 +107,10 @@ pub struct RunConfig {
     /// features come from disk).
     #[arg(long)]
     pub io_threads: Option<usize>,
+    /// Final val/test accuracy by exact layer-wise inference (full neighbourhoods, every
+    /// layer for every node) instead of sampled batches.
+    #[arg(long)]
+    pub exact_eval: Option<bool>,
 }
 
 impl RunConfig {
@@ -142,6 +146,7 @@ impl RunConfig {
             mem_budget: self.mem_budget.or(base.mem_budget),
             cache_rows: self.cache_rows.or(base.cache_rows),
             io_threads: self.io_threads.or(base.io_threads),
+            exact_eval: self.exact_eval.or(base.exact_eval),
         }
     }
 
@@ -166,6 +171,7 @@ impl RunConfig {
                     prefetch: self.prefetch.unwrap_or(d.prefetch),
                     max_batches: self.max_batches,
                     io_threads: self.io_threads.unwrap_or(d.io_threads),
+                    exact_eval: self.exact_eval.unwrap_or(d.exact_eval),
                 }))
             }
             other => bail!("loader: unknown loader `{other}` (expected full or neighbor)"),

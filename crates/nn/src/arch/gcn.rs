@@ -1,5 +1,7 @@
 //! GCN (Kipf & Welling 2017): `h' = Â h W + b` with `Â = D^-1/2 (A+I) D^-1/2`.
 
+use std::ops::Range;
+
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{ParamStore, Tape, Var};
 
@@ -50,6 +52,39 @@ pub fn gcn_layer(tape: &mut Tape, h: &Input, w: Var, b: Var, graph: &GraphCtx, l
     tape.add_bias(z, b)
 }
 
+impl Gcn {
+    /// Layers `layers` on `x` (features before layer 0, activations after): returns the
+    /// logits after the last layer, else the activations entering layer `layers.end`.
+    fn run(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        layers: Range<usize>,
+    ) -> Var {
+        let p_in = if layers.start == 0 {
+            self.input_dropout
+        } else {
+            0.0
+        };
+        let mut h = Input::from_features(tape, x, p_in, rng);
+        let last = self.layers.len() - 1;
+        for l in layers {
+            let (w, b) = self.layers[l];
+            let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+            let z = gcn_layer(tape, &h, wv, bv, graph, l);
+            if l == last {
+                return z;
+            }
+            let a = tape.relu(z);
+            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+        }
+        h.dense(tape)
+    }
+}
+
 impl Architecture for Gcn {
     fn supports_blocks(&self) -> bool {
         true
@@ -64,21 +99,23 @@ impl Architecture for Gcn {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
-        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers.len() - 1;
-        for (l, &(w, b)) in self.layers.iter().enumerate() {
-            if embed && l == last {
-                let d = h.dense(tape);
-                return super::dst_rows(tape, d, graph.num_dst(l));
-            }
-            let (wv, bv) = (tape.param(params, w), tape.param(params, b));
-            let z = gcn_layer(tape, &h, wv, bv, graph, l);
-            if l == last {
-                return z;
-            }
-            let a = tape.relu(z);
-            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+        if embed {
+            let h = self.run(tape, params, x, graph, rng, 0..last);
+            return super::dst_rows(tape, h, graph.num_dst(last));
         }
-        unreachable!("a model has at least one layer")
+        self.run(tape, params, x, graph, rng, 0..last + 1)
+    }
+
+    fn forward_range(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        layers: Range<usize>,
+    ) -> Option<Var> {
+        Some(self.run(tape, params, x, graph, rng, layers))
     }
 }

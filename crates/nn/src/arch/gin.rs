@@ -2,6 +2,8 @@
 //! aggregator makes it as expressive as the 1-WL test. The MLP is `Linear → BatchNorm → ReLU
 //! → Linear`, as PyG's `GIN` model: without the norm it diverged on Amazon Photo (11 %).
 
+use std::ops::Range;
+
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
@@ -51,27 +53,27 @@ impl Gin {
     }
 }
 
-impl Architecture for Gin {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
-    fn forward(
+impl Gin {
+    /// Layers `layers` on `x` (features before layer 0, activations after): returns the
+    /// logits after the last layer, else the activations entering layer `layers.end`.
+    fn run(
         &self,
         tape: &mut Tape,
         params: &ParamStore,
         x: &Features,
         graph: &GraphCtx,
         rng: &mut Xoshiro256PlusPlus,
-        embed: bool,
+        layers: Range<usize>,
     ) -> Var {
-        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
+        let p_in = if layers.start == 0 {
+            self.input_dropout
+        } else {
+            0.0
+        };
+        let mut h = Input::from_features(tape, x, p_in, rng);
         let last = self.layers.len() - 1;
-        for (l, &([w1, b1, w2, b2], norm)) in self.layers.iter().enumerate() {
-            if embed && l == last {
-                let d = h.dense(tape);
-                return super::dst_rows(tape, d, graph.num_dst(l));
-            }
+        for l in layers {
+            let ([w1, b1, w2, b2], norm) = self.layers[l];
             let (w1v, b1v, w2v, b2v) = (
                 tape.param(params, w1),
                 tape.param(params, b1),
@@ -93,6 +95,41 @@ impl Architecture for Gin {
             let a = tape.relu(z);
             h = Input::Dense(tape.dropout(a, self.dropout, rng));
         }
-        unreachable!("a model has at least one layer")
+        h.dense(tape)
+    }
+}
+
+impl Architecture for Gin {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let last = self.layers.len() - 1;
+        if embed {
+            let h = self.run(tape, params, x, graph, rng, 0..last);
+            return super::dst_rows(tape, h, graph.num_dst(last));
+        }
+        self.run(tape, params, x, graph, rng, 0..last + 1)
+    }
+
+    fn forward_range(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        layers: Range<usize>,
+    ) -> Option<Var> {
+        Some(self.run(tape, params, x, graph, rng, layers))
     }
 }

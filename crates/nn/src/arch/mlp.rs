@@ -1,5 +1,7 @@
 //! Multi-layer perceptron: the graph-free baseline (and the student of distillation later).
 
+use std::ops::Range;
+
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{ParamStore, Tape, Var};
 
@@ -32,6 +34,42 @@ impl Mlp {
     }
 }
 
+impl Mlp {
+    /// Layers `layers` on `x` (features before layer 0, activations after): returns the
+    /// logits after the last layer, else the activations entering layer `layers.end`.
+    /// On a mini-batch each layer keeps only its dst rows (the seeds after the last).
+    fn run(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        layers: Range<usize>,
+    ) -> Var {
+        let p_in = if layers.start == 0 {
+            self.input_dropout
+        } else {
+            0.0
+        };
+        let mut h = Input::from_features(tape, x, p_in, rng);
+        let last = self.layers.len() - 1;
+        for l in layers {
+            let (w, b) = self.layers[l];
+            let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+            let t = h.matmul(tape, wv);
+            let t = super::dst_rows(tape, t, graph.num_dst(l));
+            let z = tape.add_bias(t, bv);
+            if l == last {
+                return z;
+            }
+            let a = tape.relu(z);
+            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+        }
+        h.dense(tape)
+    }
+}
+
 impl Architecture for Mlp {
     fn supports_blocks(&self) -> bool {
         true
@@ -46,29 +84,23 @@ impl Architecture for Mlp {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
-        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers.len() - 1;
-        // On a mini-batch only the seeds' rows matter: the output layer's dst nodes.
-        let seeds = graph.num_dst(last);
-        for (l, &(w, b)) in self.layers.iter().enumerate() {
-            if embed && l == last {
-                let d = h.dense(tape);
-                return super::dst_rows(tape, d, seeds);
-            }
-            let (wv, bv) = (tape.param(params, w), tape.param(params, b));
-            let t = h.matmul(tape, wv);
-            let t = if l == 0 {
-                super::dst_rows(tape, t, seeds)
-            } else {
-                t
-            };
-            let z = tape.add_bias(t, bv);
-            if l == last {
-                return z;
-            }
-            let a = tape.relu(z);
-            h = Input::Dense(tape.dropout(a, self.dropout, rng));
+        if embed {
+            let h = self.run(tape, params, x, graph, rng, 0..last);
+            return super::dst_rows(tape, h, graph.num_dst(last));
         }
-        unreachable!("a model has at least one layer")
+        self.run(tape, params, x, graph, rng, 0..last + 1)
+    }
+
+    fn forward_range(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        layers: Range<usize>,
+    ) -> Option<Var> {
+        Some(self.run(tape, params, x, graph, rng, layers))
     }
 }

@@ -1,5 +1,7 @@
 //! GraphSAGE with mean aggregation (Hamilton et al. 2017): `h' = mean(h) W_l + h W_r + b`.
 
+use std::ops::Range;
+
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
@@ -39,28 +41,28 @@ impl Sage {
     }
 }
 
-impl Architecture for Sage {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
-    fn forward(
+impl Sage {
+    /// Layers `layers` on `x` (features before layer 0, activations after): returns the
+    /// logits after the last layer, else the activations entering layer `layers.end`.
+    fn run(
         &self,
         tape: &mut Tape,
         params: &ParamStore,
         x: &Features,
         graph: &GraphCtx,
         rng: &mut Xoshiro256PlusPlus,
-        embed: bool,
+        layers: Range<usize>,
     ) -> Var {
-        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
+        let p_in = if layers.start == 0 {
+            self.input_dropout
+        } else {
+            0.0
+        };
+        let mut h = Input::from_features(tape, x, p_in, rng);
         let last = self.layers.len() - 1;
-        for (l, &(w, r, b)) in self.layers.iter().enumerate() {
+        for l in layers {
+            let (w, r, b) = self.layers[l];
             let (p, nd) = (graph.mean_at(l), graph.num_dst(l));
-            if embed && l == last {
-                let d = h.dense(tape);
-                return super::dst_rows(tape, d, nd);
-            }
             let (wv, rv, bv) = (
                 tape.param(params, w),
                 tape.param(params, r),
@@ -91,6 +93,41 @@ impl Architecture for Sage {
             }
             h = Input::Dense(tape.dropout(z, self.dropout, rng));
         }
-        unreachable!("a model has at least one layer")
+        h.dense(tape)
+    }
+}
+
+impl Architecture for Sage {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let last = self.layers.len() - 1;
+        if embed {
+            let h = self.run(tape, params, x, graph, rng, 0..last);
+            return super::dst_rows(tape, h, graph.num_dst(last));
+        }
+        self.run(tape, params, x, graph, rng, 0..last + 1)
+    }
+
+    fn forward_range(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        layers: Range<usize>,
+    ) -> Option<Var> {
+        Some(self.run(tape, params, x, graph, rng, layers))
     }
 }
