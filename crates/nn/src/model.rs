@@ -106,6 +106,8 @@ pub struct ModelConfig {
     pub attn_dropout: f32,
     /// Propagation hops: SGC's K, ChebNet's K, MixHop's largest power.
     pub hops: usize,
+    /// Batch norm inside GIN's MLP (PyG's `GIN(norm="batch_norm")`; off by default as in PyG).
+    pub batch_norm: bool,
 }
 
 impl ModelConfig {
@@ -130,6 +132,7 @@ impl ModelConfig {
             heads: 8,
             attn_dropout: dropout,
             hops: 2,
+            batch_norm: false,
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct Checkpoint {
     pub heads: usize,
     pub attn_dropout: f32,
     pub hops: usize,
+    /// GIN's batch norm (absent in older checkpoints: off).
+    #[serde(default)]
+    pub batch_norm: bool,
     pub epoch: usize,
     pub val_acc: f64,
     pub params: Vec<(String, usize, usize)>,
@@ -40,6 +43,7 @@ impl Checkpoint {
             heads: c.heads,
             attn_dropout: c.attn_dropout,
             hops: c.hops,
+            batch_norm: c.batch_norm,
             epoch,
             val_acc,
             params: (0..model.params.values.len())
@@ -99,6 +103,7 @@ impl Checkpoint {
             heads: meta.heads,
             attn_dropout: meta.attn_dropout,
             hops: meta.hops,
+            batch_norm: meta.batch_norm,
             ..ModelConfig::new(
                 kind,
                 meta.in_dim,

@@ -68,6 +68,8 @@ pub struct TrainConfig {
     pub attn_dropout: Option<f32>,
     /// Propagation hops (SGC, ChebNet, MixHop).
     pub hops: usize,
+    /// Batch norm inside GIN's MLP.
+    pub batch_norm: bool,
 }
 
 impl TrainConfig {
@@ -78,6 +80,7 @@ impl TrainConfig {
             input_dropout: self.input_dropout.unwrap_or(self.dropout),
             attn_dropout: self.attn_dropout.unwrap_or(self.dropout),
             hops: self.hops,
+            batch_norm: self.batch_norm,
             ..ModelConfig::new(
                 self.model,
                 in_dim,
@@ -109,6 +112,7 @@ impl Default for TrainConfig {
             heads: 8,
             attn_dropout: None,
             hops: 2,
+            batch_norm: false,
         }
     }
 }

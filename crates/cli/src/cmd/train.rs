@@ -66,6 +66,9 @@ pub struct RunConfig {
     /// Propagation hops: SGC's K, ChebNet's K, MixHop's largest power (default 2).
     #[arg(long)]
     pub hops: Option<usize>,
+    /// Batch norm inside GIN's MLP (default false, as PyG's GIN).
+    #[arg(long)]
+    pub batch_norm: Option<bool>,
     /// full (whole graph every step, default) or neighbor (sampled mini-batches).
     #[arg(long)]
     pub loader: Option<String>,
@@ -133,6 +136,7 @@ impl RunConfig {
             heads: self.heads.or(base.heads),
             attn_dropout: self.attn_dropout.or(base.attn_dropout),
             hops: self.hops.or(base.hops),
+            batch_norm: self.batch_norm.or(base.batch_norm),
             loader: self.loader.or(base.loader),
             fanouts: self.fanouts.or(base.fanouts),
             batch_size: self.batch_size.or(base.batch_size),
@@ -211,6 +215,7 @@ impl RunConfig {
             heads: self.heads.unwrap_or(d.heads),
             attn_dropout: self.attn_dropout.or(d.attn_dropout),
             hops: self.hops.unwrap_or(d.hops),
+            batch_norm: self.batch_norm.unwrap_or(d.batch_norm),
         })
     }
 }
@@ -270,12 +275,20 @@ pub fn run(a: Args) -> Result<()> {
     let data = match &mb {
         // Through the store the manifest names (or --store/--codec), so codecs apply here too.
         None => {
-            let store = open_store(&ds, &run)?;
-            Some(NodeData::from_store(
-                &ds,
-                store.as_ref(),
-                cfg.normalize_features,
-            )?)
+            let info = &ds.manifest.feature_store;
+            let kind = run.store.as_deref().unwrap_or(&info.kind);
+            let codec = run.codec.as_deref().unwrap_or(&info.codec);
+            if kind == "mmap" && codec == "f32" {
+                // x.npy is that store: read it directly (and say so when it is missing).
+                Some(NodeData::from_dataset(&ds, cfg.normalize_features)?)
+            } else {
+                let store = open_store(&ds, &run)?;
+                Some(NodeData::from_store(
+                    &ds,
+                    store.as_ref(),
+                    cfg.normalize_features,
+                )?)
+            }
         }
         Some(_) => None,
     };
