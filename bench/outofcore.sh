@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Out-of-core mini-batch training: SAGE 3 x 256, fan-outs 15,10,5, batch 1024, 2 threads,
+# first in memory (no limit), then inside a cgroup-v1 memory limit (page cache included)
+# that leaves room for the run's own heap and the graph topology plus only HALF of the
+# feature file: the features are 2x what memory may hold of them, and the page cache cannot
+# keep them. Stores: mmap, SQLite, and PostgreSQL when SCALEGNN_PG_URL is set (the server
+# runs outside the cgroup, so its own cache is not limited: reported, not a target).
+#   bash bench/outofcore.sh DATASET_DIR      (a scalegnn dataset with x.npy and x.sqlite;
+#                                             make them with `scalegnn store DIR --store sqlite`)
+# Needs root (cgroup v1 memory controller at /sys/fs/cgroup/memory) and drops the page cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:?dataset dir}
+THREADS=${THREADS:-2}
+BATCHES=${BATCHES:-15}
+WARMUP=${WARMUP:-3}
+IO_THREADS=${IO_THREADS:-16}
+WORK=${WORK:-/tmp/scalegnn-outofcore}
+CG_ROOT=/sys/fs/cgroup/memory
+[ -w "$CG_ROOT" ] || { echo "needs a writable cgroup-v1 memory controller at $CG_ROOT (root)"; exit 1; }
+cargo build --release --quiet
+BIN=$PWD/target/release/scalegnn
+mkdir -p "$WORK"
+OUT="$WORK/outofcore.jsonl"
+rm -f "$OUT"
+ARGS=(--threads "$THREADS" profile "$DATA" --no-verify --model sage --layers 3 --hidden 256
+  --fanouts 15,10,5 --batch-size 1024 --lr 0.003 --dropout 0.5 --input-dropout 0
+  --batches "$BATCHES" --warmup "$WARMUP")
+
+# Peak anonymous memory of the in-memory run (heap: buffers, activations, model).
+sync; echo 3 >/proc/sys/vm/drop_caches
+"$BIN" "${ARGS[@]}" --store mmap --name mem-mmap --jsonl "$OUT" >/dev/null 2>"$WORK/mem.log" &
+pid=$!; anon=0
+while kill -0 $pid 2>/dev/null; do
+  a=$(awk '/RssAnon/{print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+  [ "${a:-0}" -gt "$anon" ] && anon=$a
+  sleep 0.2
+done
+wait $pid
+x_bytes=$(stat -c %s "$DATA/x.npy")
+topo=$(( $(stat -c %s "$DATA/indptr.npy") + $(stat -c %s "$DATA/indices.npy") ))
+limit=$(( anon * 1024 + topo + x_bytes / 2 ))
+echo "in-memory peak anon $((anon / 1024)) MiB; topology $((topo >> 20)) MiB; features $((x_bytes >> 20)) MiB;" \
+  "cgroup limit $((limit >> 20)) MiB (features are 2x the $((x_bytes >> 21)) MiB left for them)"
+
+in_cgroup() { # name store
+  local cg="$CG_ROOT/scalegnn-ooc-$$-$1"
+  mkdir -p "$cg"
+  echo "$limit" >"$cg/memory.limit_in_bytes"
+  sync; echo 3 >/proc/sys/vm/drop_caches
+  (echo $BASHPID >"$cg/cgroup.procs"
+   exec "$BIN" "${ARGS[@]}" --store "$2" --io-threads "$IO_THREADS" --name "$1" --jsonl "$OUT" >/dev/null 2>"$WORK/$1.log")
+  echo "$1: cgroup peak $(( $(cat "$cg/memory.max_usage_in_bytes") >> 20 )) MiB (limit $((limit >> 20)) MiB)"
+  rmdir "$cg" 2>/dev/null || true
+}
+in_cgroup ooc-mmap mmap
+in_cgroup ooc-sqlite sqlite
+if [ -n "${SCALEGNN_PG_URL:-}" ]; then in_cgroup ooc-postgres postgres; fi
+python3 - "$OUT" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+get = lambda d, m: next((r["value"] for r in rows if r["dataset"] == d and r["metric"] == m), None)
+ref = get("mem-mmap", "train_seeds_per_s")
+print(f"in memory (mmap, page cache warm after the first batches): {ref:.0f} seeds/s")
+for d in ("ooc-mmap", "ooc-sqlite", "ooc-postgres"):
+    v = get(d, "train_seeds_per_s")
+    if v is None:
+        continue
+    f = get(d, "worker_fetch_ms"); c = get(d, "train_compute_ms"); w = get(d, "train_sample_ms")
+    print(f"{d}: {v:.0f} seeds/s = {100 * v / ref:.0f} % of in-memory; per batch fetch {f:.0f} ms, compute {c:.0f} ms, waiting {w:.0f} ms")
+PY
