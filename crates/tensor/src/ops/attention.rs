@@ -379,6 +379,53 @@ impl Backward for EdgeAggregateBack {
     }
 }
 
+struct SddmmBack {
+    edges: Arc<EdgeIndex>,
+    dst: Var,
+    src: Var,
+}
+
+impl Backward for SddmmBack {
+    fn backward(&self, _out: Var, g: &Matrix, cx: &mut Ctx<'_>) {
+        let ei = &*self.edges;
+        let (dv, sv) = (cx.value(self.dst), cx.value(self.src));
+        let c = dv.cols;
+        if cx.needs(self.dst) && c > 0 {
+            // d dst[i] = Σ_k g[k] · src[j_k] over i's entries (parallel over destinations).
+            cx.grad(self.dst)
+                .data
+                .par_chunks_mut(c)
+                .enumerate()
+                .for_each(|(i, d)| {
+                    for k in ei.indptr[i]..ei.indptr[i + 1] {
+                        let j = ei.src[k] as usize;
+                        let gk = g.data[k];
+                        for (dd, s) in d.iter_mut().zip(&sv.data[j * c..(j + 1) * c]) {
+                            *dd += gk * s;
+                        }
+                    }
+                });
+        }
+        if cx.needs(self.src) && c > 0 {
+            // d src[j] = Σ g[k] · dst[i_k] over the entries with source j, through the
+            // reverse index (parallel over sources, no atomics).
+            cx.grad(self.src)
+                .data
+                .par_chunks_mut(c)
+                .enumerate()
+                .for_each(|(j, d)| {
+                    for t in ei.t_indptr[j]..ei.t_indptr[j + 1] {
+                        let i = ei.t_dst[t] as usize;
+                        let gk = g.data[ei.t_entry[t] as usize];
+                        for (dd, x) in d.iter_mut().zip(&dv.data[i * c..(i + 1) * c]) {
+                            *dd += gk * x;
+                        }
+                    }
+                });
+        }
+    }
+}
+
 impl Tape {
     /// Per-head dot products: `out[i, h] = ⟨x[i, h·F..(h+1)·F], a[0, h·F..(h+1)·F]⟩` for
     /// `x` `[n, heads·F]` and `a` `[1, heads·F]` (GAT's `a_srcᵀ Wh` and `a_dstᵀ Wh`).
@@ -502,6 +549,39 @@ impl Tape {
         )
     }
 
+    /// SDDMM: `out[k] = ⟨dst[i], src[j]⟩` for every entry k = (i ← j) of `edges`, as `[E, 1]`
+    /// (edge scores for link prediction, attention logits). `dst` has one row per
+    /// destination, `src` one per source, both of the same width.
+    pub fn sddmm(&mut self, edges: &Arc<EdgeIndex>, dst: Var, src: Var) -> Var {
+        let (dv, sv) = (&self.nodes[dst.0].value, &self.nodes[src.0].value);
+        assert_eq!(
+            (dv.rows, sv.rows),
+            (edges.n, edges.n_src),
+            "sddmm: one dst row per destination, one src row per source"
+        );
+        assert_eq!(dv.cols, sv.cols, "sddmm: widths differ");
+        let c = dv.cols;
+        let mut out = self.pool.take(edges.num_edges(), 1, false);
+        let ei = &**edges;
+        par_segments(&ei.indptr, 1, 0, ei.n, &mut out.data, &|i, o| {
+            let di = &dv.data[i * c..(i + 1) * c];
+            for (kk, ok) in o.iter_mut().enumerate() {
+                let j = ei.src[ei.indptr[i] + kk] as usize;
+                *ok = dot(di, &sv.data[j * c..(j + 1) * c]);
+            }
+        });
+        let ng = self.needs(dst) || self.needs(src);
+        self.push_custom(
+            Box::new(SddmmBack {
+                edges: edges.clone(),
+                dst,
+                src,
+            }),
+            out,
+            ng,
+        )
+    }
+
     /// Attention-weighted aggregation: `out[i, h·F..(h+1)·F] = Σ_k α[k, h] · x[j, h·F..(h+1)·F]`
     /// over the entries k = (i ← j) of `edges`, for `alpha` `[E, H]` and `x` `[n, H·F]`.
     pub fn edge_aggregate(&mut self, edges: &Arc<EdgeIndex>, alpha: Var, x: Var) -> Var {
@@ -599,6 +679,38 @@ mod tests {
             let s = t.head_dot(xv, av, 2);
             t.weighted_sum(s, &r)
         });
+    }
+
+    #[test]
+    fn sddmm_values_and_gradients_on_a_rectangular_pattern() {
+        // 3 destinations, 5 sources; destination 1 has no entries.
+        let a = SparseMat::new(3, 5, vec![0, 2, 2, 5], vec![4, 0, 1, 4, 2], vec![1.0; 5]);
+        let ei = Arc::new(EdgeIndex::new(&a));
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(31);
+        let mut p = ParamStore::default();
+        let d = p.add("dst", rand_mat(3, 4, &mut rng));
+        let s = p.add("src", rand_mat(5, 4, &mut rng));
+        let r = rand_mat(5, 1, &mut rng);
+        check(&mut p, &|t, ps| {
+            let (dv, sv) = (t.param(ps, d), t.param(ps, s));
+            let e = t.sddmm(&ei, dv, sv);
+            t.weighted_sum(e, &r)
+        });
+        let mut t = Tape::new(false);
+        let (dv, sv) = (t.input(&p.values[d]), t.input(&p.values[s]));
+        let e = t.sddmm(&ei, dv, sv);
+        let dot = |i: usize, j: usize| -> f32 {
+            p.values[d]
+                .row(i)
+                .iter()
+                .zip(p.values[s].row(j))
+                .map(|(x, y)| x * y)
+                .sum()
+        };
+        let want = [dot(0, 4), dot(0, 0), dot(2, 1), dot(2, 4), dot(2, 2)];
+        for (x, y) in t.value(e).data.iter().zip(want) {
+            assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+        }
     }
 
     #[test]
