@@ -268,7 +268,7 @@ fn minibatch_with_full_neighbourhoods_matches_full_batch_exactly() {
     // batch norm sees a block's rows, not the whole graph's, so its statistics differ.)
     let root = tempfile::tempdir().unwrap();
     let ds = tiny(root.path(), "tiny", "3");
-    for model in ["sage", "gcn", "gat", "mlp"] {
+    for model in ["sage", "gcn", "gat", "jk", "mlp"] {
         let full = root.path().join(format!("full-{model}"));
         let mb = root.path().join(format!("mb-{model}"));
         let common = [

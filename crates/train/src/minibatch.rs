@@ -383,7 +383,7 @@ pub fn train_minibatch(
     let mut model = Model::new(mcfg, cfg.seed)?;
     if !model.supports_blocks() {
         return Err(TrainError::Config(format!(
-            "model {} does not train on sampled blocks yet; use gcn, sage, gat, gin or mlp, or loader = \"full\"",
+            "model {} does not train on sampled blocks yet; use gcn, sage, gat, gin, jk or mlp, or loader = \"full\"",
             cfg.model.name()
         )));
     }

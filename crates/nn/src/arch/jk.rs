@@ -47,6 +47,10 @@ impl Jk {
 }
 
 impl Architecture for Jk {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,
@@ -58,6 +62,9 @@ impl Architecture for Jk {
     ) -> Var {
         let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let mut outs = Vec::with_capacity(self.layers.len());
+        // On a mini-batch every layer's output is cut to the seeds (the last block's dst
+        // rows, a prefix of every layer's rows) before the concatenation.
+        let seeds = graph.num_dst(self.layers.len() - 1);
         for (l, &(w, b)) in self.layers.iter().enumerate() {
             let (wv, bv) = (tape.param(params, w), tape.param(params, b));
             let z = gcn_layer(tape, &h, wv, bv, graph, l);
@@ -65,6 +72,10 @@ impl Architecture for Jk {
             outs.push(a);
             h = Input::Dense(tape.dropout(a, self.dropout, rng));
         }
+        let outs: Vec<Var> = outs
+            .into_iter()
+            .map(|o| super::dst_rows(tape, o, seeds))
+            .collect();
         let cat = tape.concat_cols(&outs);
         if embed {
             return cat;
