@@ -454,3 +454,51 @@ fn a_feature_cache_changes_no_number_and_a_small_budget_is_refused() {
     e.extend(["--mem-budget", "lots", "--out", p(&bad)]);
     assert_fails(&run(&e), &["mem_budget", "lots"]);
 }
+
+#[test]
+fn profile_reports_every_stage_and_names_the_bound() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "8");
+    let jsonl = root.path().join("p.jsonl");
+    let o = run(&[
+        "profile",
+        p(&ds),
+        "--model",
+        "sage",
+        "--fanouts",
+        "5,5",
+        "--batch-size",
+        "32",
+        "--batches",
+        "3",
+        "--warmup",
+        "1",
+        "--cache-rows",
+        "100",
+        "--jsonl",
+        p(&jsonl),
+    ]);
+    assert_ok(&o);
+    let err = stderr(&o);
+    assert!(err.contains("bound by"), "no diagnosis: {err}");
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    for m in [
+        "sampler_seeds_per_s",
+        "sample_seeds_per_s",
+        "train_seeds_per_s",
+        "train_compute_ms",
+        "cache_hit_rate",
+        "peak_rss_mib",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("\"metric\":\"{m}\"")))
+            .unwrap_or_else(|| panic!("no {m} line in {text}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["value"].as_f64().unwrap() >= 0.0, "{m}: {line}");
+        assert_eq!(v["engine"], "scalegnn");
+    }
+    // A model that cannot run on blocks is refused with the reason.
+    let o = run(&["profile", p(&ds), "--model", "mixhop", "--fanouts", "5,5"]);
+    assert_fails(&o, &["mixhop", "sampled blocks"]);
+}

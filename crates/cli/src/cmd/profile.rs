@@ -113,13 +113,27 @@ pub fn run(a: Args) -> Result<()> {
     };
     report("load_s", load_s, "s");
 
-    let bs = mb.batch_size;
+    let mcfg = cfg.model_config(store.dim(), splits.num_classes);
+    let mut model = Model::new(mcfg, cfg.seed)?;
+    if !model.supports_blocks() {
+        bail!(
+            "model {} does not train on sampled blocks yet; profile gcn, sage, gat, gin, jk or mlp",
+            cfg.model.name()
+        );
+    }
+    if splits.train.is_empty() {
+        bail!("{}: the training split is empty", dataset.display());
+    }
+    // More batches than one pass holds: repeat the shuffled training nodes, each copy cut
+    // to whole batches so no batch holds a node twice.
+    let bs = mb.batch_size.clamp(1, splits.train.len());
     let need = a.warmup + a.batches;
-    let mut order = splits.train.clone();
-    order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(cfg.seed));
+    let mut base = splits.train.clone();
+    base.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(cfg.seed));
+    base.truncate(base.len() / bs * bs);
+    let mut order = base.clone();
     while order.len() < need * bs {
-        let more = order.clone();
-        order.extend(more);
+        order.extend_from_slice(&base);
     }
     let chunks: Vec<&[u32]> = order.chunks(bs).take(need).collect();
 
@@ -196,8 +210,6 @@ pub fn run(a: Args) -> Result<()> {
 
     // Stage 3: training steps, pipelined.
     store.reset_cache_stats();
-    let mcfg = cfg.model_config(store.dim(), splits.num_classes);
-    let mut model = Model::new(mcfg, cfg.seed)?;
     let mut opt = Adam::new(cfg.lr, cfg.weight_decay);
     let mut tape = Tape::new(true);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
