@@ -40,6 +40,15 @@ impl Features {
         )))
     }
 
+    /// The dense buffer back for reuse once nothing else holds it (a copy if something
+    /// still does; empty for sparse features).
+    pub fn into_buffer(self) -> Matrix {
+        match self {
+            Features::Dense(m) => Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone()),
+            Features::Sparse(_) => Matrix::zeros(0, 0),
+        }
+    }
+
     /// Number of feature columns.
     pub fn cols(&self) -> usize {
         match self {

@@ -136,9 +136,7 @@ pub fn layerwise_logits(
                 }
             }
             tape.reset(false);
-            if let Features::Dense(m) = x {
-                input = Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone());
-            }
+            input = x.into_buffer();
         }
         if last {
             return Ok(logits);

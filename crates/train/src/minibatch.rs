@@ -291,14 +291,6 @@ impl BatchSource<'_> {
     }
 }
 
-/// Takes the feature buffer back from a finished batch (the tape must have been reset).
-fn reclaim(x: Features) -> Matrix {
-    match x {
-        Features::Dense(m) => Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone()),
-        Features::Sparse(_) => Matrix::zeros(0, 0),
-    }
-}
-
 /// One training step on a prepared batch; returns the loss.
 pub fn train_step(
     model: &mut Model,
@@ -350,7 +342,7 @@ pub fn evaluate_sampled(
                 .filter(|(a, b)| a == b)
                 .count();
             tape.reset(false);
-            Ok(reclaim(p.x))
+            Ok(p.x.into_buffer())
         },
     )?;
     Ok((correct as f64 / nodes.len().max(1) as f64, times))
@@ -442,7 +434,7 @@ pub fn train_minibatch(
                 loss_sum += loss as f64;
                 loss_n += 1;
                 tape.reset(true);
-                Ok(reclaim(p.x))
+                Ok(p.x.into_buffer())
             },
         )?;
         if let Some(value) = nan {

@@ -184,7 +184,7 @@ pub fn run(a: Args) -> Result<()> {
         kind: cfg.model,
         io_threads: mb.io_threads,
     };
-    let mut keep = |p: scalegnn_train::Prepared| Ok(reclaim(p.x));
+    let mut keep = |p: scalegnn_train::Prepared| Ok(p.x.into_buffer());
     src.run(
         &sampler,
         &order[..a.warmup * bs],
@@ -217,7 +217,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut step = |p: scalegnn_train::Prepared| {
         last_loss = train_step(&mut model, &mut opt, &mut tape, &p, &mut rng);
         tape.reset(true);
-        Ok(reclaim(p.x))
+        Ok(p.x.into_buffer())
     };
     src.run(
         &sampler,
@@ -265,15 +265,6 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn reclaim(x: scalegnn_nn::Features) -> scalegnn_tensor::Matrix {
-    match x {
-        scalegnn_nn::Features::Dense(m) => {
-            std::sync::Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone())
-        }
-        scalegnn_nn::Features::Sparse(_) => scalegnn_tensor::Matrix::zeros(0, 0),
-    }
 }
 
 /// Says which stage bounds the pipelined run and what to change: the checklist a user would

@@ -275,10 +275,7 @@ pub fn run(a: Args) -> Result<()> {
     let data = match &mb {
         // Through the store the manifest names (or --store/--codec), so codecs apply here too.
         None => {
-            let info = &ds.manifest.feature_store;
-            let kind = run.store.as_deref().unwrap_or(&info.kind);
-            let codec = run.codec.as_deref().unwrap_or(&info.codec);
-            if kind == "mmap" && codec == "f32" {
+            if store_choice(&ds, &run) == ("mmap", "f32") {
                 // x.npy is that store: read it directly (and say so when it is missing).
                 Some(NodeData::from_dataset(&ds, cfg.normalize_features)?)
             } else {
@@ -509,16 +506,19 @@ fn budget_inputs(
     })
 }
 
+/// Store kind and codec to read: the config's when given, else the manifest's.
+fn store_choice<'a>(ds: &'a Dataset, run: &'a RunConfig) -> (&'a str, &'a str) {
+    let info = &ds.manifest.feature_store;
+    (
+        run.store.as_deref().unwrap_or(&info.kind),
+        run.codec.as_deref().unwrap_or(&info.codec),
+    )
+}
+
 /// The feature store of `ds`: the manifest's kind and codec unless the config overrides them.
 pub fn open_store(ds: &Dataset, run: &RunConfig) -> Result<Box<dyn scalegnn_store::FeatureStore>> {
-    let info = &ds.manifest.feature_store;
-    let kind = run.store.as_deref().unwrap_or(&info.kind);
-    let codec: scalegnn_store::Codec = run
-        .codec
-        .as_deref()
-        .unwrap_or(&info.codec)
-        .parse()
-        .context("codec")?;
+    let (kind, codec) = store_choice(ds, run);
+    let codec: scalegnn_store::Codec = codec.parse().context("codec")?;
     scalegnn_store::open_store(&ds.dir, kind, codec)
         .with_context(|| format!("opening the {kind} feature store of {}", ds.dir.display()))
 }
