@@ -162,6 +162,19 @@ impl RunConfig {
             "full" => Ok(None),
             "neighbor" => {
                 let d = MiniBatchConfig::default();
+                // Zero would be clamped or evaluate nothing: refuse it, naming the key.
+                for (key, v) in [
+                    ("batch_size", self.batch_size),
+                    ("eval_batch_size", self.eval_batch_size),
+                    ("eval_max", self.eval_max),
+                    ("prefetch", self.prefetch),
+                    ("io_threads", self.io_threads),
+                    ("cache_rows", self.cache_rows),
+                ] {
+                    if v == Some(0) {
+                        bail!("{key}: must be at least 1 (leave it out for the default)");
+                    }
+                }
                 Ok(Some(MiniBatchConfig {
                     fanouts: self.fanouts.clone().unwrap_or_else(|| {
                         (0..layers)
