@@ -395,6 +395,23 @@ fn minibatch_rejects_mismatched_fanouts_and_unsupported_models() {
         p(&root.path().join("c")),
     ]);
     assert_fails(&o, &["loader", "random-walk"]);
+    for key in ["batch-size", "eval-max", "prefetch", "io-threads"] {
+        let out = root.path().join(format!("zero-{key}"));
+        let flag = format!("--{key}");
+        let o = run(&[
+            "train",
+            p(&ds),
+            "--loader",
+            "neighbor",
+            "--fanouts",
+            "5,5",
+            &flag,
+            "0",
+            "--out",
+            p(&out),
+        ]);
+        assert_fails(&o, &[&key.replace('-', "_"), "at least 1"]);
+    }
 }
 
 #[test]
