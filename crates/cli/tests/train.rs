@@ -268,7 +268,17 @@ fn minibatch_with_full_neighbourhoods_matches_full_batch_exactly() {
     // batch norm sees a block's rows, not the whole graph's, so its statistics differ.)
     let root = tempfile::tempdir().unwrap();
     let ds = tiny(root.path(), "tiny", "3");
-    for model in ["sage", "gcn", "gat", "jk", "mlp"] {
+    // SGC takes 2 hops in one layer; ChebNet and MixHop 2 hops in each of 2 layers.
+    for (model, fanouts) in [
+        ("sage", "-1,-1"),
+        ("gcn", "-1,-1"),
+        ("gat", "-1,-1"),
+        ("jk", "-1,-1"),
+        ("mlp", "-1,-1"),
+        ("sgc", "-1,-1"),
+        ("cheb", "-1,-1,-1,-1"),
+        ("mixhop", "-1,-1,-1,-1"),
+    ] {
         let full = root.path().join(format!("full-{model}"));
         let mb = root.path().join(format!("mb-{model}"));
         let common = [
@@ -292,7 +302,8 @@ fn minibatch_with_full_neighbourhoods_matches_full_batch_exactly() {
         b.extend([
             "--loader",
             "neighbor",
-            "--fanouts=-1,-1",
+            "--fanouts",
+            fanouts,
             "--batch-size",
             "100000",
             "--out",
@@ -382,10 +393,30 @@ fn minibatch_rejects_mismatched_fanouts_and_unsupported_models() {
         "neighbor",
         "--model",
         "cheb",
+        "--fanouts",
+        "10,5",
         "--out",
         p(&root.path().join("b")),
     ]);
-    assert_fails(&o, &["cheb", "sampled blocks"]);
+    assert_fails(
+        &o,
+        &["fanouts has 2 hops", "cheb takes 4 propagation steps"],
+    );
+    // Exact evaluation needs a model that runs layer by layer: refused before training.
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--loader",
+        "neighbor",
+        "--model",
+        "gat",
+        "--exact-eval",
+        "true",
+        "--out",
+        p(&root.path().join("b2")),
+    ]);
+    assert_fails(&o, &["exact_eval", "gat cannot run layer by layer"]);
+    assert!(!root.path().join("b2").join("summary.json").exists());
     let o = run(&[
         "train",
         p(&ds),
@@ -515,7 +546,7 @@ fn profile_reports_every_stage_and_names_the_bound() {
         assert!(v["value"].as_f64().unwrap() >= 0.0, "{m}: {line}");
         assert_eq!(v["engine"], "scalegnn");
     }
-    // A model that cannot run on blocks is refused with the reason.
+    // Fan-outs that do not give every propagation step a hop are refused with the reason.
     let o = run(&["profile", p(&ds), "--model", "mixhop", "--fanouts", "5,5"]);
-    assert_fails(&o, &["mixhop", "sampled blocks"]);
+    assert_fails(&o, &["mixhop takes 4 propagation steps"]);
 }

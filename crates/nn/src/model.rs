@@ -137,7 +137,30 @@ impl ModelConfig {
     }
 }
 
+impl ModelKind {
+    /// Propagation steps one layer takes, each on its own sampled block: `hops` for SGC,
+    /// ChebNet and MixHop (K-hop layers), 1 for the rest.
+    pub fn blocks_per_layer(self, hops: usize) -> usize {
+        match self {
+            ModelKind::Sgc | ModelKind::Cheb | ModelKind::MixHop => hops.max(1),
+            _ => 1,
+        }
+    }
+
+    /// Sampled blocks (fan-outs) one forward pass consumes with `layers` layers: SGC is one
+    /// layer whatever `layers` says.
+    pub fn num_blocks(self, layers: usize, hops: usize) -> usize {
+        let depth = if self == ModelKind::Sgc { 1 } else { layers };
+        depth * self.blocks_per_layer(hops)
+    }
+}
+
 impl ModelConfig {
+    /// Sampled blocks (fan-outs) one forward pass consumes.
+    pub fn num_blocks(&self) -> usize {
+        self.kind.num_blocks(self.layers, self.hops)
+    }
+
     /// Input and output width of layer `l`.
     pub fn dims(&self, l: usize) -> (usize, usize) {
         let din = if l == 0 { self.in_dim } else { self.hidden };
@@ -154,6 +177,11 @@ impl ModelConfig {
 pub trait Architecture: Send + Sync {
     /// Whether `forward` accepts a sampled mini-batch (`GraphCtx::from_batch`).
     fn supports_blocks(&self) -> bool {
+        false
+    }
+
+    /// Whether `forward_range` runs single layers (exact layer-wise inference).
+    fn supports_layerwise(&self) -> bool {
         false
     }
 
@@ -282,6 +310,11 @@ impl Model {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(0);
         self.arch
             .forward_range(tape, &self.params, x, graph, &mut r, l..l + 1)
+    }
+
+    /// Whether this model runs one layer at a time (exact layer-wise inference).
+    pub fn supports_layerwise(&self) -> bool {
+        self.arch.supports_layerwise()
     }
 
     /// Whether this model trains on sampled blocks (mini-batch).

@@ -50,6 +50,33 @@ impl Propagation {
         Propagation::new(SparseMat::new(n, n, indptr, indices, weights))
     }
 
+    /// ChebNet's scaled Laplacian `-D^-1/2 A D^-1/2` (λ_max = 2, as PyG's ChebConv assumes),
+    /// without self loops; degrees count in-neighbours other than the node.
+    pub fn cheb(g: &Csr) -> Propagation {
+        let n = g.num_nodes();
+        let dis: Vec<f32> = (0..n)
+            .map(|v| {
+                let d = g.neighbors(v).iter().filter(|&u| u != v).count();
+                if d > 0 {
+                    1.0 / (d as f32).sqrt()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut indptr = Vec::with_capacity(n + 1);
+        let (mut indices, mut weights) = (Vec::new(), Vec::new());
+        indptr.push(0);
+        for v in 0..n {
+            for u in g.neighbors(v).iter().filter(|&u| u != v) {
+                indices.push(u as u32);
+                weights.push(-dis[u] * dis[v]);
+            }
+            indptr.push(indices.len());
+        }
+        Propagation::new(SparseMat::new(n, n, indptr, indices, weights))
+    }
+
     /// `A + I` with unit weights (GIN with ε = 0); an existing self loop counts once.
     pub fn sum_with_self(g: &Csr) -> Propagation {
         let n = g.num_nodes();
@@ -84,7 +111,8 @@ impl Propagation {
     }
 
     /// A block's matrix `[num_dst, num_src]` whose row i weighs sampled edge (i ← j) by
-    /// `edge(i, j, scale_i)` and adds the self entry `self_w(i)` when given. `scale_i` is
+    /// `edge(i, j, scale_i)` and adds the self entry `self_w(i)` when given; sampled self loops
+    /// are dropped when `drop_self` or `self_w` is given. `scale_i` is
     /// `d_i / s_i` (full in-degree over sampled count), which makes a sum over the sample an
     /// unbiased estimate of the sum over all neighbours, so mini-batch training and
     /// full-neighbourhood inference see the same operator in expectation.
@@ -92,8 +120,10 @@ impl Propagation {
         b: &Block,
         deg: &[u32],
         edge: impl Fn(usize, usize, f32) -> f32,
+        drop_self: bool,
         self_w: Option<&dyn Fn(usize) -> f32>,
     ) -> Propagation {
+        let drop_self = drop_self || self_w.is_some();
         let extra = if self_w.is_some() { b.num_dst } else { 0 };
         let mut indptr = Vec::with_capacity(b.num_dst + 1);
         let mut indices = Vec::with_capacity(b.num_edges() + extra);
@@ -101,10 +131,7 @@ impl Propagation {
         indptr.push(0);
         for (i, &d) in deg.iter().enumerate().take(b.num_dst) {
             // A self loop in the graph is replaced by the explicit self entry.
-            let row = b
-                .row(i)
-                .iter()
-                .filter(|&&j| self_w.is_none() || j as usize != i);
+            let row = b.row(i).iter().filter(|&&j| !drop_self || j as usize != i);
             let s = b.row(i).len().max(1) as f32;
             let scale = d as f32 / s;
             for &j in row {
@@ -131,6 +158,7 @@ struct LayerBlock {
     gcn: OnceLock<Propagation>,
     mean: OnceLock<Propagation>,
     sum: OnceLock<Propagation>,
+    cheb: OnceLock<Propagation>,
     attention: OnceLock<Arc<EdgeIndex>>,
 }
 
@@ -144,6 +172,7 @@ pub struct GraphCtx<'g> {
     gcn: OnceLock<Propagation>,
     sum: OnceLock<Propagation>,
     mean: OnceLock<Propagation>,
+    cheb: OnceLock<Propagation>,
     attention: OnceLock<Arc<EdgeIndex>>,
     /// Structures an architecture derives from the graph once (keyed by the architecture).
     extra: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
@@ -159,6 +188,7 @@ impl<'g> GraphCtx<'g> {
             gcn: OnceLock::new(),
             sum: OnceLock::new(),
             mean: OnceLock::new(),
+            cheb: OnceLock::new(),
             attention: OnceLock::new(),
             extra: Mutex::new(HashMap::new()),
         }
@@ -185,6 +215,7 @@ impl<'g> GraphCtx<'g> {
                 gcn: OnceLock::new(),
                 mean: OnceLock::new(),
                 sum: OnceLock::new(),
+                cheb: OnceLock::new(),
                 attention: OnceLock::new(),
             })
             .collect();
@@ -201,10 +232,21 @@ impl<'g> GraphCtx<'g> {
         use crate::ModelKind;
         for l in self.first_layer..self.first_layer + self.blocks.len() {
             match kind {
-                ModelKind::Gcn => drop(self.gcn_at(l)),
-                ModelKind::Sage => drop(self.mean_at(l)),
-                ModelKind::Gin => drop(self.sum_at(l)),
-                ModelKind::Gat => drop(self.attention_at(l)),
+                ModelKind::Gcn | ModelKind::Sgc | ModelKind::MixHop | ModelKind::Jk => {
+                    let _ = self.gcn_at(l);
+                }
+                ModelKind::Cheb => {
+                    let _ = self.cheb_at(l);
+                }
+                ModelKind::Sage => {
+                    let _ = self.mean_at(l);
+                }
+                ModelKind::Gin => {
+                    let _ = self.sum_at(l);
+                }
+                ModelKind::Gat => {
+                    let _ = self.attention_at(l);
+                }
                 _ => {}
             }
         }
@@ -242,6 +284,7 @@ impl<'g> GraphCtx<'g> {
                     &lb.block,
                     &lb.deg,
                     |i, j, s| s * dis[i] * dis[j],
+                    false,
                     Some(&self_w),
                 )
             }),
@@ -256,7 +299,7 @@ impl<'g> GraphCtx<'g> {
                 let inv: Vec<f32> = (0..lb.block.num_dst)
                     .map(|i| 1.0 / lb.block.row(i).len().max(1) as f32)
                     .collect();
-                Propagation::block(&lb.block, &lb.deg, |i, _, _| inv[i], None)
+                Propagation::block(&lb.block, &lb.deg, |i, _, _| inv[i], false, None)
             }),
         }
     }
@@ -272,6 +315,30 @@ impl<'g> GraphCtx<'g> {
             .clone()
     }
 
+    /// ChebNet's scaled Laplacian for block `l`; on a block, `-(d_i/s_i) / sqrt(d_i d_j)`
+    /// over sampled edges other than self loops, with full-graph degrees d.
+    pub fn cheb_at(&self, l: usize) -> &Propagation {
+        match self.block(l) {
+            None => self.cheb.get_or_init(|| Propagation::cheb(self.csr)),
+            Some(lb) => lb.cheb.get_or_init(|| {
+                // As in `gcn_at`, d is the CSR degree: a self loop in the graph counts in it
+                // on a block, not on the whole graph (ingest can drop self loops).
+                let dis: Vec<f32> = lb
+                    .deg
+                    .iter()
+                    .map(|&d| if d > 0 { 1.0 / (d as f32).sqrt() } else { 0.0 })
+                    .collect();
+                Propagation::block(
+                    &lb.block,
+                    &lb.deg,
+                    |i, j, s| -s * dis[i] * dis[j],
+                    true,
+                    None,
+                )
+            }),
+        }
+    }
+
     /// `A + I` with unit weights (GIN, ε = 0) for layer `l`; on a block, sampled edges
     /// weigh `d_i / s_i`.
     pub fn sum_at(&self, l: usize) -> &Propagation {
@@ -280,7 +347,7 @@ impl<'g> GraphCtx<'g> {
                 .sum
                 .get_or_init(|| Propagation::sum_with_self(self.csr)),
             Some(lb) => lb.sum.get_or_init(|| {
-                Propagation::block(&lb.block, &lb.deg, |_, _, s| s, Some(&|_| 1.0))
+                Propagation::block(&lb.block, &lb.deg, |_, _, s| s, false, Some(&|_| 1.0))
             }),
         }
     }

@@ -14,8 +14,8 @@ pub use error::TrainError;
 pub use inference::{accuracy_of, layerwise_logits};
 pub use metrics::{MetricLine, MetricsLog};
 pub use minibatch::{
-    evaluate_sampled, train_minibatch, train_step, BatchSource, MiniBatchConfig, NodeSplits,
-    Prepared, StageTimes,
+    check_blocks, evaluate_sampled, train_minibatch, train_step, BatchSource, MiniBatchConfig,
+    NodeSplits, Prepared, StageTimes,
 };
 pub use node::{evaluate, train_node_classification, NodeData, RunSummary, Selection, TrainConfig};
 pub use plot::plot_curves;

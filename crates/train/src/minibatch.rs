@@ -358,6 +358,43 @@ fn subset(nodes: &[u32], max: Option<usize>, seed: u64) -> Vec<u32> {
     v
 }
 
+/// Refuses a model that cannot run on sampled blocks, or fan-outs that do not give one hop
+/// per propagation step of the model.
+pub fn check_blocks(model: &Model, mb: &MiniBatchConfig) -> Result<(), TrainError> {
+    if !model.supports_blocks() {
+        return Err(TrainError::Config(format!(
+            "model {} does not train on sampled blocks yet; use loader = \"full\"",
+            model.config.kind.name()
+        )));
+    }
+    let blocks = model.config.num_blocks();
+    if mb.fanouts.len() != blocks {
+        let per = model.config.kind.blocks_per_layer(model.config.hops);
+        return Err(TrainError::Config(if per == 1 {
+            format!(
+                "fanouts has {} hops but the model has {} layers; give one fan-out per layer",
+                mb.fanouts.len(),
+                model.config.layers
+            )
+        } else {
+            format!(
+                "fanouts has {} hops but {} takes {blocks} propagation steps ({} per layer, hops = {}); give one fan-out per step",
+                mb.fanouts.len(),
+                model.config.kind.name(),
+                per,
+                model.config.hops
+            )
+        }));
+    }
+    if mb.exact_eval && !model.supports_layerwise() {
+        return Err(TrainError::Config(format!(
+            "exact_eval: model {} cannot run layer by layer (gcn, sage, gin and mlp can); evaluate with sampled batches (eval_fanouts = -1 for full neighbourhoods)",
+            model.config.kind.name()
+        )));
+    }
+    Ok(())
+}
+
 /// Trains on sampled mini-batches; validation after every epoch keeps the best model (and
 /// checkpoint); the last `test` metric line is the test accuracy at the best epoch.
 #[allow(clippy::too_many_arguments)] // the run's inputs, each distinct
@@ -373,19 +410,7 @@ pub fn train_minibatch(
 ) -> Result<(Model, RunSummary), TrainError> {
     let mcfg = cfg.model_config(store.dim(), splits.num_classes);
     let mut model = Model::new(mcfg, cfg.seed)?;
-    if !model.supports_blocks() {
-        return Err(TrainError::Config(format!(
-            "model {} does not train on sampled blocks yet; use gcn, sage, gat, gin, jk or mlp, or loader = \"full\"",
-            cfg.model.name()
-        )));
-    }
-    if mb.fanouts.len() != cfg.layers {
-        return Err(TrainError::Config(format!(
-            "fanouts has {} hops but the model has {} layers; give one fan-out per layer",
-            mb.fanouts.len(),
-            cfg.layers
-        )));
-    }
+    check_blocks(&model, mb)?;
     let sampler =
         NeighborSampler::new(graph, &mb.fanouts).map_err(|e| TrainError::Config(e.to_string()))?;
     let eval_fanouts = mb

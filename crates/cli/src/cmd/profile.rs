@@ -80,7 +80,7 @@ pub fn run(a: Args) -> Result<()> {
         run.loader = Some("neighbor".into());
     }
     let cfg = run.resolve()?;
-    let Some(mb) = run.minibatch(cfg.layers)? else {
+    let Some(mb) = run.minibatch(cfg.model.num_blocks(cfg.layers, cfg.hops))? else {
         bail!("profile measures mini-batch pipelines; set loader = \"neighbor\"");
     };
     let ds = Dataset::open(
@@ -115,12 +115,7 @@ pub fn run(a: Args) -> Result<()> {
 
     let mcfg = cfg.model_config(store.dim(), splits.num_classes);
     let mut model = Model::new(mcfg, cfg.seed)?;
-    if !model.supports_blocks() {
-        bail!(
-            "model {} does not train on sampled blocks yet; profile gcn, sage, gat, gin, jk or mlp",
-            cfg.model.name()
-        );
-    }
+    scalegnn_train::check_blocks(&model, &mb)?;
     if splits.train.is_empty() {
         bail!("{}: the training split is empty", dataset.display());
     }

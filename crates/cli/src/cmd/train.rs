@@ -154,9 +154,9 @@ impl RunConfig {
         }
     }
 
-    /// The mini-batch settings for a model of `layers` layers, or `None` for full-batch
-    /// training. Without `fanouts`, PyG's 15, 10, 5 (then 5 per further layer) is cut to
-    /// one per layer.
+    /// The mini-batch settings for a model taking `layers` sampled hops, or `None` for
+    /// full-batch training. Without `fanouts`, PyG's 15, 10, 5 (then 5 per further hop) is
+    /// cut to one per hop.
     pub fn minibatch(&self, layers: usize) -> Result<Option<MiniBatchConfig>> {
         match self.loader.as_deref().unwrap_or("full") {
             "full" => Ok(None),
@@ -209,9 +209,14 @@ impl RunConfig {
         Ok(TrainConfig {
             model,
             hidden: self.hidden.unwrap_or(d.hidden),
+            // Fan-outs give the depth only where each layer takes one hop.
             layers: self
                 .layers
-                .or(self.fanouts.as_ref().map(Vec::len))
+                .or(self
+                    .fanouts
+                    .as_ref()
+                    .filter(|_| model.blocks_per_layer(self.hops.unwrap_or(d.hops)) == 1)
+                    .map(Vec::len))
                 .unwrap_or(d.layers),
             dropout: self.dropout.unwrap_or(d.dropout),
             lr: self.lr.unwrap_or(d.lr),
@@ -284,7 +289,7 @@ pub fn run(a: Args) -> Result<()> {
         },
     )
     .with_context(|| format!("opening dataset {}", a.dataset.display()))?;
-    let mb = run.minibatch(cfg.layers)?;
+    let mb = run.minibatch(cfg.model.num_blocks(cfg.layers, cfg.hops))?;
     let data = match &mb {
         // Through the store the manifest names (or --store/--codec), so codecs apply here too.
         None => {

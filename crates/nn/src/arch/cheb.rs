@@ -1,15 +1,12 @@
 //! ChebNet (Defferrard et al. 2016): `h' = Σ_k T_k(L̃) h W_k + b`, Chebyshev polynomials of
 //! the scaled Laplacian `L̃ = -D^-1/2 A D^-1/2` (λ_max = 2, as PyG's ChebConv assumes).
 
-use std::sync::Arc;
-
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_graph::Csr;
-use scalegnn_tensor::{Matrix, ParamStore, SparseMat, Tape, Var};
+use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
 use crate::model::Architecture;
-use crate::{Features, GraphCtx, ModelConfig, Propagation};
+use crate::{Features, GraphCtx, ModelConfig};
 
 /// ChebConv layers with `hops + 1` polynomial terms each.
 pub struct Cheb {
@@ -49,34 +46,11 @@ impl Cheb {
     }
 }
 
-/// `-D^-1/2 A D^-1/2` without self loops (degrees count in-neighbours other than the node).
-fn scaled_laplacian(g: &Csr) -> Propagation {
-    let n = g.num_nodes();
-    let deg: Vec<f32> = (0..n)
-        .map(|v| g.neighbors(v).iter().filter(|&u| u != v).count() as f32)
-        .collect();
-    let dis: Vec<f32> = deg
-        .iter()
-        .map(|&d| if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 })
-        .collect();
-    let mut indptr = vec![0];
-    let (mut indices, mut weights) = (Vec::new(), Vec::new());
-    for v in 0..n {
-        for u in g.neighbors(v).iter().filter(|&u| u != v) {
-            indices.push(u as u32);
-            weights.push(-dis[u] * dis[v]);
-        }
-        indptr.push(indices.len());
-    }
-    let a = SparseMat::new(n, n, indptr, indices, weights);
-    let at = a.transpose();
-    Propagation {
-        a: Arc::new(a),
-        at: Arc::new(at),
-    }
-}
-
 impl Architecture for Cheb {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,
@@ -86,33 +60,42 @@ impl Architecture for Cheb {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
-        let lap = graph.cached("cheb", scaled_laplacian);
+        let hops = self.layers[0].0.len() - 1;
         let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers.len() - 1;
         for (l, (ws, b)) in self.layers.iter().enumerate() {
+            // Layer l takes `hops` propagation steps, step k on block l·hops + k; every term
+            // keeps the rows of the last step's dst nodes (a prefix of each earlier set).
+            let first = l * hops;
+            let rows = graph.num_dst(first + hops - 1);
             if embed && l == last {
-                return h.dense(tape);
+                let hv = h.dense(tape);
+                // The embedding of the nodes the logits would be for.
+                return super::dst_rows(tape, hv, rows);
             }
             // T_0 h W_0 uses the (possibly sparse) input directly; higher terms need it dense.
             let w0 = tape.param(params, ws[0]);
-            let mut acc = h.matmul(tape, w0);
-            if ws.len() > 1 {
-                let t0 = h.dense(tape);
-                let mut prev = t0;
-                let mut cur = tape.spmm(&lap.a, &lap.at, t0);
-                for (k, &wk) in ws.iter().enumerate().skip(1) {
-                    if k > 1 {
-                        let p = tape.spmm(&lap.a, &lap.at, cur);
-                        let p2 = tape.scale(p, 2.0);
-                        let neg = tape.scale(prev, -1.0);
-                        let next = tape.add(p2, neg);
-                        prev = cur;
-                        cur = next;
-                    }
-                    let wv = tape.param(params, wk);
-                    let term = tape.matmul(cur, wv);
-                    acc = tape.add(acc, term);
+            let t = h.matmul(tape, w0);
+            let mut acc = super::dst_rows(tape, t, rows);
+            let t0 = h.dense(tape);
+            let mut prev = t0;
+            let lap = graph.cheb_at(first);
+            let mut cur = tape.spmm(&lap.a, &lap.at, t0);
+            for (k, &wk) in ws.iter().enumerate().skip(1) {
+                if k > 1 {
+                    let lap = graph.cheb_at(first + k - 1);
+                    let p = tape.spmm(&lap.a, &lap.at, cur);
+                    let p2 = tape.scale(p, 2.0);
+                    let prev_rows = super::dst_rows(tape, prev, graph.num_dst(first + k - 1));
+                    let neg = tape.scale(prev_rows, -1.0);
+                    let next = tape.add(p2, neg);
+                    prev = cur;
+                    cur = next;
                 }
+                let wv = tape.param(params, wk);
+                let t = super::dst_rows(tape, cur, rows);
+                let term = tape.matmul(t, wv);
+                acc = tape.add(acc, term);
             }
             let bv = tape.param(params, *b);
             let z = tape.add_bias(acc, bv);

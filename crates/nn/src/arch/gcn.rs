@@ -90,6 +90,10 @@ impl Architecture for Gcn {
         true
     }
 
+    fn supports_layerwise(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,

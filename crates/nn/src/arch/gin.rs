@@ -108,6 +108,10 @@ impl Architecture for Gin {
         true
     }
 
+    fn supports_layerwise(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,

@@ -59,6 +59,10 @@ impl MixHop {
 }
 
 impl Architecture for MixHop {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,
@@ -68,17 +72,25 @@ impl Architecture for MixHop {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
-        let prop = graph.gcn();
+        let powers = self.layers[0].len();
+        let hops = powers - 1;
         let mut h = Input::from_features(tape, x, self.input_dropout, rng);
-        for layer in &self.layers {
+        let mut rows = None;
+        for (l, layer) in self.layers.iter().enumerate() {
+            // Layer l takes `hops` propagation steps, step s on block l·hops + s; every power
+            // keeps the rows of the last step's dst nodes (a prefix of each earlier set).
+            let first = l * hops;
+            rows = graph.num_dst(first + hops - 1);
             let mut parts = Vec::with_capacity(layer.len());
             for (p, &(w, b)) in layer.iter().enumerate() {
                 let (wv, bv) = (tape.param(params, w), tape.param(params, b));
                 // Â^p (h W) = (Â^p h) W: multiply first so the SpMMs move `hidden` columns.
                 let mut t = h.matmul(tape, wv);
-                for _ in 0..p {
+                for s in 0..p {
+                    let prop = graph.gcn_at(first + s);
                     t = tape.spmm(&prop.a, &prop.at, t);
                 }
+                let t = super::dst_rows(tape, t, rows);
                 parts.push(tape.add_bias(t, bv));
             }
             let cat = tape.concat_cols(&parts);
@@ -86,6 +98,7 @@ impl Architecture for MixHop {
             h = Input::Dense(tape.dropout(a, self.dropout, rng));
         }
         let hv = h.dense(tape);
+        let hv = super::dst_rows(tape, hv, rows);
         if embed {
             return hv;
         }

@@ -75,6 +75,10 @@ impl Architecture for Mlp {
         true
     }
 
+    fn supports_layerwise(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,

@@ -102,6 +102,10 @@ impl Architecture for Sage {
         true
     }
 
+    fn supports_layerwise(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,

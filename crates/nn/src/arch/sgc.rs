@@ -45,7 +45,37 @@ fn features_id(x: &Features) -> usize {
     }
 }
 
+impl Sgc {
+    /// On a sampled batch: `K` propagation steps over its blocks on the tape (the features
+    /// change every batch, so nothing is cached), then the linear layer on the seed rows.
+    fn forward_blocks(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let mut h = Input::from_features(tape, x, 0.0, rng).dense(tape);
+        for k in 0..self.k {
+            let p = graph.gcn_at(k);
+            h = tape.spmm(&p.a, &p.at, h);
+        }
+        if embed {
+            return h;
+        }
+        let (w, b) = (tape.param(params, self.w), tape.param(params, self.b));
+        let z = tape.matmul(h, w);
+        tape.add_bias(z, b)
+    }
+}
+
 impl Architecture for Sgc {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         tape: &mut Tape,
@@ -55,6 +85,9 @@ impl Architecture for Sgc {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
+        if graph.num_blocks() > 0 {
+            return self.forward_blocks(tape, params, x, graph, rng, embed);
+        }
         let id = features_id(x);
         let smoothed = graph.cached("sgc", |_| std::sync::Mutex::new(None::<Smoothed>));
         let xs = {
