@@ -5,6 +5,7 @@ mod builder;
 mod csr;
 mod degree_cap;
 mod error;
+mod spectral;
 mod stats;
 mod subgraph;
 mod sync_ptr;
@@ -13,6 +14,7 @@ pub use builder::{BuiltGraph, CsrBuilder, NodeId};
 pub use csr::{Csr, Indices, Neighbors, Validation};
 pub use degree_cap::DegreeCap;
 pub use error::GraphError;
+pub use spectral::{laplacian_eigenvectors, Spectrum};
 pub use stats::DegreeStats;
 pub use subgraph::Subgraph;
 

@@ -4,6 +4,7 @@
 pub mod arch;
 mod features;
 mod model;
+pub mod moe;
 mod propagation;
 
 pub use features::{Features, Input};

@@ -39,6 +39,8 @@ pub enum ModelKind {
     MixHop,
     /// GAT: multi-head attention over in-neighbours and self (`heads` × `hidden`, ELU).
     Gat,
+    /// SAGMM: a self-adaptive mixture of GNN experts (`moe` module).
+    Sagmm,
 }
 
 impl ModelKind {
@@ -53,6 +55,7 @@ impl ModelKind {
         ModelKind::Cheb,
         ModelKind::MixHop,
         ModelKind::Gat,
+        ModelKind::Sagmm,
     ];
 
     /// Lower-case name, as in configs.
@@ -67,6 +70,7 @@ impl ModelKind {
             ModelKind::Cheb => "cheb",
             ModelKind::MixHop => "mixhop",
             ModelKind::Gat => "gat",
+            ModelKind::Sagmm => "sagmm",
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct ModelConfig {
     pub hops: usize,
     /// Batch norm inside GIN's MLP (PyG's `GIN(norm="batch_norm")`; off by default as in PyG).
     pub batch_norm: bool,
+    /// SAGMM's knobs (ignored by the other models).
+    pub moe: crate::moe::MoeConfig,
 }
 
 impl ModelConfig {
@@ -133,6 +139,7 @@ impl ModelConfig {
             attn_dropout: dropout,
             hops: 2,
             batch_norm: false,
+            moe: crate::moe::MoeConfig::default(),
         }
     }
 }
@@ -178,6 +185,16 @@ pub trait Architecture: Send + Sync {
     /// Whether `forward` accepts a sampled mini-batch (`GraphCtx::from_batch`).
     fn supports_blocks(&self) -> bool {
         false
+    }
+
+    /// The mixture of experts, for the trainer's per-epoch pruning (SAGMM only).
+    fn moe(&self) -> Option<&crate::moe::Sagmm> {
+        None
+    }
+
+    /// Mutable access to the mixture of experts (SAGMM only).
+    fn moe_mut(&mut self) -> Option<&mut crate::moe::Sagmm> {
+        None
     }
 
     /// Whether `forward_range` runs single layers (exact layer-wise inference).
@@ -277,6 +294,7 @@ impl Model {
                 &mut rng,
             )),
             ModelKind::Gat => Box::new(crate::arch::gat::Gat::new(&config, &mut params, &mut rng)),
+            ModelKind::Sagmm => Box::new(crate::moe::Sagmm::new(&config, &mut params, &mut rng)),
         };
         Ok(Model {
             config,
@@ -310,6 +328,21 @@ impl Model {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(0);
         self.arch
             .forward_range(tape, &self.params, x, graph, &mut r, l..l + 1)
+    }
+
+    /// The mixture of experts (SAGMM only).
+    pub fn moe(&self) -> Option<&crate::moe::Sagmm> {
+        self.arch.moe()
+    }
+
+    /// Ends a training epoch for models that adapt during training (SAGMM: importance
+    /// average and pruning, which frees parameters and is recorded in the configuration so
+    /// checkpoints reload without the pruned experts). `None` for the other models.
+    pub fn end_epoch(&mut self, val_acc: f64) -> Option<crate::moe::EpochReport> {
+        let moe = self.arch.moe_mut()?;
+        let report = moe.end_epoch(&mut self.params, val_acc);
+        self.config.moe.pruned = moe.pruned().to_vec();
+        Some(report)
     }
 
     /// Whether this model runs one layer at a time (exact layer-wise inference).

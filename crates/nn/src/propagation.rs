@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use scalegnn_graph::Csr;
 use scalegnn_sample::{Batch, Block};
-use scalegnn_tensor::{EdgeIndex, SparseMat};
+use scalegnn_tensor::{EdgeIndex, Matrix, SparseMat};
 
 /// A propagation matrix and its transpose.
 #[derive(Debug, Clone)]
@@ -174,6 +174,8 @@ pub struct GraphCtx<'g> {
     mean: OnceLock<Propagation>,
     cheb: OnceLock<Propagation>,
     attention: OnceLock<Arc<EdgeIndex>>,
+    /// Per-node gate features of the output rows (SAGMM), set by the trainer.
+    gate: Option<Arc<Matrix>>,
     /// Structures an architecture derives from the graph once (keyed by the architecture).
     extra: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
@@ -190,6 +192,7 @@ impl<'g> GraphCtx<'g> {
             mean: OnceLock::new(),
             cheb: OnceLock::new(),
             attention: OnceLock::new(),
+            gate: None,
             extra: Mutex::new(HashMap::new()),
         }
     }
@@ -256,6 +259,18 @@ impl<'g> GraphCtx<'g> {
     fn block(&self, l: usize) -> Option<&LayerBlock> {
         l.checked_sub(self.first_layer)
             .and_then(|i| self.blocks.get(i))
+    }
+
+    /// Attaches the gate features of the output rows (every node on the whole graph, the
+    /// seeds on a mini-batch), which SAGMM's gate reads.
+    pub fn with_gate_input(mut self, g: Arc<Matrix>) -> Self {
+        self.gate = Some(g);
+        self
+    }
+
+    /// The gate features attached with `with_gate_input`.
+    pub fn gate_input(&self) -> Option<&Arc<Matrix>> {
+        self.gate.as_ref()
     }
 
     /// Number of sampled layers (0 for the whole graph).

@@ -41,6 +41,14 @@ impl ParamStore {
         }
     }
 
+    /// Releases parameter `i` (a pruned expert): its value and gradient become empty and it
+    /// is no longer trained; its index stays valid so the others keep theirs.
+    pub fn free(&mut self, i: usize) {
+        self.values[i] = Matrix::zeros(0, 0);
+        self.grads[i] = Matrix::zeros(0, 0);
+        self.trainable[i] = false;
+    }
+
     /// Sets every gradient to zero (buffers kept).
     pub fn zero_grad(&mut self) {
         for g in &mut self.grads {
@@ -95,6 +103,14 @@ impl Adam {
         Adam {
             decoupled: true,
             ..Adam::new(lr, weight_decay)
+        }
+    }
+
+    /// Drops the moment estimates of parameter `i` (freed with `ParamStore::free`).
+    pub fn free(&mut self, i: usize) {
+        if i < self.m.len() {
+            self.m[i] = Matrix::zeros(0, 0);
+            self.v[i] = Matrix::zeros(0, 0);
         }
     }
 

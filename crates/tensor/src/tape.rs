@@ -176,6 +176,9 @@ pub struct Tape {
     /// Batch statistics recorded during a training pass for running-average buffers
     /// (buffer index, value); the trainer folds them in with `ParamStore::apply_stats`.
     pub stats: Vec<(usize, Vec<f32>)>,
+    /// Auxiliary losses a model recorded during its forward pass (SAGMM's load balance and
+    /// diversity); `with_aux_losses` adds them to the task loss.
+    pub aux_losses: Vec<Var>,
 }
 
 impl Default for Tape {
@@ -192,6 +195,7 @@ impl Tape {
             pool: Pool::default(),
             training,
             stats: Vec::new(),
+            aux_losses: Vec::new(),
         }
     }
 
@@ -209,6 +213,7 @@ impl Tape {
         }
         self.training = training;
         self.stats.clear();
+        self.aux_losses.clear();
     }
 
     pub(crate) fn push(&mut self, op: Op, value: Matrix, needs_grad: bool) -> Var {
@@ -232,6 +237,13 @@ impl Tape {
 
     pub(crate) fn needs(&self, v: Var) -> bool {
         self.nodes[v.0].needs_grad
+    }
+
+    /// `loss` plus every auxiliary loss recorded since the last reset (`loss` itself when
+    /// there is none).
+    pub fn with_aux_losses(&mut self, loss: Var) -> Var {
+        let aux = std::mem::take(&mut self.aux_losses);
+        aux.into_iter().fold(loss, |acc, a| self.add(acc, a))
     }
 
     /// The value of `v`.

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use scalegnn_nn::moe::MoeConfig;
 use scalegnn_nn::{Model, ModelConfig, ModelKind};
 use scalegnn_tensor::Matrix;
 use serde::{Deserialize, Serialize};
@@ -24,9 +25,22 @@ pub struct Checkpoint {
     /// GIN's batch norm (absent in older checkpoints: off).
     #[serde(default)]
     pub batch_norm: bool,
+    /// SAGMM's shape: expert pool, gate, and the experts pruned (absent for other models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe: Option<MoeShape>,
     pub epoch: usize,
     pub val_acc: f64,
     pub params: Vec<(String, usize, usize)>,
+}
+
+/// The part of SAGMM's configuration that decides its parameters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MoeShape {
+    pub experts: usize,
+    pub identical: bool,
+    pub gate: String,
+    pub eig_k: usize,
+    pub pruned: Vec<usize>,
 }
 
 impl Checkpoint {
@@ -44,6 +58,13 @@ impl Checkpoint {
             attn_dropout: c.attn_dropout,
             hops: c.hops,
             batch_norm: c.batch_norm,
+            moe: (c.kind == ModelKind::Sagmm).then(|| MoeShape {
+                experts: c.moe.experts,
+                identical: c.moe.identical,
+                gate: c.moe.gate.to_string(),
+                eig_k: c.moe.eig_k,
+                pruned: c.moe.pruned.clone(),
+            }),
             epoch,
             val_acc,
             params: (0..model.params.values.len())
@@ -99,7 +120,19 @@ impl Checkpoint {
             reason: e.to_string(),
         })?;
         let kind: ModelKind = meta.model.parse()?;
+        let mut moe = MoeConfig::default();
+        if let Some(m) = &meta.moe {
+            moe.experts = m.experts;
+            moe.identical = m.identical;
+            moe.gate = m.gate.parse().map_err(|e: String| TrainError::Checkpoint {
+                path: mpath.clone(),
+                reason: e,
+            })?;
+            moe.eig_k = m.eig_k;
+            moe.pruned = m.pruned.clone();
+        }
         let cfg = ModelConfig {
+            moe,
             heads: meta.heads,
             attn_dropout: meta.attn_dropout,
             hops: meta.hops,

@@ -8,6 +8,7 @@ mod metrics;
 mod minibatch;
 mod node;
 mod plot;
+pub mod sagmm;
 
 pub use checkpoint::Checkpoint;
 pub use error::TrainError;

@@ -70,6 +70,8 @@ pub struct TrainConfig {
     pub hops: usize,
     /// Batch norm inside GIN's MLP.
     pub batch_norm: bool,
+    /// SAGMM's knobs.
+    pub moe: scalegnn_nn::moe::MoeConfig,
 }
 
 impl TrainConfig {
@@ -81,6 +83,7 @@ impl TrainConfig {
             attn_dropout: self.attn_dropout.unwrap_or(self.dropout),
             hops: self.hops,
             batch_norm: self.batch_norm,
+            moe: self.moe.clone(),
             ..ModelConfig::new(
                 self.model,
                 in_dim,
@@ -113,6 +116,7 @@ impl Default for TrainConfig {
             attn_dropout: None,
             hops: 2,
             batch_norm: false,
+            moe: scalegnn_nn::moe::MoeConfig::default(),
         }
     }
 }
@@ -297,13 +301,17 @@ pub fn train_node_classification(
                 value: loss_v,
             });
         }
+        // SAGMM's load-balance and diversity terms join the task loss (none for the others).
+        let loss = tape.with_aux_losses(loss);
         tape.backward_freeing(loss, &mut model.params);
         opt.step(&mut model.params);
         model.update_stats(&tape);
         epoch_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         epochs_run = epoch;
 
+        let t_eval = Instant::now();
         let logits = evaluate(&model, &data.x, &graph, &mut tape);
+        let infer_ms = t_eval.elapsed().as_secs_f64() * 1e3;
         let pred = logits.argmax_rows();
         let (tr, va, te) = (
             accuracy(&pred, &data.labels, &data.train),
@@ -345,6 +353,31 @@ pub fn train_node_classification(
                 Checkpoint::save(&dir.join("checkpoint"), &model, epoch, va)?;
             }
         }
+        if let Some(rep) = model.end_epoch(va) {
+            crate::sagmm::log_epoch(log, epoch, &model, &rep, infer_ms)?;
+            for &p in &rep.freed_params {
+                opt.free(p);
+            }
+            if !rep.pruned.is_empty() {
+                // The mixture shrank: model selection restarts from the pruned model, measured
+                // now, so the kept model is always one that was evaluated as it is.
+                let logits = evaluate(&model, &data.x, &graph, &mut tape);
+                let pred = logits.argmax_rows();
+                let (va, te) = (
+                    accuracy(&pred, &data.labels, &data.val),
+                    accuracy(&pred, &data.labels, &data.test),
+                );
+                log.push(epoch, "val", "acc_after_prune", va)?;
+                best = (epoch, va, te);
+                best_acc = va;
+                best_loss = nll(&logits, &data.labels, &data.val);
+                since_best = 0;
+                best_params.clone_from(&model.params.values);
+                if let Some(dir) = run_dir {
+                    Checkpoint::save(&dir.join("checkpoint"), &model, epoch, va)?;
+                }
+            }
+        }
         log.flush()?;
         on_epoch(epoch, loss_v as f64, va);
         if cfg.patience.is_some_and(|p| since_best >= p) {
@@ -352,6 +385,11 @@ pub fn train_node_classification(
         }
     }
     model.params.values = best_params;
+    if model.moe().is_some() {
+        // One pass of the kept model: how many experts each node uses.
+        evaluate(&model, &data.x, &graph, &mut tape);
+        crate::sagmm::finish(log, epochs_run, &model, run_dir)?;
+    }
     // The reported figure: test accuracy of the best-validation model, as the last test line.
     log.push(best.0, "test", "acc", best.2)?;
     log.flush()?;

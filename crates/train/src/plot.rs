@@ -92,3 +92,67 @@ pub fn plot_curves(lines: &[MetricLine], path: &Path) -> Result<bool, TrainError
     std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))?;
     Ok(true)
 }
+
+/// SAGMM's plots into `path`: each expert's importance over the epochs (left) and how many
+/// nodes use 1, 2, … experts (right); false, drawing nothing, without a font.
+pub fn plot_moe(lines: &[MetricLine], hist: &[u64], path: &Path) -> Result<bool, TrainError> {
+    if !font_ready() {
+        return Ok(false);
+    }
+    let tmp = path.with_extension(format!("tmp-{}.png", std::process::id()));
+    let series = crate::sagmm::importance_series(lines);
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        let max_epoch = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|q| q.0))
+            .fold(1.0, f64::max);
+        let max_imp = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|q| q.1))
+            .fold(1e-6, f64::max)
+            * 1.05;
+        let root = BitMapBackend::new(&tmp, (1000, 400)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (left, right) = root.split_horizontally(500);
+        let mut c = ChartBuilder::on(&left)
+            .caption("expert importance", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..max_epoch, 0f64..max_imp)?;
+        c.configure_mesh().x_desc("epoch").draw()?;
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            c.draw_series(LineSeries::new(pts.clone(), color))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        let top = hist.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.05;
+        let mut c = ChartBuilder::on(&right)
+            .caption("experts per node", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.5f64..hist.len() as f64 + 0.5, 0f64..top)?;
+        c.configure_mesh()
+            .x_desc("experts used")
+            .y_desc("nodes")
+            .draw()?;
+        c.draw_series(hist.iter().enumerate().map(|(k, &n)| {
+            let x = (k + 1) as f64;
+            Rectangle::new([(x - 0.35, 0.0), (x + 0.35, n as f64)], BLUE.filled())
+        }))?;
+        root.present()?;
+        Ok(())
+    };
+    if let Err(e) = draw() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(TrainError::io(path, std::io::Error::other(e.to_string())));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))?;
+    Ok(true)
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scalegnn_data::{Dataset, OpenOptions};
+use scalegnn_nn::moe::MoeConfig;
 use scalegnn_nn::ModelKind;
 use scalegnn_train::{
     train_minibatch, train_node_classification, MetricsLog, MiniBatchConfig, NodeData, NodeSplits,
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// Model: gcn, gat, sage, gin, sgc, jk, cheb, mixhop or mlp.
+    /// Model: gcn, gat, sage, gin, sgc, jk, cheb, mixhop, mlp or sagmm.
     #[arg(long)]
     pub model: Option<String>,
     /// Hidden width.
@@ -114,6 +115,38 @@ pub struct RunConfig {
     /// layer for every node) instead of sampled batches.
     #[arg(long)]
     pub exact_eval: Option<bool>,
+    /// SAGMM: how many experts of the pool GCN, GAT, SAGE, SGC, JK, Cheb, GIN, MixHop (the
+    /// first E; default 8).
+    #[arg(long)]
+    pub experts: Option<usize>,
+    /// SAGMM gate: taag (attention gate + learnable threshold, default), top1 or top2 (noisy
+    /// top-k ablation).
+    #[arg(long)]
+    pub gate: Option<String>,
+    /// SAGMM ablation: every expert a GCN.
+    #[arg(long)]
+    pub identical_experts: Option<bool>,
+    /// SAGMM: Laplacian eigenvectors in the gate input (default 8).
+    #[arg(long)]
+    pub gate_eigvecs: Option<usize>,
+    /// SAGMM: weight of the load-balance loss, CV² of the experts' total weights (default 0.01).
+    #[arg(long)]
+    pub load_balance: Option<f32>,
+    /// SAGMM: weight of the gate-diversity loss (default 0.01).
+    #[arg(long)]
+    pub diversity: Option<f32>,
+    /// SAGMM: prune experts that stop contributing (default true).
+    #[arg(long)]
+    pub prune: Option<bool>,
+    /// SAGMM: epochs between pruning decisions (default 20).
+    #[arg(long)]
+    pub prune_interval: Option<usize>,
+    /// SAGMM: starting pruning factor; experts below mean importance × factor go (default 0.5).
+    #[arg(long)]
+    pub prune_factor: Option<f32>,
+    /// SAGMM: never prune below this many experts (default 2).
+    #[arg(long)]
+    pub min_experts: Option<usize>,
 }
 
 impl RunConfig {
@@ -151,6 +184,16 @@ impl RunConfig {
             cache_rows: self.cache_rows.or(base.cache_rows),
             io_threads: self.io_threads.or(base.io_threads),
             exact_eval: self.exact_eval.or(base.exact_eval),
+            experts: self.experts.or(base.experts),
+            gate: self.gate.or(base.gate),
+            identical_experts: self.identical_experts.or(base.identical_experts),
+            gate_eigvecs: self.gate_eigvecs.or(base.gate_eigvecs),
+            load_balance: self.load_balance.or(base.load_balance),
+            diversity: self.diversity.or(base.diversity),
+            prune: self.prune.or(base.prune),
+            prune_interval: self.prune_interval.or(base.prune_interval),
+            prune_factor: self.prune_factor.or(base.prune_factor),
+            min_experts: self.min_experts.or(base.min_experts),
         }
     }
 
@@ -234,6 +277,51 @@ impl RunConfig {
             attn_dropout: self.attn_dropout.or(d.attn_dropout),
             hops: self.hops.unwrap_or(d.hops),
             batch_norm: self.batch_norm.unwrap_or(d.batch_norm),
+            moe: self.moe()?,
+        })
+    }
+
+    /// SAGMM's knobs, with defaults for unset keys; bad values are errors naming the key.
+    fn moe(&self) -> Result<MoeConfig> {
+        let d = MoeConfig::default();
+        let experts = self.experts.unwrap_or(d.experts);
+        if !(1..=8).contains(&experts) {
+            bail!("experts: {experts} is not in 1..=8 (the pool has 8 architectures)");
+        }
+        let min_experts = self.min_experts.unwrap_or(d.min_experts);
+        if min_experts == 0 {
+            bail!("min_experts: must be at least 1");
+        }
+        let prune_factor = self.prune_factor.unwrap_or(d.prune_factor);
+        if !(prune_factor > 0.0 && prune_factor < 1.0) {
+            bail!("prune_factor: {prune_factor} is not in (0, 1)");
+        }
+        if self.prune_interval == Some(0) {
+            bail!("prune_interval: must be at least 1");
+        }
+        for (key, v) in [
+            ("load_balance", self.load_balance),
+            ("diversity", self.diversity),
+        ] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                bail!("{key}: {v} must be a finite weight ≥ 0");
+            }
+        }
+        Ok(MoeConfig {
+            experts,
+            identical: self.identical_experts.unwrap_or(d.identical),
+            gate: match &self.gate {
+                Some(g) => g.parse().map_err(|e| anyhow::anyhow!("gate: {e}"))?,
+                None => d.gate,
+            },
+            eig_k: self.gate_eigvecs.unwrap_or(d.eig_k),
+            w_imp: self.load_balance.unwrap_or(d.w_imp),
+            w_div: self.diversity.unwrap_or(d.w_div),
+            prune: self.prune.unwrap_or(d.prune),
+            prune_interval: self.prune_interval.unwrap_or(d.prune_interval),
+            prune_factor,
+            min_experts,
+            pruned: Vec::new(),
         })
     }
 }

@@ -64,41 +64,15 @@ impl Architecture for Cheb {
         let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers.len() - 1;
         for (l, (ws, b)) in self.layers.iter().enumerate() {
-            // Layer l takes `hops` propagation steps, step k on block l·hops + k; every term
-            // keeps the rows of the last step's dst nodes (a prefix of each earlier set).
             let first = l * hops;
-            let rows = graph.num_dst(first + hops - 1);
             if embed && l == last {
-                let hv = h.dense(tape);
                 // The embedding of the nodes the logits would be for.
-                return super::dst_rows(tape, hv, rows);
+                let hv = h.dense(tape);
+                return super::dst_rows(tape, hv, graph.num_dst(first + hops - 1));
             }
-            // T_0 h W_0 uses the (possibly sparse) input directly; higher terms need it dense.
-            let w0 = tape.param(params, ws[0]);
-            let t = h.matmul(tape, w0);
-            let mut acc = super::dst_rows(tape, t, rows);
-            let t0 = h.dense(tape);
-            let mut prev = t0;
-            let lap = graph.cheb_at(first);
-            let mut cur = tape.spmm(&lap.a, &lap.at, t0);
-            for (k, &wk) in ws.iter().enumerate().skip(1) {
-                if k > 1 {
-                    let lap = graph.cheb_at(first + k - 1);
-                    let p = tape.spmm(&lap.a, &lap.at, cur);
-                    let p2 = tape.scale(p, 2.0);
-                    let prev_rows = super::dst_rows(tape, prev, graph.num_dst(first + k - 1));
-                    let neg = tape.scale(prev_rows, -1.0);
-                    let next = tape.add(p2, neg);
-                    prev = cur;
-                    cur = next;
-                }
-                let wv = tape.param(params, wk);
-                let t = super::dst_rows(tape, cur, rows);
-                let term = tape.matmul(t, wv);
-                acc = tape.add(acc, term);
-            }
+            let wv: Vec<Var> = ws.iter().map(|&w| tape.param(params, w)).collect();
             let bv = tape.param(params, *b);
-            let z = tape.add_bias(acc, bv);
+            let z = cheb_layer(tape, &h, &wv, bv, graph, first);
             if l == last {
                 return z;
             }
@@ -107,4 +81,42 @@ impl Architecture for Cheb {
         }
         unreachable!("a model has at least one layer")
     }
+}
+
+/// One ChebConv, `Σ_k T_k(L̃) h W_k + b` with `ws.len() − 1` propagation steps, step k on
+/// block `first + k`; the result has the rows of the last step's dst nodes (each term keeps
+/// that prefix of its rows).
+pub(crate) fn cheb_layer(
+    tape: &mut Tape,
+    h: &Input,
+    ws: &[Var],
+    b: Var,
+    graph: &GraphCtx,
+    first: usize,
+) -> Var {
+    let hops = ws.len() - 1;
+    let rows = graph.num_dst(first + hops - 1);
+    // T_0 h W_0 uses the (possibly sparse) input directly; higher terms need it dense.
+    let t = h.matmul(tape, ws[0]);
+    let mut acc = super::dst_rows(tape, t, rows);
+    let t0 = h.dense(tape);
+    let mut prev = t0;
+    let lap = graph.cheb_at(first);
+    let mut cur = tape.spmm(&lap.a, &lap.at, t0);
+    for (k, &wk) in ws.iter().enumerate().skip(1) {
+        if k > 1 {
+            let lap = graph.cheb_at(first + k - 1);
+            let p = tape.spmm(&lap.a, &lap.at, cur);
+            let p2 = tape.scale(p, 2.0);
+            let prev_rows = super::dst_rows(tape, prev, graph.num_dst(first + k - 1));
+            let neg = tape.scale(prev_rows, -1.0);
+            let next = tape.add(p2, neg);
+            prev = cur;
+            cur = next;
+        }
+        let t = super::dst_rows(tape, cur, rows);
+        let term = tape.matmul(t, wk);
+        acc = tape.add(acc, term);
+    }
+    tape.add_bias(acc, b)
 }

@@ -83,7 +83,7 @@ impl Gat {
 
 /// One GAT layer: `‖_h Σ_j α_ij^h (h W)_j^h + b`, attention dropout `attn_dropout` on α.
 #[allow(clippy::too_many_arguments)] // the layer's parameters, graph and randomness
-fn gat_layer(
+pub(crate) fn gat_layer(
     tape: &mut Tape,
     input: &Input,
     (w, a_src, a_dst, b): (Var, Var, Var, Var),

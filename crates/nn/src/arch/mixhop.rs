@@ -81,19 +81,11 @@ impl Architecture for MixHop {
             // keeps the rows of the last step's dst nodes (a prefix of each earlier set).
             let first = l * hops;
             rows = graph.num_dst(first + hops - 1);
-            let mut parts = Vec::with_capacity(layer.len());
-            for (p, &(w, b)) in layer.iter().enumerate() {
-                let (wv, bv) = (tape.param(params, w), tape.param(params, b));
-                // Â^p (h W) = (Â^p h) W: multiply first so the SpMMs move `hidden` columns.
-                let mut t = h.matmul(tape, wv);
-                for s in 0..p {
-                    let prop = graph.gcn_at(first + s);
-                    t = tape.spmm(&prop.a, &prop.at, t);
-                }
-                let t = super::dst_rows(tape, t, rows);
-                parts.push(tape.add_bias(t, bv));
-            }
-            let cat = tape.concat_cols(&parts);
+            let wb: Vec<(Var, Var)> = layer
+                .iter()
+                .map(|&(w, b)| (tape.param(params, w), tape.param(params, b)))
+                .collect();
+            let cat = mixhop_layer(tape, &h, &wb, graph, first);
             let a = tape.relu(cat);
             h = Input::Dense(tape.dropout(a, self.dropout, rng));
         }
@@ -109,4 +101,29 @@ impl Architecture for MixHop {
         let z = tape.matmul(hv, w);
         tape.add_bias(z, b)
     }
+}
+
+/// One MixHop layer: `‖_p (Â^p h W_p + b_p)` for p = 0..`wb.len()`, propagation step s on
+/// block `first + s`; every power keeps the rows of the last step's dst nodes.
+pub(crate) fn mixhop_layer(
+    tape: &mut Tape,
+    h: &Input,
+    wb: &[(Var, Var)],
+    graph: &GraphCtx,
+    first: usize,
+) -> Var {
+    let hops = wb.len() - 1;
+    let rows = graph.num_dst(first + hops.max(1) - 1);
+    let mut parts = Vec::with_capacity(wb.len());
+    for (p, &(wv, bv)) in wb.iter().enumerate() {
+        // Â^p (h W) = (Â^p h) W: multiply first so the SpMMs move `hidden` columns.
+        let mut t = h.matmul(tape, wv);
+        for s in 0..p {
+            let prop = graph.gcn_at(first + s);
+            t = tape.spmm(&prop.a, &prop.at, t);
+        }
+        let t = super::dst_rows(tape, t, rows);
+        parts.push(tape.add_bias(t, bv));
+    }
+    tape.concat_cols(&parts)
 }

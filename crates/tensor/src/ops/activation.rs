@@ -66,6 +66,7 @@ enum Kind {
     LeakyRelu(f32),
     Sigmoid,
     Tanh,
+    Softplus,
 }
 
 /// `out[i] = f(x[i])` in parallel.
@@ -131,6 +132,7 @@ impl Backward for ActivationBack {
             Kind::LeakyRelu(s) => accumulate(d, &g.data, x, y, move |x, _| leaky_grad(x, s)),
             Kind::Sigmoid => accumulate(d, &g.data, x, y, |_, y| y * (1.0 - y)),
             Kind::Tanh => accumulate(d, &g.data, x, y, |_, y| 1.0 - y * y),
+            Kind::Softplus => accumulate(d, &g.data, x, y, |x, _| 1.0 / (1.0 + (-x).exp())),
         }
     }
 }
@@ -146,6 +148,8 @@ impl Tape {
             // 1/(1 + e⁻ˣ) overflows nowhere: e⁻ˣ → ∞ gives 0.
             Kind::Sigmoid => map(o, xs, |x| 1.0 / (1.0 + (-x).exp())),
             Kind::Tanh => map(o, xs, f32::tanh),
+            // max(x, 0) + ln(1 + e^-|x|): no overflow for large |x|.
+            Kind::Softplus => map(o, xs, |x| x.max(0.0) + (-x.abs()).exp().ln_1p()),
         }
         let ng = self.needs(x);
         self.push_custom(Box::new(ActivationBack { x, kind }), out, ng)
@@ -164,6 +168,11 @@ impl Tape {
     /// Logistic sigmoid `1 / (1 + e⁻ˣ)`.
     pub fn sigmoid(&mut self, x: Var) -> Var {
         self.activation(x, Kind::Sigmoid)
+    }
+
+    /// Softplus `ln(1 + eˣ)` (noisy top-k gating's noise scale).
+    pub fn softplus(&mut self, x: Var) -> Var {
+        self.activation(x, Kind::Softplus)
     }
 
     /// Hyperbolic tangent.

@@ -5,6 +5,7 @@ mod aggregate;
 pub(crate) mod attention;
 mod gather;
 mod loss;
+mod moe;
 mod norm;
 mod sage;
 mod shape;

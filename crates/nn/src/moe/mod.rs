@@ -1,0 +1,509 @@
+//! SAGMM: a self-adaptive mixture of GNN experts. A topology-aware attention gate (TAAG)
+//! scores every expert for every node from the gate input (`gate_input`), a learnable
+//! threshold per expert decides which experts serve which node (so nodes use a variable
+//! number), the chosen experts' outputs are summed with their gate weights, and one task head
+//! maps the mixture to classes. Experts that stop contributing are pruned during training.
+//! The task head is separate from the mixture (`embed` returns the mixture), so link and
+//! graph tasks can put their own head on it.
+
+pub mod expert;
+pub mod gate_input;
+
+use std::sync::{Arc, Mutex};
+
+use rand_distr::{Distribution, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
+
+use crate::model::Architecture;
+use crate::{Features, GraphCtx, Input, ModelConfig};
+use expert::{Expert, ExpertKind, ExpertShape};
+
+/// How the mixture picks experts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateKind {
+    /// Topology-aware linear attention with a learnable per-expert threshold (SAGMM).
+    Taag,
+    /// Ablation: noisy top-k softmax gating (Shazeer et al. 2017) on the same gate input.
+    NoisyTopK(usize),
+}
+
+impl std::fmt::Display for GateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GateKind::Taag => write!(f, "taag"),
+            GateKind::NoisyTopK(k) => write!(f, "top{k}"),
+        }
+    }
+}
+
+impl std::str::FromStr for GateKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "taag" => Ok(GateKind::Taag),
+            "top1" => Ok(GateKind::NoisyTopK(1)),
+            "top2" => Ok(GateKind::NoisyTopK(2)),
+            other => Err(format!(
+                "unknown gate `{other}` (expected taag, top1 or top2)"
+            )),
+        }
+    }
+}
+
+/// SAGMM's knobs (the `sagmm_*` keys of a run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoeConfig {
+    /// How many experts of the pool (`ExpertKind::POOL` order) to use, 1..=8.
+    pub experts: usize,
+    /// Ablation: every expert a GCN (different initialisations only).
+    pub identical: bool,
+    pub gate: GateKind,
+    /// Laplacian eigenvectors in the gate input.
+    pub eig_k: usize,
+    /// Weight of the load-balance loss (CV² of the experts' total weights).
+    pub w_imp: f32,
+    /// Weight of the gate-diversity loss on W_q, W_k, W_v.
+    pub w_div: f32,
+    /// Adaptive pruning on or off.
+    pub prune: bool,
+    /// Epochs between pruning decisions.
+    pub prune_interval: usize,
+    /// Starting pruning factor: experts below `mean importance · factor` go.
+    pub prune_factor: f32,
+    /// Never prune below this many experts.
+    pub min_experts: usize,
+    /// Experts removed so far (state: saved in checkpoints so a reload skips them).
+    pub pruned: Vec<usize>,
+}
+
+impl Default for MoeConfig {
+    fn default() -> Self {
+        MoeConfig {
+            experts: 8,
+            identical: false,
+            gate: GateKind::Taag,
+            eig_k: 8,
+            w_imp: 0.01,
+            w_div: 0.01,
+            prune: true,
+            prune_interval: 20,
+            prune_factor: 0.5,
+            min_experts: 2,
+            pruned: Vec::new(),
+        }
+    }
+}
+
+/// Bounds of the adapted pruning factor.
+const FACTOR_RANGE: (f32, f32) = (0.1, 0.9);
+/// Weight of the newest epoch in the importance average.
+const EMA_NEW: f64 = 0.9;
+
+/// What the forward passes of one epoch measured (interior: `forward` takes `&self`).
+#[derive(Debug, Default)]
+struct Stats {
+    /// Per expert, the summed contribution ‖Σ_i w_ie h_ie‖₂ over training steps.
+    contribution: Vec<f64>,
+    steps: usize,
+    /// Per node of the last pass, how many experts it used.
+    counts: Vec<u32>,
+}
+
+/// What `end_epoch` did.
+#[derive(Debug, Clone, Default)]
+pub struct EpochReport {
+    /// Importance (EMA of contributions) per expert; 0 for pruned ones.
+    pub importance: Vec<f64>,
+    /// Experts pruned at this epoch.
+    pub pruned: Vec<usize>,
+    /// Parameter indices freed with them (the optimizer should drop their state).
+    pub freed_params: Vec<usize>,
+    /// The pruning factor after this epoch's adaptation.
+    pub factor: f32,
+}
+
+/// The mixture: experts, gate, threshold and task head.
+pub struct Sagmm {
+    pub experts: Vec<Expert>,
+    /// `W_q, W_k, W_v` (`[gate_dim, E]`, no bias); for noisy top-k: `W_g, W_noise` and an
+    /// unused third.
+    gate_w: [usize; 3],
+    /// Threshold logits τ (`[1, E]`).
+    tau: usize,
+    head: (usize, usize),
+    cfg: MoeConfig,
+    dropout: f32,
+    attn_dropout: f32,
+    gate_dim: usize,
+    in_dim: usize,
+    active: Vec<bool>,
+    importance: Vec<f64>,
+    factor: f32,
+    /// Validation accuracy at the last pruning decision.
+    last_val: Option<f64>,
+    epochs_seen: usize,
+    stats: Mutex<Stats>,
+    /// Gate input computed from the features on the whole graph when none is attached.
+    fallback_gate: Mutex<Option<(usize, Arc<Matrix>)>>,
+}
+
+impl Sagmm {
+    /// Registers the experts, the gate and the head.
+    pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> Sagmm {
+        let m = cfg.moe.clone();
+        let e = m.experts.clamp(1, ExpertKind::POOL.len());
+        let shape = ExpertShape {
+            in_dim: cfg.in_dim,
+            hidden: cfg.hidden,
+            layers: cfg.layers,
+            hops: cfg.hops,
+            heads: cfg.heads,
+        };
+        let experts: Vec<Expert> = (0..e)
+            .map(|i| {
+                let kind = if m.identical {
+                    ExpertKind::Gcn
+                } else {
+                    ExpertKind::POOL[i]
+                };
+                Expert::new(i, kind, &shape, params, m.pruned.contains(&i), rng)
+            })
+            .collect();
+        let gate_dim = cfg.in_dim + m.eig_k;
+        let gate_w = ["q", "k", "v"]
+            .map(|n| params.add(&format!("gate.w_{n}"), Matrix::glorot(gate_dim, e, rng)));
+        let tau = params.add("gate.tau", Matrix::zeros(1, e));
+        let head = (
+            params.add("head.weight", Matrix::glorot(cfg.hidden, cfg.out_dim, rng)),
+            params.add("head.bias", Matrix::zeros(1, cfg.out_dim)),
+        );
+        let active = (0..e).map(|i| !m.pruned.contains(&i)).collect();
+        Sagmm {
+            experts,
+            gate_w,
+            tau,
+            head,
+            factor: m.prune_factor,
+            cfg: m,
+            dropout: cfg.dropout,
+            attn_dropout: cfg.attn_dropout,
+            gate_dim,
+            in_dim: cfg.in_dim,
+            active,
+            importance: vec![0.0; e],
+            last_val: None,
+            epochs_seen: 0,
+            stats: Mutex::new(Stats::default()),
+            fallback_gate: Mutex::new(None),
+        }
+    }
+
+    /// Which experts are still in the mixture.
+    pub fn active(&self) -> &[bool] {
+        &self.active
+    }
+
+    /// Width of the gate input (features + eigenvectors).
+    pub fn gate_dim(&self) -> usize {
+        self.gate_dim
+    }
+
+    /// Sampled blocks one pass consumes: the deepest active expert's.
+    pub fn num_blocks(&self) -> usize {
+        self.experts
+            .iter()
+            .zip(&self.active)
+            .filter(|(_, &a)| a)
+            .map(|(e, _)| e.num_blocks())
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// How many experts each node of the last forward pass used.
+    pub fn last_counts(&self) -> Vec<u32> {
+        self.stats
+            .lock()
+            .map(|s| s.counts.clone())
+            .unwrap_or_default()
+    }
+
+    /// The gate input for this pass: the attached one, else (whole graph only) computed
+    /// from the features once per feature matrix.
+    fn gate_input(&self, x: &Features, graph: &GraphCtx) -> Arc<Matrix> {
+        if let Some(g) = graph.gate_input() {
+            assert_eq!(
+                g.cols, self.gate_dim,
+                "SAGMM gate input has {} columns, the model was built for {}",
+                g.cols, self.gate_dim
+            );
+            return g.clone();
+        }
+        assert!(
+            graph.num_blocks() == 0,
+            "SAGMM on a sampled batch needs the seeds' gate input (GraphCtx::with_gate_input)"
+        );
+        let id = match x {
+            Features::Dense(m) => Arc::as_ptr(m) as usize,
+            Features::Sparse(s) => Arc::as_ptr(s) as usize,
+        };
+        let mut slot = self.fallback_gate.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((sid, g)) = slot.as_ref() {
+            if *sid == id {
+                return g.clone();
+            }
+        }
+        let dense = match x {
+            Features::Dense(m) => (**m).clone(),
+            Features::Sparse(s) => s.to_dense(),
+        };
+        let k = self.cfg.eig_k;
+        let g =
+            gate_input::gate_features(graph.csr, &dense, k, gate_input::default_eig_steps(k), 0)
+                .map(|(m, _)| Arc::new(m))
+                .unwrap_or_else(|e| panic!("SAGMM gate input: {e}"));
+        *slot = Some((id, g.clone()));
+        g
+    }
+
+    /// Folds this epoch's contributions into the importance average and, every
+    /// `prune_interval` epochs, prunes experts below `mean · factor` (adapting the factor to
+    /// `val_acc`: lowered after a regression, raised after an improvement), keeping
+    /// `min_experts`. Pruned experts' parameters are freed in `params`.
+    pub fn end_epoch(&mut self, params: &mut ParamStore, val_acc: f64) -> EpochReport {
+        self.epochs_seen += 1;
+        let (contrib, steps) = {
+            let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            let c = std::mem::take(&mut s.contribution);
+            let n = std::mem::take(&mut s.steps);
+            (c, n)
+        };
+        if steps > 0 {
+            for (e, imp) in self.importance.iter_mut().enumerate() {
+                let new = contrib.get(e).copied().unwrap_or(0.0) / steps as f64;
+                *imp = if self.epochs_seen == 1 {
+                    new
+                } else {
+                    (1.0 - EMA_NEW) * *imp + EMA_NEW * new
+                };
+            }
+        }
+        let mut report = EpochReport {
+            factor: self.factor,
+            ..EpochReport::default()
+        };
+        let interval = self.cfg.prune_interval.max(1);
+        if self.cfg.prune && self.epochs_seen.is_multiple_of(interval) {
+            if let Some(last) = self.last_val {
+                let (lo, hi) = FACTOR_RANGE;
+                self.factor = if val_acc < last {
+                    (self.factor * 0.8).max(lo)
+                } else if val_acc > last {
+                    (self.factor * 1.1).min(hi)
+                } else {
+                    self.factor
+                };
+            }
+            self.last_val = Some(val_acc);
+            let live: Vec<usize> = (0..self.active.len()).filter(|&e| self.active[e]).collect();
+            let mean =
+                live.iter().map(|&e| self.importance[e]).sum::<f64>() / live.len().max(1) as f64;
+            let cut = mean * self.factor as f64;
+            let mut weakest: Vec<usize> = live
+                .iter()
+                .copied()
+                .filter(|&e| self.importance[e] < cut)
+                .collect();
+            weakest.sort_by(|&a, &b| self.importance[a].total_cmp(&self.importance[b]));
+            let room = live.len().saturating_sub(self.cfg.min_experts.max(1));
+            weakest.truncate(room);
+            for e in weakest {
+                self.active[e] = false;
+                self.cfg.pruned.push(e);
+                for &p in &self.experts[e].params {
+                    params.free(p);
+                    report.freed_params.push(p);
+                }
+                report.pruned.push(e);
+            }
+            report.factor = self.factor;
+        }
+        report.importance = self
+            .importance
+            .iter()
+            .zip(&self.active)
+            .map(|(&v, &a)| if a { v } else { 0.0 })
+            .collect();
+        report
+    }
+
+    /// The experts pruned so far, in order.
+    pub fn pruned(&self) -> &[usize] {
+        &self.cfg.pruned
+    }
+
+    /// Records the gate's auxiliary losses on the tape (training only).
+    fn aux_losses(&self, tape: &mut Tape, params: &ParamStore, w: Var) {
+        if !tape.training {
+            return;
+        }
+        let mut terms = Vec::new();
+        if self.cfg.w_imp > 0.0 {
+            let cv = tape.cv_squared(w, &self.active);
+            terms.push(tape.scale(cv, self.cfg.w_imp));
+        }
+        if self.cfg.w_div > 0.0 && self.cfg.gate == GateKind::Taag {
+            for &gw in &self.gate_w {
+                let wv = tape.param(params, gw);
+                let d = tape.column_diversity(wv, &self.active);
+                terms.push(tape.scale(d, self.cfg.w_div));
+            }
+        }
+        tape.aux_losses.extend(terms);
+    }
+
+    /// Per-node weights `[n, E]` from the gate.
+    fn gate(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        g: Var,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Var {
+        let [a, b, c] = self.gate_w.map(|i| tape.param(params, i));
+        match self.cfg.gate {
+            GateKind::Taag => {
+                let q = tape.matmul(g, a);
+                let k = tape.matmul(g, b);
+                let v = tape.matmul(g, c);
+                let out = tape.linear_attention(q, k, v);
+                let p = tape.sigmoid(out);
+                let tau = tape.param(params, self.tau);
+                tape.threshold_gate(p, tau, &self.active)
+            }
+            GateKind::NoisyTopK(k) => {
+                let clean = tape.matmul(g, a);
+                let scores = if tape.training {
+                    let raw = tape.matmul(g, b);
+                    let std = tape.softplus(raw);
+                    let (n, e) = (tape.value(std).rows, tape.value(std).cols);
+                    let eps = Matrix::from_vec(
+                        n,
+                        e,
+                        (0..n * e).map(|_| StandardNormal.sample(rng)).collect(),
+                    );
+                    let eps = tape.input(&eps);
+                    let noise = tape.mul(std, eps);
+                    tape.add(clean, noise)
+                } else {
+                    clean
+                };
+                let _ = c;
+                tape.topk_softmax(scores, k, &self.active)
+            }
+        }
+    }
+
+    fn record(&self, tape: &Tape, w: Var, outs: &[Option<Var>]) {
+        let wv = tape.value(w);
+        let counts: Vec<u32> = (0..wv.rows)
+            .map(|i| wv.row(i).iter().filter(|&&v| v > 0.0).count() as u32)
+            .collect();
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.counts = counts;
+        if !tape.training {
+            return;
+        }
+        if s.contribution.len() != outs.len() {
+            s.contribution = vec![0.0; outs.len()];
+        }
+        for (e, o) in outs.iter().enumerate() {
+            if let Some(o) = o {
+                let h = tape.value(*o);
+                let mut acc = vec![0.0f64; h.cols];
+                for i in 0..h.rows {
+                    let wie = wv.row(i)[e] as f64;
+                    if wie != 0.0 {
+                        for (a, &x) in acc.iter_mut().zip(h.row(i)) {
+                            *a += wie * x as f64;
+                        }
+                    }
+                }
+                s.contribution[e] += acc.iter().map(|a| a * a).sum::<f64>().sqrt();
+            }
+        }
+        s.steps += 1;
+    }
+}
+
+impl Architecture for Sagmm {
+    fn supports_blocks(&self) -> bool {
+        true
+    }
+
+    fn moe(&self) -> Option<&Sagmm> {
+        Some(self)
+    }
+
+    fn moe_mut(&mut self) -> Option<&mut Sagmm> {
+        Some(self)
+    }
+
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        debug_assert_eq!(x.cols(), self.in_dim);
+        let total = if graph.num_blocks() > 0 {
+            graph.num_blocks()
+        } else {
+            0
+        };
+        let xin = Input::from_features(tape, x, 0.0, rng);
+        let outs: Vec<Option<Var>> = self
+            .experts
+            .iter()
+            .zip(&self.active)
+            .map(|(e, &a)| {
+                a.then(|| {
+                    e.forward(
+                        tape,
+                        params,
+                        &xin,
+                        graph,
+                        total,
+                        self.dropout,
+                        self.attn_dropout,
+                        rng,
+                    )
+                })
+            })
+            .collect();
+        let gi = self.gate_input(x, graph);
+        let rows = expert::output_rows(graph, total).unwrap_or(gi.rows);
+        assert_eq!(
+            gi.rows, rows,
+            "SAGMM gate input has {} rows, the pass outputs {rows}",
+            gi.rows
+        );
+        let g = tape.constant(&gi);
+        let w = self.gate(tape, params, g, rng);
+        self.aux_losses(tape, params, w);
+        self.record(tape, w, &outs);
+        let mix = tape.mix_experts(w, &outs);
+        if embed {
+            return mix;
+        }
+        let (hw, hb) = (
+            tape.param(params, self.head.0),
+            tape.param(params, self.head.1),
+        );
+        let z = tape.matmul(mix, hw);
+        tape.add_bias(z, hb)
+    }
+}
