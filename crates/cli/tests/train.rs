@@ -550,3 +550,147 @@ fn profile_reports_every_stage_and_names_the_bound() {
     let o = run(&["profile", p(&ds), "--model", "mixhop", "--fanouts", "5,5"]);
     assert_fails(&o, &["mixhop takes 4 propagation steps"]);
 }
+
+/// The `moe` metric lines named `metric` in a run's metrics.
+fn moe_values(metrics: &Path, metric: &str) -> Vec<f64> {
+    std::fs::read_to_string(metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["split"] == "moe" && v["metric"] == metric)
+        .map(|v| v["value"].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn sagmm_prunes_reports_and_its_pruned_checkpoint_reloads() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "6");
+    let run_dir = root.path().join("sagmm");
+    assert_ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "sagmm",
+        "--hidden",
+        "16",
+        "--epochs",
+        "12",
+        "--prune-interval",
+        "3",
+        "--prune-factor",
+        "0.9",
+        "--out",
+        p(&run_dir),
+    ]));
+    let m = run_dir.join("metrics.jsonl");
+    let pruned = moe_values(&m, "pruned_expert");
+    assert!(
+        !pruned.is_empty(),
+        "factor 0.9 every 3 epochs pruned nothing"
+    );
+    let params = moe_values(&m, "params");
+    assert!(params.last() < params.first(), "{params:?}");
+    assert_eq!(moe_values(&m, "importance_0_gcn").len(), 12);
+    let hist: f64 = (1..=8)
+        .map(|k| moe_values(&m, &format!("nodes_using_{k}_experts"))[0])
+        .sum();
+    assert_eq!(
+        hist as usize, 2000,
+        "every node of the tiny preset is counted once"
+    );
+    assert!(run_dir.join("sagmm.png").exists() || !run_dir.join("curves.png").exists());
+    // The checkpoint holds the pruned mixture: eval reloads it and reproduces the test figure.
+    let text = std::fs::read_to_string(&m).unwrap();
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"split\":\"test\""))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .unwrap();
+    let o = run(&["eval", p(&run_dir)]);
+    assert_ok(&o);
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["test_acc"], last["value"]);
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("checkpoint/model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        meta["moe"]["pruned"].as_array().unwrap().len(),
+        pruned.len()
+    );
+}
+
+#[test]
+fn sagmm_trains_on_sampled_batches_and_pretrained_experts() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "7");
+    let mb = root.path().join("mb");
+    assert_ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "sagmm",
+        "--loader",
+        "neighbor",
+        "--fanouts",
+        "10,5",
+        "--batch-size",
+        "64",
+        "--hidden",
+        "16",
+        "--epochs",
+        "8",
+        "--out",
+        p(&mb),
+    ]));
+    let losses = train_losses(&mb.join("metrics.jsonl"));
+    assert!(losses[losses.len() - 1] < 0.8 * losses[0], "{losses:?}");
+    // The gate input was built beside the features, for the next run to reuse.
+    assert!(ds.join("sagmm_gate_k8/x.npy").exists());
+    let pe = root.path().join("pe");
+    assert_ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "sagmm",
+        "--pretrain-experts",
+        "true",
+        "--pretrain-epochs",
+        "5",
+        "--hidden",
+        "16",
+        "--epochs",
+        "5",
+        "--out",
+        p(&pe),
+    ]));
+    let text = std::fs::read_to_string(pe.join("metrics.jsonl")).unwrap();
+    assert_eq!(text.matches("\"split\":\"pretrain\"").count(), 5);
+    assert_ok(&run(&["eval", p(&pe)]));
+}
+
+#[test]
+fn sagmm_bad_keys_are_errors_naming_the_key() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "8");
+    for (flag, value, needle) in [
+        ("--experts", "9", "experts"),
+        ("--expert-pool", "gcn,transformer", "expert_pool"),
+        ("--gate", "top3", "gate"),
+        ("--prune-factor", "1.5", "prune_factor"),
+        ("--prune-interval", "0", "prune_interval"),
+        ("--min-experts", "0", "min_experts"),
+        ("--pretrain-share", "1", "pretrain_share"),
+        ("--load-balance", "-1", "load_balance"),
+    ] {
+        let out = root
+            .path()
+            .join(format!("bad{}", flag.trim_start_matches('-')));
+        let arg = format!("{flag}={value}");
+        let o = run(&["train", p(&ds), "--model", "sagmm", &arg, "--out", p(&out)]);
+        assert_fails(&o, &[needle]);
+        assert!(!out.join("summary.json").exists(), "{flag}");
+    }
+}

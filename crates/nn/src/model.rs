@@ -345,6 +345,13 @@ impl Model {
         Some(report)
     }
 
+    /// SAGMM-PE: stops training the experts (after their pretraining).
+    pub fn freeze_experts(&mut self) {
+        if let Some(moe) = self.arch.moe_mut() {
+            moe.freeze_experts(&mut self.params);
+        }
+    }
+
     /// Whether this model runs one layer at a time (exact layer-wise inference).
     pub fn supports_layerwise(&self) -> bool {
         self.arch.supports_layerwise()

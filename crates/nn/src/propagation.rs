@@ -250,6 +250,11 @@ impl<'g> GraphCtx<'g> {
                 ModelKind::Gat => {
                     let _ = self.attention_at(l);
                 }
+                ModelKind::Sagmm => {
+                    // The expert pool uses every operator.
+                    let _ = (self.gcn_at(l), self.mean_at(l), self.sum_at(l));
+                    let _ = (self.cheb_at(l), self.attention_at(l));
+                }
                 _ => {}
             }
         }

@@ -273,7 +273,8 @@ impl Tape {
         let m = &params.values[i];
         let mut buf = self.pool.take(m.rows, m.cols, false);
         buf.data.copy_from_slice(&m.data);
-        self.push(Op::Param(i), buf, true)
+        // A frozen or pruned parameter (not trainable) needs no gradient: backward skips it.
+        self.push(Op::Param(i), buf, params.trainable[i])
     }
 
     /// `a · b`.

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use scalegnn_nn::moe::expert::ExpertKind;
 use scalegnn_nn::moe::MoeConfig;
 use scalegnn_nn::{Model, ModelConfig, ModelKind};
 use scalegnn_tensor::Matrix;
@@ -36,11 +37,16 @@ pub struct Checkpoint {
 /// The part of SAGMM's configuration that decides its parameters.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MoeShape {
+    /// Expert architectures drawn from (names).
+    pub pool: Vec<String>,
     pub experts: usize,
     pub identical: bool,
     pub gate: String,
     pub eig_k: usize,
     pub pruned: Vec<usize>,
+    /// SAGMM-PE (its experts have pretraining heads).
+    #[serde(default)]
+    pub pretrain: bool,
 }
 
 impl Checkpoint {
@@ -59,11 +65,13 @@ impl Checkpoint {
             hops: c.hops,
             batch_norm: c.batch_norm,
             moe: (c.kind == ModelKind::Sagmm).then(|| MoeShape {
+                pool: c.moe.pool.iter().map(|k| k.name().to_string()).collect(),
                 experts: c.moe.experts,
                 identical: c.moe.identical,
                 gate: c.moe.gate.to_string(),
                 eig_k: c.moe.eig_k,
                 pruned: c.moe.pruned.clone(),
+                pretrain: c.moe.pretrain,
             }),
             epoch,
             val_acc,
@@ -122,6 +130,16 @@ impl Checkpoint {
         let kind: ModelKind = meta.model.parse()?;
         let mut moe = MoeConfig::default();
         if let Some(m) = &meta.moe {
+            moe.pool = m
+                .pool
+                .iter()
+                .map(|n| {
+                    ExpertKind::parse(n).ok_or_else(|| TrainError::Checkpoint {
+                        path: mpath.clone(),
+                        reason: format!("unknown expert kind {n:?}"),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
             moe.experts = m.experts;
             moe.identical = m.identical;
             moe.gate = m.gate.parse().map_err(|e: String| TrainError::Checkpoint {
@@ -130,6 +148,7 @@ impl Checkpoint {
             })?;
             moe.eig_k = m.eig_k;
             moe.pruned = m.pruned.clone();
+            moe.pretrain = m.pretrain;
         }
         let cfg = ModelConfig {
             moe,

@@ -2,7 +2,7 @@
 //! gathers its features from the feature store while batch N trains (bounded queue), the
 //! loss reads the seed nodes only, and every epoch reports where its time went.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel};
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,6 +45,9 @@ pub struct MiniBatchConfig {
     /// Final validation and test accuracy by exact layer-wise inference over full
     /// neighbourhoods (every layer for every node) instead of sampled batches.
     pub exact_eval: bool,
+    /// Where SAGMM's gate input is kept (built there on first use; default: the run
+    /// directory, or a temporary one).
+    pub gate_dir: Option<PathBuf>,
 }
 
 impl Default for MiniBatchConfig {
@@ -60,6 +63,7 @@ impl Default for MiniBatchConfig {
             max_batches: None,
             io_threads: 4,
             exact_eval: false,
+            gate_dir: None,
         }
     }
 }
@@ -178,6 +182,8 @@ pub struct BatchSource<'a> {
     pub kind: ModelKind,
     /// Threads of the prefetch worker's pool (see `MiniBatchConfig::io_threads`).
     pub io_threads: usize,
+    /// SAGMM's gate input per node; each batch gathers its seeds' rows.
+    pub gate: Option<&'a dyn FeatureStore>,
 }
 
 impl BatchSource<'_> {
@@ -269,7 +275,12 @@ impl BatchSource<'_> {
             .map(|&v| self.labels[v as usize] as usize)
             .collect();
         let (num_seeds, edges) = (batch.num_seeds, batch.num_edges());
-        let graph = GraphCtx::from_batch(self.graph, batch);
+        let mut graph = GraphCtx::from_batch(self.graph, batch);
+        if let Some(g) = self.gate {
+            let mut m = Matrix::zeros(num_seeds, g.dim());
+            g.gather(&seeds[..num_seeds], &mut m.data)?;
+            graph = graph.with_gate_input(Arc::new(m));
+        }
         graph.prepare(self.kind);
         let t3 = Instant::now();
         Ok(Prepared {
@@ -306,6 +317,8 @@ pub fn train_step(
     let rows = Arc::new((0..p.num_seeds).collect::<Vec<usize>>());
     let loss = tape.nll(lp, rows, p.labels.clone());
     let loss_v = tape.value(loss).data[0];
+    // SAGMM's load-balance and diversity terms (none for the other models).
+    let loss = tape.with_aux_losses(loss);
     if loss_v.is_finite() {
         tape.backward_freeing(loss, &mut model.params);
         opt.step(&mut model.params);
@@ -419,12 +432,30 @@ pub fn train_minibatch(
         .unwrap_or_else(|| mb.fanouts.clone());
     let eval_sampler = NeighborSampler::new(graph, &eval_fanouts)
         .map_err(|e| TrainError::Config(e.to_string()))?;
+    // SAGMM's gate input, built once per dataset and gathered per batch.
+    let gate = match model.moe() {
+        Some(_) => {
+            let dir = mb.gate_dir.clone().unwrap_or_else(|| {
+                run_dir
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join(format!("sagmm_gate_k{}", cfg.moe.eig_k))
+            });
+            let (g, worst) = crate::sagmm::gate_store(&dir, graph, store, cfg.moe.eig_k)?;
+            if let Some(r) = worst {
+                log.push(0, crate::sagmm::SPLIT, "eig_residual_max", r)?;
+            }
+            Some(g)
+        }
+        None => None,
+    };
     let src = BatchSource {
         graph,
         store,
         labels: &splits.labels,
         kind: cfg.model,
         io_threads: mb.io_threads,
+        gate: gate.as_ref().map(|g| g as &dyn FeatureStore),
     };
     let val = subset(&splits.val, mb.eval_max, 1);
     let test = subset(&splits.test, mb.eval_max, 2);
@@ -486,7 +517,9 @@ pub fn train_minibatch(
             log.push(epoch, "train", "cache_rows_fetched", cs.rows_fetched as f64)?;
             log.push(epoch, "train", "cache_miss_fetch_ms", cs.mean_fetch_ms())?;
         }
+        let t_eval = Instant::now();
         let (va, _) = evaluate_sampled(&model, &src, &eval_sampler, &val, mb, &mut tape)?;
+        let eval_ms = t_eval.elapsed().as_secs_f64() * 1e3;
         log.push(epoch, "val", "acc", va)?;
         if va > best.1 {
             best = (epoch, va);
@@ -497,6 +530,19 @@ pub fn train_minibatch(
             }
         } else {
             since_best += 1;
+        }
+        if let Some(rep) = model.end_epoch(va) {
+            crate::sagmm::log_epoch(log, epoch, &model, &rep, eval_ms)?;
+            for &p in &rep.freed_params {
+                opt.free(p);
+            }
+            if !rep.pruned.is_empty() {
+                // The mixture shrank: selection restarts, and until a later epoch does better
+                // the kept model is the pruned one (its test accuracy is measured at the end).
+                best = (epoch, -1.0);
+                since_best = 0;
+                best_params.clone_from(&model.params.values);
+            }
         }
         log.flush()?;
         on_epoch(epoch, loss, va, &times);

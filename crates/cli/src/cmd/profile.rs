@@ -172,12 +172,25 @@ pub fn run(a: Args) -> Result<()> {
     );
 
     // Stage 2: sampling + feature gather (what PyG's NeighborLoader iteration does).
+    let gate = match model.moe() {
+        Some(_) => {
+            let dir = scalegnn_train::sagmm::gate_dir(&dataset, cfg.moe.eig_k);
+            Some(
+                scalegnn_train::sagmm::gate_store(&dir, &ds.graph, store.as_ref(), cfg.moe.eig_k)?
+                    .0,
+            )
+        }
+        None => None,
+    };
     let src = BatchSource {
         graph: &ds.graph,
         store: store.as_ref(),
         labels: &splits.labels,
         kind: cfg.model,
         io_threads: mb.io_threads,
+        gate: gate
+            .as_ref()
+            .map(|g| g as &dyn scalegnn_store::FeatureStore),
     };
     let mut keep = |p: scalegnn_train::Prepared| Ok(p.x.into_buffer());
     src.run(

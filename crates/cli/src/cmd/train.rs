@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scalegnn_data::{Dataset, OpenOptions};
+use scalegnn_nn::moe::expert::ExpertKind;
 use scalegnn_nn::moe::MoeConfig;
 use scalegnn_nn::ModelKind;
 use scalegnn_train::{
@@ -115,10 +116,13 @@ pub struct RunConfig {
     /// layer for every node) instead of sampled batches.
     #[arg(long)]
     pub exact_eval: Option<bool>,
-    /// SAGMM: how many experts of the pool GCN, GAT, SAGE, SGC, JK, Cheb, GIN, MixHop (the
-    /// first E; default 8).
+    /// SAGMM: how many experts of the pool (the first E; default all of it).
     #[arg(long)]
     pub experts: Option<usize>,
+    /// SAGMM: the expert architectures, in order (default gcn,gat,sage,sgc,jk,cheb,gin,mixhop);
+    /// one name trains that expert alone (the single-expert baseline).
+    #[arg(long, value_delimiter = ',')]
+    pub expert_pool: Option<Vec<String>>,
     /// SAGMM gate: taag (attention gate + learnable threshold, default), top1 or top2 (noisy
     /// top-k ablation).
     #[arg(long)]
@@ -147,6 +151,16 @@ pub struct RunConfig {
     /// SAGMM: never prune below this many experts (default 2).
     #[arg(long)]
     pub min_experts: Option<usize>,
+    /// SAGMM-PE: pretrain the experts on a share of the training labels, freeze them, and
+    /// train only the gate and head on the rest (default false).
+    #[arg(long)]
+    pub pretrain_experts: Option<bool>,
+    /// SAGMM-PE: share of the training nodes the experts are pretrained on (default 0.5).
+    #[arg(long)]
+    pub pretrain_share: Option<f32>,
+    /// SAGMM-PE: pretraining epochs (default half of --epochs).
+    #[arg(long)]
+    pub pretrain_epochs: Option<usize>,
 }
 
 impl RunConfig {
@@ -185,6 +199,7 @@ impl RunConfig {
             io_threads: self.io_threads.or(base.io_threads),
             exact_eval: self.exact_eval.or(base.exact_eval),
             experts: self.experts.or(base.experts),
+            expert_pool: self.expert_pool.or(base.expert_pool),
             gate: self.gate.or(base.gate),
             identical_experts: self.identical_experts.or(base.identical_experts),
             gate_eigvecs: self.gate_eigvecs.or(base.gate_eigvecs),
@@ -194,6 +209,9 @@ impl RunConfig {
             prune_interval: self.prune_interval.or(base.prune_interval),
             prune_factor: self.prune_factor.or(base.prune_factor),
             min_experts: self.min_experts.or(base.min_experts),
+            pretrain_experts: self.pretrain_experts.or(base.pretrain_experts),
+            pretrain_share: self.pretrain_share.or(base.pretrain_share),
+            pretrain_epochs: self.pretrain_epochs.or(base.pretrain_epochs),
         }
     }
 
@@ -232,6 +250,7 @@ impl RunConfig {
                     max_batches: self.max_batches,
                     io_threads: self.io_threads.unwrap_or(d.io_threads),
                     exact_eval: self.exact_eval.unwrap_or(d.exact_eval),
+                    gate_dir: None,
                 }))
             }
             other => bail!("loader: unknown loader `{other}` (expected full or neighbor)"),
@@ -284,9 +303,29 @@ impl RunConfig {
     /// SAGMM's knobs, with defaults for unset keys; bad values are errors naming the key.
     fn moe(&self) -> Result<MoeConfig> {
         let d = MoeConfig::default();
-        let experts = self.experts.unwrap_or(d.experts);
-        if !(1..=8).contains(&experts) {
-            bail!("experts: {experts} is not in 1..=8 (the pool has 8 architectures)");
+        let pool = match &self.expert_pool {
+            None => d.pool.clone(),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    ExpertKind::parse(n).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "expert_pool: unknown expert `{n}` (expected gcn, gat, sage, sgc, jk, cheb, gin or mixhop)"
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        if pool.is_empty() {
+            bail!("expert_pool: needs at least one expert");
+        }
+        let experts = self.experts.unwrap_or(pool.len());
+        if !(1..=pool.len()).contains(&experts) {
+            bail!(
+                "experts: {experts} is not in 1..={} (the expert pool has {} architectures)",
+                pool.len(),
+                pool.len()
+            );
         }
         let min_experts = self.min_experts.unwrap_or(d.min_experts);
         if min_experts == 0 {
@@ -295,6 +334,13 @@ impl RunConfig {
         let prune_factor = self.prune_factor.unwrap_or(d.prune_factor);
         if !(prune_factor > 0.0 && prune_factor < 1.0) {
             bail!("prune_factor: {prune_factor} is not in (0, 1)");
+        }
+        let pretrain_share = self.pretrain_share.unwrap_or(d.pretrain_share);
+        if !(pretrain_share > 0.0 && pretrain_share < 1.0) {
+            bail!("pretrain_share: {pretrain_share} is not in (0, 1)");
+        }
+        if self.pretrain_epochs == Some(0) {
+            bail!("pretrain_epochs: must be at least 1 (leave it out for half of epochs)");
         }
         if self.prune_interval == Some(0) {
             bail!("prune_interval: must be at least 1");
@@ -308,6 +354,7 @@ impl RunConfig {
             }
         }
         Ok(MoeConfig {
+            pool,
             experts,
             identical: self.identical_experts.unwrap_or(d.identical),
             gate: match &self.gate {
@@ -322,6 +369,9 @@ impl RunConfig {
             prune_factor,
             min_experts,
             pruned: Vec::new(),
+            pretrain: self.pretrain_experts.unwrap_or(d.pretrain),
+            pretrain_share,
+            pretrain_epochs: self.pretrain_epochs.unwrap_or(d.pretrain_epochs),
         })
     }
 }
@@ -377,7 +427,11 @@ pub fn run(a: Args) -> Result<()> {
         },
     )
     .with_context(|| format!("opening dataset {}", a.dataset.display()))?;
-    let mb = run.minibatch(cfg.model.num_blocks(cfg.layers, cfg.hops))?;
+    let mut mb = run.minibatch(cfg.model.num_blocks(cfg.layers, cfg.hops))?;
+    if let Some(m) = &mut mb {
+        // SAGMM's gate input is kept beside the features, built by the first run that needs it.
+        m.gate_dir = Some(scalegnn_train::sagmm::gate_dir(&a.dataset, cfg.moe.eig_k));
+    }
     let data = match &mb {
         // Through the store the manifest names (or --store/--codec), so codecs apply here too.
         None => {

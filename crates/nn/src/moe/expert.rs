@@ -38,6 +38,11 @@ impl ExpertKind {
         ExpertKind::MixHop,
     ];
 
+    /// The kind named `name` (as `name()` prints it).
+    pub fn parse(name: &str) -> Option<ExpertKind> {
+        ExpertKind::POOL.into_iter().find(|k| k.name() == name)
+    }
+
     /// Lower-case name (plots, logs).
     pub fn name(self) -> &'static str {
         match self {

@@ -54,7 +54,9 @@ impl std::str::FromStr for GateKind {
 /// SAGMM's knobs (the `sagmm_*` keys of a run).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MoeConfig {
-    /// How many experts of the pool (`ExpertKind::POOL` order) to use, 1..=8.
+    /// The expert architectures to draw from, in order (default `ExpertKind::POOL`).
+    pub pool: Vec<ExpertKind>,
+    /// How many experts of the pool to use (the first ones).
     pub experts: usize,
     /// Ablation: every expert a GCN (different initialisations only).
     pub identical: bool,
@@ -75,11 +77,19 @@ pub struct MoeConfig {
     pub min_experts: usize,
     /// Experts removed so far (state: saved in checkpoints so a reload skips them).
     pub pruned: Vec<usize>,
+    /// SAGMM-PE: experts pretrained (each with its own head) on a share of the training
+    /// labels, then frozen; only the gate and the head train on the rest.
+    pub pretrain: bool,
+    /// Share of the training nodes the experts are pretrained on.
+    pub pretrain_share: f32,
+    /// Pretraining epochs (0: half the run's epochs).
+    pub pretrain_epochs: usize,
 }
 
 impl Default for MoeConfig {
     fn default() -> Self {
         MoeConfig {
+            pool: ExpertKind::POOL.to_vec(),
             experts: 8,
             identical: false,
             gate: GateKind::Taag,
@@ -91,6 +101,9 @@ impl Default for MoeConfig {
             prune_factor: 0.5,
             min_experts: 2,
             pruned: Vec::new(),
+            pretrain: false,
+            pretrain_share: 0.5,
+            pretrain_epochs: 0,
         }
     }
 }
@@ -108,7 +121,12 @@ struct Stats {
     steps: usize,
     /// Per node of the last pass, how many experts it used.
     counts: Vec<u32>,
+    /// Per node of the last pass, which experts it used (row-major `[n, E]`, 0/1).
+    selected: Vec<u8>,
 }
+
+/// Frozen experts' outputs on the whole graph, keyed by the feature matrix they came from.
+type FrozenOutputs = Option<(usize, Vec<Option<Arc<Matrix>>>)>;
 
 /// What `end_epoch` did.
 #[derive(Debug, Clone, Default)]
@@ -132,8 +150,16 @@ pub struct Sagmm {
     /// Threshold logits τ (`[1, E]`).
     tau: usize,
     head: (usize, usize),
+    /// SAGMM-PE: one head per expert for its pretraining.
+    pretrain_heads: Vec<(usize, usize)>,
+    /// SAGMM-PE after pretraining: experts run without dropout and receive no gradient.
+    frozen: bool,
+    /// Frozen experts' outputs on the whole graph, per feature matrix (they never change).
+    frozen_outputs: Mutex<FrozenOutputs>,
     cfg: MoeConfig,
     dropout: f32,
+    /// Dropout on the features entering the experts (shared by all of them).
+    input_dropout: f32,
     attn_dropout: f32,
     gate_dim: usize,
     in_dim: usize,
@@ -152,7 +178,12 @@ impl Sagmm {
     /// Registers the experts, the gate and the head.
     pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> Sagmm {
         let m = cfg.moe.clone();
-        let e = m.experts.clamp(1, ExpertKind::POOL.len());
+        let pool = if m.pool.is_empty() {
+            ExpertKind::POOL.to_vec()
+        } else {
+            m.pool.clone()
+        };
+        let e = m.experts.clamp(1, pool.len());
         let shape = ExpertShape {
             in_dim: cfg.in_dim,
             hidden: cfg.hidden,
@@ -165,7 +196,7 @@ impl Sagmm {
                 let kind = if m.identical {
                     ExpertKind::Gcn
                 } else {
-                    ExpertKind::POOL[i]
+                    pool[i]
                 };
                 Expert::new(i, kind, &shape, params, m.pruned.contains(&i), rng)
             })
@@ -179,7 +210,28 @@ impl Sagmm {
             params.add("head.bias", Matrix::zeros(1, cfg.out_dim)),
         );
         let active = (0..e).map(|i| !m.pruned.contains(&i)).collect();
+        let pretrain_heads = if m.pretrain {
+            (0..e)
+                .map(|i| {
+                    (
+                        params.add(
+                            &format!("expert{i}.pretrain_head.weight"),
+                            Matrix::glorot(cfg.hidden, cfg.out_dim, rng),
+                        ),
+                        params.add(
+                            &format!("expert{i}.pretrain_head.bias"),
+                            Matrix::zeros(1, cfg.out_dim),
+                        ),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Sagmm {
+            pretrain_heads,
+            frozen: false,
+            frozen_outputs: Mutex::new(None),
             experts,
             gate_w,
             tau,
@@ -187,6 +239,7 @@ impl Sagmm {
             factor: m.prune_factor,
             cfg: m,
             dropout: cfg.dropout,
+            input_dropout: cfg.input_dropout,
             attn_dropout: cfg.attn_dropout,
             gate_dim,
             in_dim: cfg.in_dim,
@@ -197,6 +250,116 @@ impl Sagmm {
             stats: Mutex::new(Stats::default()),
             fallback_gate: Mutex::new(None),
         }
+    }
+
+    /// SAGMM-PE's pretraining pass: each active expert's own logits (`None` for pruned
+    /// experts), from its pretraining head.
+    pub fn pretrain_forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Vec<Option<Var>> {
+        assert!(
+            !self.pretrain_heads.is_empty(),
+            "pretrain_forward needs a model built with pretrain = true"
+        );
+        let total = graph.num_blocks();
+        let xin = Input::from_features(tape, x, self.input_dropout, rng);
+        self.experts
+            .iter()
+            .zip(&self.active)
+            .zip(&self.pretrain_heads)
+            .map(|((e, &a), &(w, b))| {
+                a.then(|| {
+                    let h = e.forward(
+                        tape,
+                        params,
+                        &xin,
+                        graph,
+                        total,
+                        self.dropout,
+                        self.attn_dropout,
+                        rng,
+                    );
+                    let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+                    let z = tape.matmul(h, wv);
+                    tape.add_bias(z, bv)
+                })
+            })
+            .collect()
+    }
+
+    /// Ends SAGMM-PE's pretraining: experts and their heads stop training; later passes run
+    /// them without dropout (and, on the whole graph, once).
+    pub fn freeze_experts(&mut self, params: &mut ParamStore) {
+        for e in &self.experts {
+            for &p in &e.params {
+                params.trainable[p] = false;
+            }
+        }
+        for &(w, b) in &self.pretrain_heads {
+            params.trainable[w] = false;
+            params.trainable[b] = false;
+        }
+        self.frozen = true;
+    }
+
+    /// Expert outputs for this pass (`None` for pruned experts).
+    fn expert_outputs(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Vec<Option<Var>> {
+        let total = graph.num_blocks();
+        let dropout = if self.frozen { 0.0 } else { self.dropout };
+        let attn = if self.frozen { 0.0 } else { self.attn_dropout };
+        if self.frozen && total == 0 {
+            let id = features_id(x);
+            let mut slot = self
+                .frozen_outputs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if slot.as_ref().is_none_or(|(sid, _)| *sid != id) {
+                let mut t = Tape::new(false);
+                let xin = Input::from_features(&mut t, x, 0.0, rng);
+                let outs = self
+                    .experts
+                    .iter()
+                    .zip(&self.active)
+                    .map(|(e, &a)| {
+                        a.then(|| {
+                            let v = e.forward(&mut t, params, &xin, graph, 0, 0.0, 0.0, rng);
+                            Arc::new(t.value(v).clone())
+                        })
+                    })
+                    .collect();
+                *slot = Some((id, outs));
+            }
+            let outs = &slot.as_ref().expect("filled above").1;
+            return outs
+                .iter()
+                .zip(&self.active)
+                .map(|(o, &a)| match (o, a) {
+                    (Some(m), true) => Some(tape.constant(m)),
+                    _ => None,
+                })
+                .collect();
+        }
+        let p_in = if self.frozen { 0.0 } else { self.input_dropout };
+        let xin = Input::from_features(tape, x, p_in, rng);
+        self.experts
+            .iter()
+            .zip(&self.active)
+            .map(|(e, &a)| {
+                a.then(|| e.forward(tape, params, &xin, graph, total, dropout, attn, rng))
+            })
+            .collect()
     }
 
     /// Which experts are still in the mixture.
@@ -228,6 +391,14 @@ impl Sagmm {
             .unwrap_or_default()
     }
 
+    /// Which experts each node of the last forward pass used (row-major `[n, E]`, 0/1).
+    pub fn last_selection(&self) -> Vec<u8> {
+        self.stats
+            .lock()
+            .map(|s| s.selected.clone())
+            .unwrap_or_default()
+    }
+
     /// The gate input for this pass: the attached one, else (whole graph only) computed
     /// from the features once per feature matrix.
     fn gate_input(&self, x: &Features, graph: &GraphCtx) -> Arc<Matrix> {
@@ -243,10 +414,7 @@ impl Sagmm {
             graph.num_blocks() == 0,
             "SAGMM on a sampled batch needs the seeds' gate input (GraphCtx::with_gate_input)"
         );
-        let id = match x {
-            Features::Dense(m) => Arc::as_ptr(m) as usize,
-            Features::Sparse(s) => Arc::as_ptr(s) as usize,
-        };
+        let id = features_id(x);
         let mut slot = self.fallback_gate.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((sid, g)) = slot.as_ref() {
             if *sid == id {
@@ -411,6 +579,7 @@ impl Sagmm {
             .collect();
         let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         s.counts = counts;
+        s.selected = wv.data.iter().map(|&v| u8::from(v > 0.0)).collect();
         if !tape.training {
             return;
         }
@@ -433,6 +602,14 @@ impl Sagmm {
             }
         }
         s.steps += 1;
+    }
+}
+
+/// Identifies a feature matrix by its allocation (new features, new cache entries).
+fn features_id(x: &Features) -> usize {
+    match x {
+        Features::Dense(m) => Arc::as_ptr(m) as usize,
+        Features::Sparse(s) => Arc::as_ptr(s) as usize,
     }
 }
 
@@ -459,31 +636,22 @@ impl Architecture for Sagmm {
         embed: bool,
     ) -> Var {
         debug_assert_eq!(x.cols(), self.in_dim);
-        let total = if graph.num_blocks() > 0 {
-            graph.num_blocks()
-        } else {
-            0
-        };
-        let xin = Input::from_features(tape, x, 0.0, rng);
-        let outs: Vec<Option<Var>> = self
-            .experts
-            .iter()
-            .zip(&self.active)
-            .map(|(e, &a)| {
-                a.then(|| {
-                    e.forward(
-                        tape,
-                        params,
-                        &xin,
-                        graph,
-                        total,
-                        self.dropout,
-                        self.attn_dropout,
-                        rng,
-                    )
-                })
-            })
-            .collect();
+        let total = graph.num_blocks();
+        let outs = self.expert_outputs(tape, params, x, graph, rng);
+        if self.experts.len() == 1 {
+            // A single expert trained alone (the baseline the mixture is compared with): no
+            // gate, the expert's output goes straight to the head.
+            let h = outs[0].expect("a lone expert is never pruned");
+            if embed {
+                return h;
+            }
+            let (hw, hb) = (
+                tape.param(params, self.head.0),
+                tape.param(params, self.head.1),
+            );
+            let z = tape.matmul(h, hw);
+            return tape.add_bias(z, hb);
+        }
         let gi = self.gate_input(x, graph);
         let rows = expert::output_rows(graph, total).unwrap_or(gi.rows);
         assert_eq!(
