@@ -19,7 +19,7 @@ mkdir -p "$WORK"
 case $name in
   cora|citeseer)
     [ -d "$WORK/$name" ] || "$BIN" ingest --format npy "$SHARED/datasets/planetoid-npy/$name" --out "$WORK/$name" >/dev/null
-    FLAGS="--hidden 64 --dropout 0.7 --lr 0.01 --weight-decay 5e-4 --epochs 200" ;;
+    FLAGS="--hidden 64 --dropout 0.5 --lr 0.01 --weight-decay 5e-4 --epochs 200" ;;
   photo)
     for s in $(seq 0 $((SEEDS - 1))); do
       [ -d "$WORK/photo-$s" ] || "$BIN" ingest --format npz "$SHARED/datasets/npz/amazon_electronics_photo.npz" \

@@ -467,6 +467,7 @@ pub fn train_minibatch(
     let mut since_best = 0usize;
     let mut epoch_ms = Vec::new();
     let mut epochs_run = 0;
+    let t_run = Instant::now();
     for epoch in 1..=cfg.epochs {
         let mut order = splits.train.clone();
         order.shuffle(&mut rng);
@@ -563,7 +564,20 @@ pub fn train_minibatch(
             Ok(evaluate_sampled(model, &src, &eval_sampler, &test, mb, tape)?.0)
         }
     };
+    if let Some(m) = model.moe() {
+        m.reset_histogram();
+    }
     let test_acc = test_of(&model, &mut tape)?;
+    if model.moe().is_some() {
+        // The histogram covers the test nodes' batches of the kept model.
+        log.push(
+            epochs_run,
+            crate::sagmm::SPLIT,
+            "train_s",
+            t_run.elapsed().as_secs_f64(),
+        )?;
+        crate::sagmm::finish(log, epochs_run, &model, run_dir)?;
+    }
     let final_test_acc = {
         let best_params = std::mem::replace(&mut model.params.values, last_params);
         let t = test_of(&model, &mut tape)?;

@@ -486,6 +486,9 @@ pub fn train_node_classification(
             t_run.elapsed().as_secs_f64(),
         )?;
         // One pass of the kept model: how many experts each node uses.
+        if let Some(m) = model.moe() {
+            m.reset_histogram();
+        }
         evaluate(&model, &data.x, &graph, &mut tape);
         crate::sagmm::finish(log, epochs_run, &model, run_dir)?;
     }

@@ -89,19 +89,10 @@ pub fn gate_store(
     Ok((MmapStore::open(dir, Codec::F32)?, worst))
 }
 
-/// Nodes using 1, 2, … E experts in the model's last forward pass (index k−1 for k experts).
+/// Nodes using 1, 2, … E experts (index k−1) in the evaluation passes since the model's
+/// histogram was reset.
 pub fn expert_count_histogram(model: &Model) -> Vec<u64> {
-    let Some(moe) = model.moe() else {
-        return Vec::new();
-    };
-    let e = moe.experts.len();
-    let mut h = vec![0u64; e];
-    for c in moe.last_counts() {
-        if c >= 1 {
-            h[(c as usize - 1).min(e - 1)] += 1;
-        }
-    }
-    h
+    model.moe().map(|m| m.histogram()).unwrap_or_default()
 }
 
 /// Logs the final histogram (`nodes_using_<k>_experts`) and draws `sagmm.png` in `run_dir`:

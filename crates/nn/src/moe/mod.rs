@@ -123,6 +123,8 @@ struct Stats {
     counts: Vec<u32>,
     /// Per node of the last pass, which experts it used (row-major `[n, E]`, 0/1).
     selected: Vec<u8>,
+    /// Evaluation passes since `reset_histogram`: nodes using k experts at index k − 1.
+    histogram: Vec<u64>,
 }
 
 /// Frozen experts' outputs on the whole graph, keyed by the feature matrix they came from.
@@ -391,6 +393,29 @@ impl Sagmm {
             .unwrap_or_default()
     }
 
+    /// Nodes using 1, 2, … E experts (index k − 1) over the evaluation passes since the last
+    /// `reset_histogram` (a mini-batch evaluation is many passes).
+    pub fn histogram(&self) -> Vec<u64> {
+        let e = self.experts.len();
+        let h = self
+            .stats
+            .lock()
+            .map(|s| s.histogram.clone())
+            .unwrap_or_default();
+        if h.len() == e {
+            h
+        } else {
+            vec![0; e]
+        }
+    }
+
+    /// Starts a new expert-count histogram.
+    pub fn reset_histogram(&self) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.histogram.clear();
+        }
+    }
+
     /// Which experts each node of the last forward pass used (row-major `[n, E]`, 0/1).
     pub fn last_selection(&self) -> Vec<u8> {
         self.stats
@@ -581,6 +606,15 @@ impl Sagmm {
         s.counts = counts;
         s.selected = wv.data.iter().map(|&v| u8::from(v > 0.0)).collect();
         if !tape.training {
+            let st = &mut *s;
+            if st.histogram.len() != outs.len() {
+                st.histogram = vec![0; outs.len()];
+            }
+            for &c in &st.counts {
+                if c >= 1 {
+                    st.histogram[c as usize - 1] += 1;
+                }
+            }
             return;
         }
         if s.contribution.len() != outs.len() {
