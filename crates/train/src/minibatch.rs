@@ -568,16 +568,8 @@ pub fn train_minibatch(
         m.reset_histogram();
     }
     let test_acc = test_of(&model, &mut tape)?;
-    if model.moe().is_some() {
-        // The histogram covers the test nodes' batches of the kept model.
-        log.push(
-            epochs_run,
-            crate::sagmm::SPLIT,
-            "train_s",
-            t_run.elapsed().as_secs_f64(),
-        )?;
-        crate::sagmm::finish(log, epochs_run, &model, run_dir)?;
-    }
+    // The histogram covers the test nodes' batches of the kept model.
+    crate::sagmm::finish(log, epochs_run, &model, t_run.elapsed(), run_dir)?;
     let final_test_acc = {
         let best_params = std::mem::replace(&mut model.params.values, last_params);
         let t = test_of(&model, &mut tape)?;

@@ -95,17 +95,20 @@ pub fn expert_count_histogram(model: &Model) -> Vec<u64> {
     model.moe().map(|m| m.histogram()).unwrap_or_default()
 }
 
-/// Logs the final histogram (`nodes_using_<k>_experts`) and draws `sagmm.png` in `run_dir`:
-/// importance per expert over epochs, and the histogram.
+/// Logs the training wall time (`train_s`) and the final histogram
+/// (`nodes_using_<k>_experts`), and draws `sagmm.png` in `run_dir`: importance per expert
+/// over epochs, and the histogram. Nothing for other models.
 pub fn finish(
     log: &mut MetricsLog,
     epoch: usize,
     model: &Model,
+    train_time: std::time::Duration,
     run_dir: Option<&Path>,
 ) -> Result<(), TrainError> {
     if model.moe().is_none() {
         return Ok(());
     }
+    log.push(epoch, SPLIT, "train_s", train_time.as_secs_f64())?;
     let hist = expert_count_histogram(model);
     for (k, &n) in hist.iter().enumerate() {
         log.push(

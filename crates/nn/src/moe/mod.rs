@@ -672,32 +672,24 @@ impl Architecture for Sagmm {
         debug_assert_eq!(x.cols(), self.in_dim);
         let total = graph.num_blocks();
         let outs = self.expert_outputs(tape, params, x, graph, rng);
-        if self.experts.len() == 1 {
+        let mix = if self.experts.len() == 1 {
             // A single expert trained alone (the baseline the mixture is compared with): no
             // gate, the expert's output goes straight to the head.
-            let h = outs[0].expect("a lone expert is never pruned");
-            if embed {
-                return h;
-            }
-            let (hw, hb) = (
-                tape.param(params, self.head.0),
-                tape.param(params, self.head.1),
+            outs[0].expect("a lone expert is never pruned")
+        } else {
+            let gi = self.gate_input(x, graph);
+            let rows = expert::output_rows(graph, total).unwrap_or(gi.rows);
+            assert_eq!(
+                gi.rows, rows,
+                "SAGMM gate input has {} rows, the pass outputs {rows}",
+                gi.rows
             );
-            let z = tape.matmul(h, hw);
-            return tape.add_bias(z, hb);
-        }
-        let gi = self.gate_input(x, graph);
-        let rows = expert::output_rows(graph, total).unwrap_or(gi.rows);
-        assert_eq!(
-            gi.rows, rows,
-            "SAGMM gate input has {} rows, the pass outputs {rows}",
-            gi.rows
-        );
-        let g = tape.constant(&gi);
-        let w = self.gate(tape, params, g, rng);
-        self.aux_losses(tape, params, w);
-        self.record(tape, w, &outs);
-        let mix = tape.mix_experts(w, &outs);
+            let g = tape.constant(&gi);
+            let w = self.gate(tape, params, g, rng);
+            self.aux_losses(tape, params, w);
+            self.record(tape, w, &outs);
+            tape.mix_experts(w, &outs)
+        };
         if embed {
             return mix;
         }
