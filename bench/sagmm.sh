@@ -49,7 +49,7 @@ variant_flags() {
 }
 
 variants=${*:-sagmm gcn gat sage sgc jk cheb gin mixhop top1 top2 no-prune identical pe}
-echo "| $name | test acc (${SEEDS} seeds) | params (end) | inference ms (epoch 1 → end) | train s |"
+echo "| $name | test acc (${SEEDS} seeds) | params (end) | inference ms (epoch 2 → end) | train s |"
 echo "|---|---|---|---|---|"
 for v in $variants; do
   out="$WORK/sagmm-$name-$v"

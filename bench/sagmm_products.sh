@@ -16,7 +16,7 @@ COMMON="--loader neighbor --fanouts 10,5,2 --layers 3 --batch-size 1024 --hidden
   --lr 0.003 --dropout 0.5 --weight-decay 0 --epochs ${EPOCHS:-3} --max-batches ${MAX_BATCHES:-60}
   --eval-max ${EVAL_MAX:-10000} --prune-interval 1 --store mmap --codec f32"
 variants=${*:-sagmm no-prune gcn sage gat}
-echo "| products | test acc | params (end) | val pass ms (epoch 1 → end) | train s |"
+echo "| products | test acc | params (end) | val pass ms (epoch 2 → end) | train s |"
 echo "|---|---|---|---|---|"
 for v in $variants; do
   case $v in
