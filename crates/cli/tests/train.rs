@@ -684,6 +684,7 @@ fn sagmm_bad_keys_are_errors_naming_the_key() {
         ("--min-experts", "0", "min_experts"),
         ("--pretrain-share", "1", "pretrain_share"),
         ("--load-balance", "-1", "load_balance"),
+        ("--gate-eigvecs", "100000", "gate_eigvecs"),
     ] {
         let out = root
             .path()

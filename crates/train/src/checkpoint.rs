@@ -147,6 +147,12 @@ impl Checkpoint {
                 reason: e,
             })?;
             moe.eig_k = m.eig_k;
+            if let Some(&bad) = m.pruned.iter().find(|&&e| e >= m.experts) {
+                return Err(TrainError::Checkpoint {
+                    path: mpath.clone(),
+                    reason: format!("pruned expert {bad} is outside 0..{}", m.experts),
+                });
+            }
             moe.pruned = m.pruned.clone();
             moe.pretrain = m.pretrain;
         }

@@ -339,6 +339,11 @@ impl RunConfig {
         if !(pretrain_share > 0.0 && pretrain_share < 1.0) {
             bail!("pretrain_share: {pretrain_share} is not in (0, 1)");
         }
+        if let Some(k) = self.gate_eigvecs.filter(|&k| k > 256) {
+            // Lanczos keeps max(4k + 40, 64) vectors of n floats: bounded, so a typo cannot ask
+            // for gigabytes.
+            bail!("gate_eigvecs: {k} is more than 256");
+        }
         if self.pretrain_epochs == Some(0) {
             bail!("pretrain_epochs: must be at least 1 (leave it out for half of epochs)");
         }

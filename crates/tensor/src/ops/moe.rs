@@ -49,8 +49,33 @@ fn xt_y(x: &Matrix, y: &Matrix) -> Vec<f64> {
 
 /// Column sums of `x` in f64.
 fn col_sums(x: &Matrix) -> Vec<f64> {
-    let ones = Matrix::from_vec(x.rows, 1, vec![1.0; x.rows]);
-    xt_y(&ones, x)
+    col_dots(x, None)
+}
+
+/// Per column j, `Σ_i x_ij · y_ij` (`y` absent: `Σ_i x_ij`), in f64 without a temporary.
+fn col_dots(x: &Matrix, y: Option<&Matrix>) -> Vec<f64> {
+    let e = x.cols;
+    (0..x.rows)
+        .into_par_iter()
+        .with_min_len(256)
+        .fold(
+            || vec![0.0f64; e],
+            |mut acc, i| {
+                let xr = x.row(i);
+                for j in 0..e {
+                    let w = y.map_or(1.0, |y| y.row(i)[j] as f64);
+                    acc[j] += xr[j] as f64 * w;
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![0.0f64; e],
+            |mut s, t| {
+                s.iter_mut().zip(&t).for_each(|(s, t)| *s += t);
+                s
+            },
+        )
 }
 
 struct LinearAttentionBack {
@@ -193,14 +218,7 @@ impl Backward for ThresholdBack {
                 });
         }
         if cx.needs(self.tau) {
-            let gp = xt_y(
-                &Matrix::from_vec(pv.rows, 1, vec![1.0; pv.rows]),
-                &Matrix::from_vec(
-                    pv.rows,
-                    e,
-                    g.data.iter().zip(&pv.data).map(|(a, b)| a * b).collect(),
-                ),
-            );
+            let gp = col_dots(g, Some(pv));
             let gt = cx.grad(self.tau);
             for j in 0..e {
                 if self.active[j] {
@@ -450,14 +468,16 @@ impl Tape {
         out.data
             .par_chunks_mut(e.max(1))
             .enumerate()
-            .for_each(|(i, o)| {
+            // One index buffer per worker, not one allocation per row.
+            .for_each_init(Vec::new, |idx: &mut Vec<usize>, (i, o)| {
                 let r = xv.row(i);
-                let mut idx: Vec<usize> = (0..e).filter(|&j| active[j]).collect();
+                idx.clear();
+                idx.extend((0..e).filter(|&j| active[j]));
                 idx.sort_by(|&a, &b| r[b].total_cmp(&r[a]));
                 idx.truncate(k.max(1));
                 let m = idx.iter().map(|&j| r[j]).fold(f32::NEG_INFINITY, f32::max);
                 let z: f32 = idx.iter().map(|&j| (r[j] - m).exp()).sum();
-                for &j in &idx {
+                for &j in idx.iter() {
                     o[j] = (r[j] - m).exp() / z;
                 }
             });
