@@ -480,9 +480,31 @@ fn a_feature_cache_changes_no_number_and_a_small_budget_is_refused() {
     c.extend(base);
     c.extend(["--mem-budget", "64MiB", "--out", p(&budget)]);
     assert_ok(&run(&c));
+    // Direct I/O past the page cache, alone and behind the budgeted cache: same rows.
+    let (direct, direct_budget) = (root.path().join("direct"), root.path().join("direct-b"));
+    for (out, extra) in [
+        (&direct, vec!["--direct-io", "true"]),
+        (
+            &direct_budget,
+            vec!["--direct-io", "true", "--mem-budget", "64MiB"],
+        ),
+    ] {
+        let mut f = vec!["train", p(&ds)];
+        f.extend(base);
+        f.extend(extra);
+        f.extend(["--out", p(out)]);
+        assert_ok(&run(&f));
+    }
     let want = train_losses(&plain.join("metrics.jsonl"));
     assert_eq!(train_losses(&cached.join("metrics.jsonl")), want);
     assert_eq!(train_losses(&budget.join("metrics.jsonl")), want);
+    assert_eq!(train_losses(&direct.join("metrics.jsonl")), want);
+    assert_eq!(train_losses(&direct_budget.join("metrics.jsonl")), want);
+    let mut g = vec!["train", p(&ds)];
+    g.extend(base);
+    let sq = root.path().join("sq");
+    g.extend(["--store", "sqlite", "--direct-io", "true", "--out", p(&sq)]);
+    assert_fails(&run(&g), &["direct_io", "sqlite"]);
     let text = std::fs::read_to_string(cached.join("metrics.jsonl")).unwrap();
     assert!(
         text.contains("\"metric\":\"cache_hit_rate\""),

@@ -54,7 +54,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::gather::{check_ids, check_out_len};
+use crate::gather::{check_ids, check_out_len, OutRows};
 use crate::{Codec, FeatureStore, StoreError};
 
 /// Id-map value of a node in neither tier.
@@ -166,32 +166,6 @@ impl Shard {
         let slot = self.hand;
         self.hand = (self.hand + 1) % self.cap;
         (slot, Some(self.ids[slot]))
-    }
-}
-
-/// Raw view of the caller's output buffer for disjoint row writes from several shard tasks.
-#[derive(Clone, Copy)]
-struct OutRows {
-    ptr: *mut f32,
-    rows: usize,
-    dim: usize,
-}
-
-// SAFETY: `OutRows` is only used inside one `gather` call, while the `&mut [f32]` it was made
-// from is borrowed by that call, and every task writes rows no other task writes (see `row`).
-unsafe impl Send for OutRows {}
-unsafe impl Sync for OutRows {}
-
-impl OutRows {
-    /// Row `pos` of the output.
-    ///
-    /// # Safety
-    /// No other live reference to row `pos` may exist: callers write each batch position from
-    /// exactly one task (positions are bucketed into disjoint shard lists).
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn row(&self, pos: usize) -> &mut [f32] {
-        assert!(pos < self.rows);
-        std::slice::from_raw_parts_mut(self.ptr.add(pos * self.dim), self.dim)
     }
 }
 

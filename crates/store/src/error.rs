@@ -64,6 +64,9 @@ pub enum StoreError {
     /// The store kind is not one this build knows.
     #[error("unknown feature store kind {0:?} (expected mmap, sqlite or postgres)")]
     UnknownKind(String),
+    /// Direct I/O was asked for a store kind that does its own reads.
+    #[error("direct I/O (direct_io) reads the mmap store's .npy files; the {0} store does its own I/O: drop direct_io or use --store mmap")]
+    DirectIoUnsupported(String),
     /// The codec name is not one of f32, f16, u8.
     #[error("unknown feature codec {0:?} (expected f32, f16 or u8)")]
     UnknownCodec(String),

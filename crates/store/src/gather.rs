@@ -49,3 +49,76 @@ where
         .zip(out.par_chunks_mut(chunk_rows * dim))
         .try_for_each(|(i, o)| chunk(i, o))
 }
+
+/// [`par_gather`] over the ids in ascending order: each chunk of `chunk_rows` sorted ids is
+/// gathered into a per-chunk buffer and its rows copied to their batch positions. For stores
+/// whose reads are cheaper in key order (a b-tree walks neighbouring leaves, the kernel's
+/// read-around fetches the next pages) at the price of one more copy per row.
+pub(crate) fn par_gather_sorted<F>(
+    ids: &[u32],
+    dim: usize,
+    out: &mut [f32],
+    chunk_rows: usize,
+    chunk: F,
+) -> Result<(), StoreError>
+where
+    F: Fn(&[u32], &mut [f32]) -> Result<(), StoreError> + Sync,
+{
+    check_out_len(ids, dim, out)?;
+    let chunk_rows = chunk_rows.max(1);
+    if ids.len() <= chunk_rows || dim == 0 {
+        return chunk(ids, out);
+    }
+    let mut order: Vec<(u32, u32)> = ids
+        .iter()
+        .enumerate()
+        .map(|(p, &id)| (id, p as u32))
+        .collect();
+    order.par_sort_unstable();
+    let out_rows = OutRows {
+        ptr: out.as_mut_ptr(),
+        rows: ids.len(),
+        dim,
+    };
+    order.par_chunks(chunk_rows).try_for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(sorted, buf): &mut (Vec<u32>, Vec<f32>), part| {
+            sorted.clear();
+            sorted.extend(part.iter().map(|&(id, _)| id));
+            buf.resize(part.len() * dim, 0.0);
+            chunk(sorted, buf)?;
+            for (row, &(_, pos)) in buf.chunks_exact(dim).zip(part) {
+                // SAFETY: each batch position appears once in `order`, in one chunk.
+                unsafe { out_rows.row(pos as usize) }.copy_from_slice(row);
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Raw view of the caller's output buffer for disjoint row writes from several parallel tasks.
+#[derive(Clone, Copy)]
+pub(crate) struct OutRows {
+    pub(crate) ptr: *mut f32,
+    pub(crate) rows: usize,
+    pub(crate) dim: usize,
+}
+
+// SAFETY: `OutRows` is only used inside one `gather` call, while the `&mut [f32]` it was made
+// from is borrowed by that call, and every task writes rows no other task writes (see `row`).
+unsafe impl Send for OutRows {}
+unsafe impl Sync for OutRows {}
+
+impl OutRows {
+    /// Row `pos` of the output.
+    ///
+    /// # Safety
+    /// No other live reference to row `pos` may exist: callers write each batch position from
+    /// exactly one task (the cache buckets positions into disjoint shard lists; the direct reader
+    /// gives each position to the one run holding its row).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn row(&self, pos: usize) -> &mut [f32] {
+        assert!(pos < self.rows);
+        std::slice::from_raw_parts_mut(self.ptr.add(pos * self.dim), self.dim)
+    }
+}

@@ -4,6 +4,7 @@
 mod budget;
 mod cache;
 mod codec;
+mod direct;
 mod error;
 mod feature_store;
 mod gather;

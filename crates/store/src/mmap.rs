@@ -8,7 +8,8 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use scalegnn_npy::{open_mmap, Array};
 
-use crate::gather::par_gather;
+use crate::direct::DirectFile;
+use crate::gather::{check_ids, check_out_len, par_gather};
 use crate::{Codec, FeatureStore, StoreError, U8Scale};
 
 /// File name of the u8 codec's per-column scale (f32 `[2, dim]`: min row, then step row).
@@ -41,6 +42,8 @@ pub struct MmapStore {
     dim: usize,
     codec: Codec,
     bytes_read: AtomicU64,
+    /// Set by [`MmapStore::with_direct_io`]: rows are read with `pread`, not through the map.
+    direct: Option<DirectFile>,
 }
 
 impl MmapStore {
@@ -74,7 +77,60 @@ impl MmapStore {
             dim,
             codec,
             bytes_read: AtomicU64::new(0),
+            direct: None,
         })
+    }
+
+    /// Reads rows with direct I/O (`O_DIRECT` `pread`, merged into long aligned reads) instead
+    /// of through the memory map, so features larger than memory cost no page cache; meant to
+    /// sit behind a [`crate::FeatureCache`] sized by the memory budget. See `direct.rs`.
+    pub fn with_direct_io(mut self) -> Result<MmapStore, StoreError> {
+        let header = scalegnn_npy::read_header(&self.path)?;
+        let row_bytes = self.dim * self.codec.value_bytes();
+        self.direct = Some(DirectFile::open(
+            &self.path,
+            header.data_offset as u64,
+            row_bytes,
+        )?);
+        Ok(self)
+    }
+
+    /// Tunes direct reads: gaps of at most `merge_gap` bytes between wanted rows are read
+    /// through, and no single read exceeds `max_run` bytes (no effect without direct I/O).
+    pub fn with_read_merge(mut self, merge_gap: u64, max_run: u64) -> MmapStore {
+        if let Some(d) = &mut self.direct {
+            d.set_merge(merge_gap, max_run);
+        }
+        self
+    }
+
+    /// `Some(true)` when rows are read past the page cache, `Some(false)` when direct I/O was
+    /// asked for but the file system refused it (plain `pread`), `None` when read by the map.
+    pub fn direct_io(&self) -> Option<bool> {
+        self.direct.as_ref().map(DirectFile::is_direct)
+    }
+
+    /// Decodes one stored row, as little-endian bytes, into f32.
+    fn decode_bytes(&self, bytes: &[u8], out: &mut [f32]) {
+        match &self.rows {
+            Rows::F32(_) => match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+                Ok(v) => out.copy_from_slice(v),
+                Err(_) => {
+                    for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    }
+                }
+            },
+            Rows::F16(_) => match bytemuck::try_cast_slice::<u8, f16>(bytes) {
+                Ok(v) => v.convert_to_f32_slice(out),
+                Err(_) => {
+                    for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                        *o = f16::from_le_bytes([b[0], b[1]]).to_f32();
+                    }
+                }
+            },
+            Rows::U8(_, scale) => scale.dequantize_row(bytes, out),
+        }
     }
 
     /// The mapped file holding the rows.
@@ -92,7 +148,7 @@ impl MmapStore {
 
     /// Decodes one chunk; ids are checked here because slicing the map must not panic.
     fn gather_chunk(&self, ids: &[u32], out: &mut [f32]) -> Result<(), StoreError> {
-        crate::gather::check_ids(ids, self.num_nodes)?;
+        check_ids(ids, self.num_nodes)?;
         let d = self.dim;
         if d > 0 {
             let rows = out.chunks_exact_mut(d).zip(ids);
@@ -137,6 +193,13 @@ impl FeatureStore for MmapStore {
         "mmap"
     }
     fn gather(&self, ids: &[u32], out: &mut [f32]) -> Result<(), StoreError> {
+        if let Some(direct) = &self.direct {
+            check_out_len(ids, self.dim, out)?;
+            check_ids(ids, self.num_nodes)?;
+            let read = direct.gather(ids, out, self.dim, |b, o| self.decode_bytes(b, o))?;
+            self.bytes_read.fetch_add(read, Ordering::Relaxed);
+            return Ok(());
+        }
         par_gather(ids, self.dim, out, CHUNK_ROWS, |i, o| {
             self.gather_chunk(i, o)
         })

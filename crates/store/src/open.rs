@@ -20,6 +20,9 @@ pub struct StoreOptions {
     pub pg_url: Option<String>,
     /// How transient PostgreSQL failures are retried.
     pub pg_retry: RetryPolicy,
+    /// Read the mmap store's rows with direct I/O past the page cache
+    /// ([`MmapStore::with_direct_io`]); other kinds refuse it.
+    pub direct_io: bool,
 }
 
 impl StoreOptions {
@@ -37,6 +40,7 @@ impl std::fmt::Debug for StoreOptions {
         f.debug_struct("StoreOptions")
             .field("pg_url", &self.pg_url.as_ref().map(|_| "<set>"))
             .field("pg_retry", &self.pg_retry)
+            .field("direct_io", &self.direct_io)
             .finish()
     }
 }
@@ -59,7 +63,11 @@ pub fn open_store_with(
     codec: Codec,
     opts: &StoreOptions,
 ) -> Result<Box<dyn FeatureStore>, StoreError> {
+    if opts.direct_io && kind != "mmap" {
+        return Err(StoreError::DirectIoUnsupported(kind.to_string()));
+    }
     match kind {
+        "mmap" if opts.direct_io => Ok(Box::new(MmapStore::open(dir, codec)?.with_direct_io()?)),
         "mmap" => Ok(Box::new(MmapStore::open(dir, codec)?)),
         "sqlite" => Ok(Box::new(SqliteStore::open(dir, codec)?)),
         "postgres" => Ok(Box::new(PostgresStore::open(dir, Some(codec), opts)?)),

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use scalegnn_store::conformance::{check_store, random_features, Tolerance};
 use scalegnn_store::{
-    open_store, write_store, Codec, FeatureStore, IterRows, NpyRows, SqliteRead, SqliteStore,
+    open_store, open_store_with, write_store, Codec, FeatureStore, IterRows, MmapStore, NpyRows,
+    SqliteRead, SqliteStore, StoreError, StoreOptions,
 };
 
 const N: usize = 5000;
@@ -31,6 +32,74 @@ fn mmap_store_conforms_for_every_codec() {
         let store = build(dir.path(), "mmap", codec);
         assert_eq!(store.kind(), "mmap");
         check_store(&*store, &x, &Tolerance::for_codec(codec, &x, DIM));
+    }
+}
+
+#[test]
+fn direct_io_mmap_store_conforms_for_every_codec_and_merge_setting() {
+    let (dir, x) = dataset();
+    let direct = StoreOptions {
+        direct_io: true,
+        ..StoreOptions::default()
+    };
+    for codec in Codec::ALL {
+        build(dir.path(), "mmap", codec);
+        let tol = Tolerance::for_codec(codec, &x, DIM);
+        // The default merge, through open_store_with as the CLI opens it.
+        let store = open_store_with(dir.path(), "mmap", codec, &direct).unwrap();
+        assert_eq!(store.kind(), "mmap");
+        check_store(&*store, &x, &tol);
+        // One 4 KiB block per read (no gap read through), and everything merged into a few
+        // long reads: both must give the same rows.
+        for (gap, max_run) in [(0, 4096), (1 << 20, 1 << 16), (8192, 3 * 4096)] {
+            let s = MmapStore::open(dir.path(), codec)
+                .unwrap()
+                .with_direct_io()
+                .unwrap()
+                .with_read_merge(gap, max_run);
+            assert!(s.direct_io().is_some());
+            check_store(&s, &x, &tol);
+        }
+    }
+}
+
+#[test]
+fn direct_io_reads_whole_blocks_and_merges_neighbours() {
+    let (dir, _) = dataset();
+    build(dir.path(), "mmap", Codec::F32);
+    let row = (DIM * 4) as u64;
+    let open = |gap: u64| {
+        MmapStore::open(dir.path(), Codec::F32)
+            .unwrap()
+            .with_direct_io()
+            .unwrap()
+            .with_read_merge(gap, 1 << 20)
+    };
+    // Rows 0 and 1000 are 96 kB apart: without merging, two 4 KiB reads (or one more block
+    // when a row straddles a boundary); merging a 128 KiB gap reads everything between.
+    let ids = [0u32, 1000];
+    let mut out = vec![0f32; 2 * DIM];
+    let apart = open(0);
+    apart.gather(&ids, &mut out).unwrap();
+    assert!(apart.bytes_read() <= 4 * 4096, "{}", apart.bytes_read());
+    let merged = open(128 * 1024);
+    merged.gather(&ids, &mut out).unwrap();
+    assert!(merged.bytes_read() >= 1000 * row, "{}", merged.bytes_read());
+}
+
+#[test]
+fn direct_io_is_refused_for_stores_that_do_their_own_reads() {
+    let (dir, _) = dataset();
+    build(dir.path(), "sqlite", Codec::F32);
+    let opts = StoreOptions {
+        direct_io: true,
+        ..StoreOptions::default()
+    };
+    match open_store_with(dir.path(), "sqlite", Codec::F32, &opts) {
+        Err(e @ StoreError::DirectIoUnsupported(_)) => {
+            assert!(e.to_string().contains("sqlite"), "{e}")
+        }
+        other => panic!("expected a direct-I/O refusal, got {:?}", other.map(|_| ())),
     }
 }
 

@@ -70,6 +70,31 @@ fn truncated_npy_files_fail_to_open_naming_the_file() {
 }
 
 #[test]
+fn npy_truncated_after_a_direct_io_open_is_an_error_naming_the_file() {
+    for codec in Codec::ALL {
+        // A fresh directory each time: the f32 store's file is the source of the others.
+        let (dir, _) = dataset();
+        write(dir.path(), "mmap", codec);
+        let path = dir.path().join(scalegnn_store::mmap_file(codec));
+        // Direct reads never touch the map, so shrinking the file under it is safe here.
+        let store = MmapStore::open(dir.path(), codec)
+            .unwrap()
+            .with_direct_io()
+            .unwrap();
+        let full = len(&path);
+        truncate(&path, full - 100);
+        let mut out = vec![0f32; 2 * DIM];
+        let e = store.gather(&[0, (N - 1) as u32], &mut out).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{e:?}");
+        assert!(e.to_string().contains(&*path.to_string_lossy()), "{e}");
+        assert!(e.to_string().contains("truncated"), "{e}");
+        // Rows before the cut are still served.
+        let mut one = vec![0f32; DIM];
+        store.gather(&[0], &mut one).unwrap();
+    }
+}
+
+#[test]
 fn missing_or_bad_scale_file_is_an_error_naming_it() {
     let (dir, _) = dataset();
     write(dir.path(), "mmap", Codec::U8);

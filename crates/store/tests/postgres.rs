@@ -238,6 +238,7 @@ fn an_unreachable_server_fails_after_bounded_retries() {
             attempts: 4,
             first_backoff: Duration::from_millis(10),
         },
+        ..StoreOptions::default()
     };
     let t0 = std::time::Instant::now();
     let e = write_store_with(root.path(), "postgres", Codec::F32, &src, &opts).unwrap_err();

@@ -293,7 +293,9 @@ fn diagnose(t: &StageTimes, loss: f32) -> String {
             (
                 "feature fetch",
                 "a faster store (mmap before sqlite/postgres), a smaller codec (--codec f16 or u8 \
-                 at ingest), a larger cache, or more prefetch depth (--prefetch)",
+                 at ingest), a larger cache, more prefetch depth (--prefetch), or, when the \
+                 features do not fit in memory, direct reads with --direct-io true behind \
+                 --mem-budget",
             )
         } else {
             (

@@ -108,6 +108,16 @@ pub struct RunConfig {
     /// Feature cache rows (90 % hub tier by in-degree, 10 % CLOCK), without a budget.
     #[arg(long)]
     pub cache_rows: Option<usize>,
+    /// Read the mmap store with direct I/O, past the page cache (features larger than
+    /// memory: pair it with --mem-budget so the cache holds what memory allows).
+    #[arg(long)]
+    pub direct_io: Option<bool>,
+    /// PostgreSQL server of a postgres store, postgres://USER[:PASSWORD]@HOST:PORT/DB
+    /// (default: $SCALEGNN_PG_URL, then the server recorded at ingest). Never written to
+    /// the run directory.
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing)]
+    pub pg_url: Option<String>,
     /// Threads sampling and gathering features ahead of training (default 4; more when
     /// features come from disk).
     #[arg(long)]
@@ -196,6 +206,8 @@ impl RunConfig {
             codec: self.codec.or(base.codec),
             mem_budget: self.mem_budget.or(base.mem_budget),
             cache_rows: self.cache_rows.or(base.cache_rows),
+            direct_io: self.direct_io.or(base.direct_io),
+            pg_url: self.pg_url.or(base.pg_url),
             io_threads: self.io_threads.or(base.io_threads),
             exact_eval: self.exact_eval.or(base.exact_eval),
             experts: self.experts.or(base.experts),
@@ -684,7 +696,12 @@ fn store_choice<'a>(ds: &'a Dataset, run: &'a RunConfig) -> (&'a str, &'a str) {
 pub fn open_store(ds: &Dataset, run: &RunConfig) -> Result<Box<dyn scalegnn_store::FeatureStore>> {
     let (kind, codec) = store_choice(ds, run);
     let codec: scalegnn_store::Codec = codec.parse().context("codec")?;
-    scalegnn_store::open_store(&ds.dir, kind, codec)
+    let opts = scalegnn_store::StoreOptions {
+        pg_url: run.pg_url.clone(),
+        direct_io: run.direct_io.unwrap_or(false),
+        ..Default::default()
+    };
+    scalegnn_store::open_store_with(&ds.dir, kind, codec, &opts)
         .with_context(|| format!("opening the {kind} feature store of {}", ds.dir.display()))
 }
 

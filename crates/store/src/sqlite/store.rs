@@ -12,7 +12,7 @@ use rusqlite::{Connection, Row};
 
 use super::schema::{check_file, open_reader, read_meta, row_checksum, SQLITE_FILE};
 use crate::codec::{decode_f16_bytes, decode_f32_bytes};
-use crate::gather::{check_ids, par_gather};
+use crate::gather::{check_ids, par_gather_sorted};
 use crate::{Codec, FeatureStore, StoreError, U8Scale};
 
 /// Ids per chunk: one pool checkout and (for `InArray`) one statement per chunk.
@@ -315,7 +315,9 @@ impl FeatureStore for SqliteStore {
         "sqlite"
     }
     fn gather(&self, ids: &[u32], out: &mut [f32]) -> Result<(), StoreError> {
-        par_gather(ids, self.dim, out, CHUNK_ROWS, |i, o| {
+        // In id order: a chunk's rows then sit on neighbouring b-tree leaves, so a chunk
+        // touches a few pages instead of one per row (and on disk they are read together).
+        par_gather_sorted(ids, self.dim, out, CHUNK_ROWS, |i, o| {
             self.gather_chunk(i, o)
         })
     }
