@@ -42,6 +42,7 @@ variant_flags() {
     gcn|gat|sage|sgc|jk|cheb|gin|mixhop) echo "--expert-pool $1" ;;
     top1|top2) echo "--gate $1" ;;
     no-prune) echo "--prune false" ;;
+    unchecked) echo "--prune-tolerance 1" ;;
     identical) echo "--identical-experts true" ;;
     pe) echo "--pretrain-experts true" ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;

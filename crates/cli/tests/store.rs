@@ -314,6 +314,40 @@ fn ingest_into_postgres_then_train_with_the_recorded_url() {
         .output()
         .unwrap();
     assert_ok(&o);
+    // --pg-url on train: used (a malformed one is refused), and never written to the run.
+    let train = |pg_url: &str, out: &str| {
+        bin()
+            .args([
+                "train",
+                p(&ds),
+                "--loader",
+                "neighbor",
+                "--fanouts",
+                "5,5",
+                "--epochs",
+                "1",
+                "--pg-url",
+                pg_url,
+                "--out",
+            ])
+            .arg(root.path().join(out))
+            .env_remove("SCALEGNN_PG_URL")
+            .output()
+            .unwrap()
+    };
+    assert_fails(&train("mysql://nowhere", "bad-url"), &["PostgreSQL URL"]);
+    // The CI server trusts loopback, so a password in the URL is accepted and ignored.
+    let user_info = url.split("://").nth(1).and_then(|r| r.split('@').next());
+    let with_password = match user_info {
+        Some(u) if url.contains('@') && !u.contains(':') => url.replacen('@', ":s3cret-pw@", 1),
+        _ => url.clone(),
+    };
+    assert_ok(&train(&with_password, "flag"));
+    let config = std::fs::read_to_string(root.path().join("flag/config.toml")).unwrap();
+    assert!(
+        !config.contains("s3cret") && !config.contains("pg_url"),
+        "{config}"
+    );
     let opts = scalegnn_store::StoreOptions {
         pg_url: Some(url),
         ..Default::default()

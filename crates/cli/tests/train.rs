@@ -614,6 +614,15 @@ fn sagmm_prunes_reports_and_its_pruned_checkpoint_reloads() {
     let params = moe_values(&m, "params");
     assert!(params.last() < params.first(), "{params:?}");
     assert_eq!(moe_values(&m, "importance_0_gcn").len(), 12);
+    // Epoch 12 is a pruning epoch (interval 3) but the last: nothing is pruned there.
+    let text = std::fs::read_to_string(&m).unwrap();
+    for l in text.lines().filter(|l| l.contains("\"pruned_expert\"")) {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(
+            v["epoch"].as_u64().unwrap() < 12,
+            "pruned at the last epoch: {l}"
+        );
+    }
     let hist: f64 = (1..=8)
         .map(|k| moe_values(&m, &format!("nodes_using_{k}_experts"))[0])
         .sum();
@@ -702,6 +711,7 @@ fn sagmm_bad_keys_are_errors_naming_the_key() {
         ("--expert-pool", "gcn,transformer", "expert_pool"),
         ("--gate", "top3", "gate"),
         ("--prune-factor", "1.5", "prune_factor"),
+        ("--prune-tolerance", "-0.1", "prune_tolerance"),
         ("--prune-interval", "0", "prune_interval"),
         ("--min-experts", "0", "min_experts"),
         ("--pretrain-share", "1", "pretrain_share"),

@@ -337,10 +337,47 @@ impl Model {
 
     /// Ends a training epoch for models that adapt during training (SAGMM: importance
     /// average and pruning, which frees parameters and is recorded in the configuration so
-    /// checkpoints reload without the pruned experts). `None` for the other models.
-    pub fn end_epoch(&mut self, val_acc: f64) -> Option<crate::moe::EpochReport> {
+    /// checkpoints reload without the pruned experts; `may_prune` false holds pruning off).
+    /// `None` for the other models.
+    pub fn end_epoch(&mut self, val_acc: f64, may_prune: bool) -> Option<crate::moe::EpochReport> {
         let moe = self.arch.moe_mut()?;
-        let report = moe.end_epoch(&mut self.params, val_acc);
+        let report = moe.end_epoch(&mut self.params, val_acc, may_prune);
+        self.config.moe.pruned = moe.pruned().to_vec();
+        Some(report)
+    }
+
+    /// [`Model::end_epoch`] with each pruning candidate checked first: `val_of(model)` gives
+    /// the validation accuracy of the model as it stands; a candidate whose removal lowers it
+    /// by more than the tolerance (`MoeConfig::prune_tolerance`) below `val_acc` is kept
+    /// (listed in `EpochReport::kept`). Candidates are tried weakest first, each on top of
+    /// those already accepted. `None` for the other models.
+    pub fn end_epoch_checked(
+        &mut self,
+        val_acc: f64,
+        may_prune: bool,
+        mut val_of: impl FnMut(&Model) -> f64,
+    ) -> Option<crate::moe::EpochReport> {
+        let moe = self.arch.moe_mut()?;
+        let candidates = moe.prune_candidates(val_acc, may_prune);
+        let tolerance = moe.prune_tolerance();
+        let (mut accepted, mut kept) = (Vec::new(), Vec::new());
+        for e in candidates {
+            if let Some(m) = self.arch.moe_mut() {
+                m.set_masked(&[e], true);
+            }
+            if val_of(self) + tolerance >= val_acc {
+                accepted.push(e);
+            } else {
+                if let Some(m) = self.arch.moe_mut() {
+                    m.set_masked(&[e], false);
+                }
+                kept.push(e);
+            }
+        }
+        let moe = self.arch.moe_mut()?;
+        moe.set_masked(&accepted, false);
+        let mut report = moe.prune_experts(&mut self.params, &accepted);
+        report.kept = kept;
         self.config.moe.pruned = moe.pruned().to_vec();
         Some(report)
     }

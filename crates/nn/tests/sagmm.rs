@@ -77,7 +77,7 @@ fn train(m: &mut Model, g: &Csr, x: &Features, y: &[usize], epochs: usize, seed:
         let total = tape.with_aux_losses(loss);
         tape.backward(total, &mut m.params);
         opt.step(&mut m.params);
-        if let Some(rep) = m.end_epoch(0.5) {
+        if let Some(rep) = m.end_epoch(0.5, true) {
             for &p in &rep.freed_params {
                 opt.free(p);
             }
@@ -192,6 +192,63 @@ fn pruning_frees_parameters_and_keeps_min_experts() {
     // A model built with that pruned list has the same parameters (a checkpoint reloads).
     let again = Model::new(m.config.clone(), 1).unwrap();
     assert_eq!(again.params.count(), m.params.count());
+}
+
+#[test]
+fn checked_pruning_keeps_a_candidate_whose_removal_costs_validation_accuracy() {
+    let (g, x, y) = two_regimes(4);
+    let x = Features::Dense(Arc::new(x));
+    let moe = MoeConfig {
+        prune_interval: 4,
+        prune_factor: 0.9,
+        min_experts: 1,
+        ..MoeConfig::default()
+    };
+    let mut m = Model::new(config(5, moe), 1).unwrap();
+    // Three epochs (no pruning decision yet), then a fourth training pass by hand so its
+    // end is the pruning decision.
+    train(&mut m, &g, &x, &y, 3, 4);
+    let ctx = GraphCtx::new(&g);
+    let mut tape = Tape::new(true);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+    m.forward(&mut tape, &x, &ctx, &mut rng);
+    // The first candidate tried is made essential: the mixture without it "scores" 0.
+    let mut calls: Vec<Vec<usize>> = Vec::new();
+    let mut poison = None;
+    let rep = m
+        .end_epoch_checked(0.5, true, |model| {
+            let active = model.moe().unwrap().active();
+            let masked: Vec<usize> = (0..active.len()).filter(|&e| !active[e]).collect();
+            let first = *poison.get_or_insert(masked[0]);
+            calls.push(masked.clone());
+            if masked.contains(&first) {
+                0.0
+            } else {
+                0.5
+            }
+        })
+        .unwrap();
+    let first = poison.expect("no pruning candidate with factor 0.9: the test needs one");
+    assert_eq!(rep.kept, vec![first]);
+    assert_eq!(rep.pruned.len() + 1, calls.len(), "{calls:?}");
+    assert!(!rep.pruned.contains(&first));
+    // Each later candidate was measured without the kept one masked, on top of those
+    // accepted before it.
+    for (k, masked) in calls.iter().enumerate().skip(1) {
+        assert!(!masked.contains(&first), "{calls:?}");
+        assert_eq!(masked.len(), k, "{calls:?}");
+    }
+    let moe = m.moe().unwrap();
+    assert!(moe.active()[first]);
+    for &e in &rep.pruned {
+        assert!(!moe.active()[e]);
+        let p = moe.experts[e].params[0];
+        assert_eq!(
+            m.params.values[p].rows, 0,
+            "pruned expert {e} kept its weights"
+        );
+    }
+    assert_eq!(m.config.moe.pruned, rep.pruned);
 }
 
 #[test]

@@ -211,6 +211,18 @@ fn missing_sqlite_row_names_the_id() {
         e.to_string().contains("1234") && e.to_string().contains("x.sqlite"),
         "{e}"
     );
+    // The missing row inside, last and first of an ascending batch, and in a large batch
+    // gathered in sorted chunks.
+    for ids in [
+        (1230..1240).collect::<Vec<u32>>(),
+        (1225..=1234).collect(),
+        (1234..1240).collect(),
+        (0..N as u32).rev().collect(),
+    ] {
+        let mut out = vec![0f32; ids.len() * DIM];
+        let e = store.gather(&ids, &mut out).unwrap_err();
+        assert!(matches!(e, StoreError::MissingRow { id: 1234, .. }), "{e}");
+    }
     let in_array = store.with_read(scalegnn_store::SqliteRead::InArray);
     let e = in_array.gather(&[5, 1234, 6], &mut out).unwrap_err();
     assert!(matches!(e, StoreError::MissingRow { id: 1234, .. }), "{e}");

@@ -532,7 +532,8 @@ pub fn train_minibatch(
         } else {
             since_best += 1;
         }
-        if let Some(rep) = model.end_epoch(va) {
+        // No pruning at the last epoch (see the full-batch trainer).
+        if let Some(rep) = model.end_epoch(va, epoch < cfg.epochs) {
             crate::sagmm::log_epoch(log, epoch, &model, &rep, eval_ms)?;
             for &p in &rep.freed_params {
                 opt.free(p);

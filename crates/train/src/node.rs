@@ -446,7 +446,15 @@ pub fn train_node_classification(
                 Checkpoint::save(&dir.join("checkpoint"), &model, epoch, va)?;
             }
         }
-        if let Some(rep) = model.end_epoch(va) {
+        // Pruning candidates are checked on the validation set first (full batch: one
+        // forward pass each, every `prune_interval` epochs).
+        // No pruning at the last epoch: the pruned model would have no epoch to recover in,
+        // and model selection would have to take it as it is.
+        let checked = model.end_epoch_checked(va, epoch < cfg.epochs, |m| {
+            let pred = evaluate(m, &data.x, &graph, &mut tape).argmax_rows();
+            accuracy(&pred, &data.labels, &data.val)
+        });
+        if let Some(rep) = checked {
             crate::sagmm::log_epoch(log, epoch, &model, &rep, infer_ms)?;
             for &p in &rep.freed_params {
                 opt.free(p);

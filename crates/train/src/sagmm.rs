@@ -16,7 +16,8 @@ use crate::{MetricLine, MetricsLog, TrainError};
 pub const SPLIT: &str = "moe";
 
 /// Logs one epoch's importance per expert (`importance_<i>_<kind>`), the active expert
-/// count, parameters held, and each expert pruned (`pruned_expert`, value = its index).
+/// count, parameters held, each expert pruned (`pruned_expert`, value = its index) and each
+/// candidate the validation check kept (`prune_kept_expert`).
 pub fn log_epoch(
     log: &mut MetricsLog,
     epoch: usize,
@@ -42,6 +43,9 @@ pub fn log_epoch(
     log.push(epoch, SPLIT, "params", held as f64)?;
     log.push(epoch, SPLIT, "infer_ms", infer_ms)?;
     log.push(epoch, SPLIT, "prune_factor", rep.factor as f64)?;
+    for &e in &rep.kept {
+        log.push(epoch, SPLIT, "prune_kept_expert", e as f64)?;
+    }
     for &e in &rep.pruned {
         log.push(epoch, SPLIT, "pruned_expert", e as f64)?;
     }

@@ -161,6 +161,10 @@ pub struct RunConfig {
     /// SAGMM: never prune below this many experts (default 2).
     #[arg(long)]
     pub min_experts: Option<usize>,
+    /// SAGMM, full batch: keep a pruning candidate whose removal would cost more than this
+    /// much validation accuracy, a fraction (default 0.005; 1 turns the check off).
+    #[arg(long)]
+    pub prune_tolerance: Option<f32>,
     /// SAGMM-PE: pretrain the experts on a share of the training labels, freeze them, and
     /// train only the gate and head on the rest (default false).
     #[arg(long)]
@@ -221,6 +225,7 @@ impl RunConfig {
             prune_interval: self.prune_interval.or(base.prune_interval),
             prune_factor: self.prune_factor.or(base.prune_factor),
             min_experts: self.min_experts.or(base.min_experts),
+            prune_tolerance: self.prune_tolerance.or(base.prune_tolerance),
             pretrain_experts: self.pretrain_experts.or(base.pretrain_experts),
             pretrain_share: self.pretrain_share.or(base.pretrain_share),
             pretrain_epochs: self.pretrain_epochs.or(base.pretrain_epochs),
@@ -347,6 +352,10 @@ impl RunConfig {
         if !(prune_factor > 0.0 && prune_factor < 1.0) {
             bail!("prune_factor: {prune_factor} is not in (0, 1)");
         }
+        let prune_tolerance = self.prune_tolerance.unwrap_or(d.prune_tolerance);
+        if !(0.0..=1.0).contains(&prune_tolerance) {
+            bail!("prune_tolerance: {prune_tolerance} is not in [0, 1]");
+        }
         let pretrain_share = self.pretrain_share.unwrap_or(d.pretrain_share);
         if !(pretrain_share > 0.0 && pretrain_share < 1.0) {
             bail!("pretrain_share: {pretrain_share} is not in (0, 1)");
@@ -385,6 +394,7 @@ impl RunConfig {
             prune_interval: self.prune_interval.unwrap_or(d.prune_interval),
             prune_factor,
             min_experts,
+            prune_tolerance,
             pruned: Vec::new(),
             pretrain: self.pretrain_experts.unwrap_or(d.pretrain),
             pretrain_share,

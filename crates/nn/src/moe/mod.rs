@@ -75,6 +75,10 @@ pub struct MoeConfig {
     pub prune_factor: f32,
     /// Never prune below this many experts.
     pub min_experts: usize,
+    /// Full-batch training checks each pruning candidate on the validation set first: an
+    /// expert is kept when removing it would cost more than this much validation accuracy
+    /// (a fraction; 1 disables the check).
+    pub prune_tolerance: f32,
     /// Experts removed so far (state: saved in checkpoints so a reload skips them).
     pub pruned: Vec<usize>,
     /// SAGMM-PE: experts pretrained (each with its own head) on a share of the training
@@ -100,6 +104,7 @@ impl Default for MoeConfig {
             prune_interval: 20,
             prune_factor: 0.5,
             min_experts: 2,
+            prune_tolerance: 0.005,
             pruned: Vec::new(),
             pretrain: false,
             pretrain_share: 0.5,
@@ -137,6 +142,8 @@ pub struct EpochReport {
     pub importance: Vec<f64>,
     /// Experts pruned at this epoch.
     pub pruned: Vec<usize>,
+    /// Pruning candidates kept because removing them cost validation accuracy.
+    pub kept: Vec<usize>,
     /// Parameter indices freed with them (the optimizer should drop their state).
     pub freed_params: Vec<usize>,
     /// The pruning factor after this epoch's adaptation.
@@ -466,8 +473,24 @@ impl Sagmm {
     /// Folds this epoch's contributions into the importance average and, every
     /// `prune_interval` epochs, prunes experts below `mean · factor` (adapting the factor to
     /// `val_acc`: lowered after a regression, raised after an improvement), keeping
-    /// `min_experts`. Pruned experts' parameters are freed in `params`.
-    pub fn end_epoch(&mut self, params: &mut ParamStore, val_acc: f64) -> EpochReport {
+    /// `min_experts`. Pruned experts' parameters are freed in `params`. With `may_prune`
+    /// false (the run's last epoch: a pruned model would have no epoch left to recover) only
+    /// the average is updated.
+    pub fn end_epoch(
+        &mut self,
+        params: &mut ParamStore,
+        val_acc: f64,
+        may_prune: bool,
+    ) -> EpochReport {
+        let candidates = self.prune_candidates(val_acc, may_prune);
+        self.prune_experts(params, &candidates)
+    }
+
+    /// The first half of [`Sagmm::end_epoch`]: folds the epoch into the importance average
+    /// and, on a pruning epoch, adapts the factor and returns the experts below the cut,
+    /// weakest first (at most as many as `min_experts` allows); empty otherwise, and when
+    /// `may_prune` is false.
+    pub fn prune_candidates(&mut self, val_acc: f64, may_prune: bool) -> Vec<usize> {
         self.epochs_seen += 1;
         let (contrib, steps) = {
             let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
@@ -485,45 +508,63 @@ impl Sagmm {
                 };
             }
         }
+        let interval = self.cfg.prune_interval.max(1);
+        if !may_prune || !self.cfg.prune || !self.epochs_seen.is_multiple_of(interval) {
+            return Vec::new();
+        }
+        if let Some(last) = self.last_val {
+            let (lo, hi) = FACTOR_RANGE;
+            self.factor = if val_acc < last {
+                (self.factor * 0.8).max(lo)
+            } else if val_acc > last {
+                (self.factor * 1.1).min(hi)
+            } else {
+                self.factor
+            };
+        }
+        self.last_val = Some(val_acc);
+        let live: Vec<usize> = (0..self.active.len()).filter(|&e| self.active[e]).collect();
+        let mean = live.iter().map(|&e| self.importance[e]).sum::<f64>() / live.len().max(1) as f64;
+        let cut = mean * self.factor as f64;
+        let mut weakest: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|&e| self.importance[e] < cut)
+            .collect();
+        weakest.sort_by(|&a, &b| self.importance[a].total_cmp(&self.importance[b]));
+        let room = live.len().saturating_sub(self.cfg.min_experts.max(1));
+        weakest.truncate(room);
+        weakest
+    }
+
+    /// Takes experts out of (or back into) the forward passes without freeing anything, to
+    /// measure the mixture without them; pruned experts stay out.
+    pub fn set_masked(&mut self, experts: &[usize], masked: bool) {
+        for &e in experts {
+            if e < self.active.len() && !self.cfg.pruned.contains(&e) {
+                self.active[e] = !masked;
+            }
+        }
+    }
+
+    /// The second half of [`Sagmm::end_epoch`]: removes `experts` for good, freeing their
+    /// parameters in `params`, and reports the epoch.
+    pub fn prune_experts(&mut self, params: &mut ParamStore, experts: &[usize]) -> EpochReport {
         let mut report = EpochReport {
             factor: self.factor,
             ..EpochReport::default()
         };
-        let interval = self.cfg.prune_interval.max(1);
-        if self.cfg.prune && self.epochs_seen.is_multiple_of(interval) {
-            if let Some(last) = self.last_val {
-                let (lo, hi) = FACTOR_RANGE;
-                self.factor = if val_acc < last {
-                    (self.factor * 0.8).max(lo)
-                } else if val_acc > last {
-                    (self.factor * 1.1).min(hi)
-                } else {
-                    self.factor
-                };
+        for &e in experts {
+            if e >= self.active.len() || self.cfg.pruned.contains(&e) {
+                continue;
             }
-            self.last_val = Some(val_acc);
-            let live: Vec<usize> = (0..self.active.len()).filter(|&e| self.active[e]).collect();
-            let mean =
-                live.iter().map(|&e| self.importance[e]).sum::<f64>() / live.len().max(1) as f64;
-            let cut = mean * self.factor as f64;
-            let mut weakest: Vec<usize> = live
-                .iter()
-                .copied()
-                .filter(|&e| self.importance[e] < cut)
-                .collect();
-            weakest.sort_by(|&a, &b| self.importance[a].total_cmp(&self.importance[b]));
-            let room = live.len().saturating_sub(self.cfg.min_experts.max(1));
-            weakest.truncate(room);
-            for e in weakest {
-                self.active[e] = false;
-                self.cfg.pruned.push(e);
-                for &p in &self.experts[e].params {
-                    params.free(p);
-                    report.freed_params.push(p);
-                }
-                report.pruned.push(e);
+            self.active[e] = false;
+            self.cfg.pruned.push(e);
+            for &p in &self.experts[e].params {
+                params.free(p);
+                report.freed_params.push(p);
             }
-            report.factor = self.factor;
+            report.pruned.push(e);
         }
         report.importance = self
             .importance
@@ -532,6 +573,11 @@ impl Sagmm {
             .map(|(&v, &a)| if a { v } else { 0.0 })
             .collect();
         report
+    }
+
+    /// Largest validation-accuracy loss a pruning may cost (see `MoeConfig::prune_tolerance`).
+    pub fn prune_tolerance(&self) -> f64 {
+        self.cfg.prune_tolerance as f64
     }
 
     /// The experts pruned so far, in order.
