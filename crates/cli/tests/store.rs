@@ -296,26 +296,9 @@ fn ingest_into_postgres_then_train_with_the_recorded_url() {
         .unwrap();
     assert_ok(&o);
     assert_recorded(&ds, "postgres", "f16", &["x.postgres.json"]);
-    // train has no --pg-url: it finds the server through x.postgres.json.
-    let o = bin()
-        .args([
-            "train",
-            p(&ds),
-            "--loader",
-            "neighbor",
-            "--fanouts",
-            "5,5",
-            "--epochs",
-            "2",
-            "--out",
-        ])
-        .arg(root.path().join("run"))
-        .env_remove("SCALEGNN_PG_URL")
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    // --pg-url on train: used (a malformed one is refused), and never written to the run.
-    let train = |pg_url: &str, out: &str| {
+    // Each run reads the features from the server, through the URL recorded at ingest or
+    // the one --pg-url gives.
+    let train = |extra: &[&str], out: &str| {
         bin()
             .args([
                 "train",
@@ -326,23 +309,28 @@ fn ingest_into_postgres_then_train_with_the_recorded_url() {
                 "5,5",
                 "--epochs",
                 "1",
-                "--pg-url",
-                pg_url,
-                "--out",
             ])
+            .args(extra)
+            .arg("--out")
             .arg(root.path().join(out))
             .env_remove("SCALEGNN_PG_URL")
             .output()
             .unwrap()
     };
-    assert_fails(&train("mysql://nowhere", "bad-url"), &["PostgreSQL URL"]);
+    // No --pg-url: the server comes from x.postgres.json.
+    assert_ok(&train(&[], "run"));
+    // --pg-url: used (a malformed one is refused), and never written to the run.
+    assert_fails(
+        &train(&["--pg-url", "mysql://nowhere"], "bad-url"),
+        &["PostgreSQL URL"],
+    );
     // The CI server trusts loopback, so a password in the URL is accepted and ignored.
     let user_info = url.split("://").nth(1).and_then(|r| r.split('@').next());
     let with_password = match user_info {
         Some(u) if url.contains('@') && !u.contains(':') => url.replacen('@', ":s3cret-pw@", 1),
         _ => url.clone(),
     };
-    assert_ok(&train(&with_password, "flag"));
+    assert_ok(&train(&["--pg-url", &with_password], "flag"));
     let config = std::fs::read_to_string(root.path().join("flag/config.toml")).unwrap();
     assert!(
         !config.contains("s3cret") && !config.contains("pg_url"),
