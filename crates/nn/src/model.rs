@@ -340,10 +340,8 @@ impl Model {
     /// checkpoints reload without the pruned experts; `may_prune` false holds pruning off).
     /// `None` for the other models.
     pub fn end_epoch(&mut self, val_acc: f64, may_prune: bool) -> Option<crate::moe::EpochReport> {
-        let moe = self.arch.moe_mut()?;
-        let report = moe.end_epoch(&mut self.params, val_acc, may_prune);
-        self.config.moe.pruned = moe.pruned().to_vec();
-        Some(report)
+        // Every candidate passes a check that reports no loss.
+        self.end_epoch_checked(val_acc, may_prune, |_| f64::INFINITY)
     }
 
     /// [`Model::end_epoch`] with each pruning candidate checked first: `val_of(model)` gives
@@ -362,20 +360,16 @@ impl Model {
         let tolerance = moe.prune_tolerance();
         let (mut accepted, mut kept) = (Vec::new(), Vec::new());
         for e in candidates {
-            if let Some(m) = self.arch.moe_mut() {
-                m.set_masked(&[e], true);
-            }
+            self.arch.moe_mut()?.set_masked(&[e], true);
             if val_of(self) + tolerance >= val_acc {
                 accepted.push(e);
             } else {
-                if let Some(m) = self.arch.moe_mut() {
-                    m.set_masked(&[e], false);
-                }
+                self.arch.moe_mut()?.set_masked(&[e], false);
                 kept.push(e);
             }
         }
+        // The accepted experts are still masked; pruning takes them out for good.
         let moe = self.arch.moe_mut()?;
-        moe.set_masked(&accepted, false);
         let mut report = moe.prune_experts(&mut self.params, &accepted);
         report.kept = kept;
         self.config.moe.pruned = moe.pruned().to_vec();

@@ -438,11 +438,7 @@ impl FeatureCache {
         drop(rest);
         let positions = |s: usize| &by_shard[start[s]..start[s + 1]];
         let parallel = rest_len >= PAR_MIN_ROWS && rayon::current_num_threads() > 1;
-        let out_rows = OutRows {
-            ptr: out.as_mut_ptr(),
-            rows: ids.len(),
-            dim: d,
-        };
+        let out_rows = OutRows::new(out, d);
 
         // 3. Dynamic hits under each shard's lock; misses collected and sorted per shard.
         let probe = |s: usize| -> (u64, ShardMisses) {

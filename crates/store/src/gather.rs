@@ -69,17 +69,8 @@ where
     if ids.len() <= chunk_rows || dim == 0 {
         return chunk(ids, out);
     }
-    let mut order: Vec<(u32, u32)> = ids
-        .iter()
-        .enumerate()
-        .map(|(p, &id)| (id, p as u32))
-        .collect();
-    order.par_sort_unstable();
-    let out_rows = OutRows {
-        ptr: out.as_mut_ptr(),
-        rows: ids.len(),
-        dim,
-    };
+    let order = id_order(ids);
+    let out_rows = OutRows::new(out, dim);
     order.par_chunks(chunk_rows).try_for_each_init(
         || (Vec::new(), Vec::new()),
         |(sorted, buf): &mut (Vec<u32>, Vec<f32>), part| {
@@ -96,12 +87,32 @@ where
     )
 }
 
+/// `(id, batch position)` for every position of `ids`, sorted by id then position: repeats of
+/// an id sit together, so each distinct id is read once.
+pub(crate) fn id_order(ids: &[u32]) -> Vec<(u32, u32)> {
+    let mut order: Vec<(u32, u32)> = ids
+        .iter()
+        .enumerate()
+        .map(|(p, &id)| (id, p as u32))
+        .collect();
+    // Parallel only where it pays: a rayon hop costs more than sorting a few thousand pairs.
+    if order.len() >= PAR_SORT_MIN {
+        order.par_sort_unstable();
+    } else {
+        order.sort_unstable();
+    }
+    order
+}
+
+/// Batches with fewer ids than this are sorted on the caller's thread.
+const PAR_SORT_MIN: usize = 32 * 1024;
+
 /// Raw view of the caller's output buffer for disjoint row writes from several parallel tasks.
 #[derive(Clone, Copy)]
 pub(crate) struct OutRows {
-    pub(crate) ptr: *mut f32,
-    pub(crate) rows: usize,
-    pub(crate) dim: usize,
+    ptr: *mut f32,
+    rows: usize,
+    dim: usize,
 }
 
 // SAFETY: `OutRows` is only used inside one `gather` call, while the `&mut [f32]` it was made
@@ -110,6 +121,15 @@ unsafe impl Send for OutRows {}
 unsafe impl Sync for OutRows {}
 
 impl OutRows {
+    /// A view of `out` as rows of `dim` floats.
+    pub(crate) fn new(out: &mut [f32], dim: usize) -> OutRows {
+        OutRows {
+            ptr: out.as_mut_ptr(),
+            rows: out.len().checked_div(dim).unwrap_or(0),
+            dim,
+        }
+    }
+
     /// Row `pos` of the output.
     ///
     /// # Safety

@@ -8,6 +8,7 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use scalegnn_npy::{open_mmap, Array};
 
+use crate::codec::{decode_f16_bytes, decode_f32_bytes};
 use crate::direct::DirectFile;
 use crate::gather::{check_ids, check_out_len, par_gather};
 use crate::{Codec, FeatureStore, StoreError, U8Scale};
@@ -110,25 +111,13 @@ impl MmapStore {
         self.direct.as_ref().map(DirectFile::is_direct)
     }
 
-    /// Decodes one stored row, as little-endian bytes, into f32.
+    /// Decodes one stored row, as raw bytes, into f32 (the decoders SQLite rows use).
     fn decode_bytes(&self, bytes: &[u8], out: &mut [f32]) {
         match &self.rows {
-            Rows::F32(_) => match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-                Ok(v) => out.copy_from_slice(v),
-                Err(_) => {
-                    for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                    }
-                }
-            },
-            Rows::F16(_) => match bytemuck::try_cast_slice::<u8, f16>(bytes) {
-                Ok(v) => v.convert_to_f32_slice(out),
-                Err(_) => {
-                    for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                        *o = f16::from_le_bytes([b[0], b[1]]).to_f32();
-                    }
-                }
-            },
+            Rows::F32(_) => decode_f32_bytes(bytes, out),
+            // Rows read into the 4 KiB-aligned buffer are always 2-byte aligned (the npy
+            // header is 64-byte padded), so the scratch path stays unused.
+            Rows::F16(_) => decode_f16_bytes(bytes, &mut Vec::new(), out),
             Rows::U8(_, scale) => scale.dequantize_row(bytes, out),
         }
     }

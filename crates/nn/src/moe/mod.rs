@@ -470,26 +470,12 @@ impl Sagmm {
         g
     }
 
-    /// Folds this epoch's contributions into the importance average and, every
-    /// `prune_interval` epochs, prunes experts below `mean · factor` (adapting the factor to
-    /// `val_acc`: lowered after a regression, raised after an improvement), keeping
-    /// `min_experts`. Pruned experts' parameters are freed in `params`. With `may_prune`
-    /// false (the run's last epoch: a pruned model would have no epoch left to recover) only
-    /// the average is updated.
-    pub fn end_epoch(
-        &mut self,
-        params: &mut ParamStore,
-        val_acc: f64,
-        may_prune: bool,
-    ) -> EpochReport {
-        let candidates = self.prune_candidates(val_acc, may_prune);
-        self.prune_experts(params, &candidates)
-    }
-
-    /// The first half of [`Sagmm::end_epoch`]: folds the epoch into the importance average
-    /// and, on a pruning epoch, adapts the factor and returns the experts below the cut,
+    /// Ends an epoch, first half: folds the epoch into the importance average and, every
+    /// `prune_interval` epochs, adapts the factor to `val_acc` (lowered after a regression,
+    /// raised after an improvement) and returns the experts below `mean · factor`,
     /// weakest first (at most as many as `min_experts` allows); empty otherwise, and when
-    /// `may_prune` is false.
+    /// `may_prune` is false (the run's last epoch: a pruned model would have no epoch left
+    /// to recover in).
     pub fn prune_candidates(&mut self, val_acc: f64, may_prune: bool) -> Vec<usize> {
         self.epochs_seen += 1;
         let (contrib, steps) = {
@@ -547,7 +533,7 @@ impl Sagmm {
         }
     }
 
-    /// The second half of [`Sagmm::end_epoch`]: removes `experts` for good, freeing their
+    /// Ends an epoch, second half: removes `experts` for good, freeing their
     /// parameters in `params`, and reports the epoch.
     pub fn prune_experts(&mut self, params: &mut ParamStore, experts: &[usize]) -> EpochReport {
         let mut report = EpochReport {

@@ -15,7 +15,7 @@ use postgres::{Client, Row, Statement};
 use super::conn::{is_transient, retry, url_for_read, Attempt, RetryPolicy, Server};
 use super::schema::{quote, read_meta, row_checksum, Pointer, POSTGRES_FILE};
 use crate::codec::{decode_f16_bytes, decode_f32_bytes};
-use crate::gather::{check_ids, par_gather};
+use crate::gather::{check_ids, id_order, par_gather};
 use crate::{Codec, FeatureStore, StoreError, StoreOptions, U8Scale};
 
 /// Ids per chunk: one pool checkout and one query per chunk.
@@ -272,12 +272,7 @@ impl PostgresStore {
         check_ids(ids, self.num_nodes)?;
         // (id, position) sorted by id: each distinct id is fetched once and copied to the
         // other positions that ask for it.
-        let mut order: Vec<(u32, u32)> = ids
-            .iter()
-            .enumerate()
-            .map(|(p, &id)| (id, p as u32))
-            .collect();
-        order.sort_unstable();
+        let order = id_order(ids);
         let mut distinct: Vec<i64> = Vec::with_capacity(order.len());
         let mut starts: Vec<usize> = Vec::with_capacity(order.len());
         for (k, &(id, _)) in order.iter().enumerate() {

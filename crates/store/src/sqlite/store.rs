@@ -12,7 +12,7 @@ use rusqlite::{Connection, Row};
 
 use super::schema::{check_file, open_reader, read_meta, row_checksum, SQLITE_FILE};
 use crate::codec::{decode_f16_bytes, decode_f32_bytes};
-use crate::gather::{check_ids, par_gather_sorted};
+use crate::gather::{check_ids, id_order, par_gather_sorted};
 use crate::{Codec, FeatureStore, StoreError, U8Scale};
 
 /// Ids per chunk: one pool checkout and (for `InArray`) one statement per chunk.
@@ -204,12 +204,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let d = self.dim;
         // (id, position) sorted by id: duplicates become one lookup and many copies.
-        let mut order: Vec<(u32, u32)> = ids
-            .iter()
-            .enumerate()
-            .map(|(p, &id)| (id, p as u32))
-            .collect();
-        order.sort_unstable();
+        let order = id_order(ids);
         let mut distinct: Vec<Value> = Vec::with_capacity(order.len());
         for (k, &(id, _)) in order.iter().enumerate() {
             if k == 0 || order[k - 1].0 != id {

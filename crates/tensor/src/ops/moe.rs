@@ -62,9 +62,17 @@ fn col_dots(x: &Matrix, y: Option<&Matrix>) -> Vec<f64> {
             || vec![0.0f64; e],
             |mut acc, i| {
                 let xr = x.row(i);
-                for j in 0..e {
-                    let w = y.map_or(1.0, |y| y.row(i)[j] as f64);
-                    acc[j] += xr[j] as f64 * w;
+                match y {
+                    Some(y) => {
+                        for ((a, &xv), &yv) in acc.iter_mut().zip(xr).zip(y.row(i)) {
+                            *a += xv as f64 * yv as f64;
+                        }
+                    }
+                    None => {
+                        for (a, &xv) in acc.iter_mut().zip(xr) {
+                            *a += xv as f64;
+                        }
+                    }
                 }
                 acc
             },
