@@ -5,13 +5,16 @@
 # feature file: the features are 2x what memory may hold of them, and the page cache cannot
 # keep them. Stores: mmap, SQLite, and PostgreSQL when SCALEGNN_PG_URL is set (the server
 # runs outside the cgroup, so its own cache is not limited: reported, not a target).
-# Four ways to read the features under the limit:
+# Ways to read the features under the limit:
 #   ooc-direct  mmap store read with direct I/O (--direct-io: O_DIRECT, no page cache) behind a
 #               feature cache that gets the half of the features memory may hold, minus the
 #               cache's id map and its miss buffer (one batch of rows): the recommended set-up;
 #   ooc-mmap    the mmap store through the page cache (the kernel decides what stays);
 #   ooc-sqlite, ooc-postgres: those stores, the page cache deciding what stays;
-#   ooc-sqlite-cache: SQLite behind the same feature cache as ooc-direct.
+#   ooc-sqlite-cache: SQLite behind the same feature cache as ooc-direct;
+#   ooc-sqlite-direct: SQLite read with direct I/O (the O_DIRECT VFS) behind the same cache,
+#               less what SQLite's connections take (1 MiB page cache, 1 MiB read window and a
+#               64 KiB side buffer each; one connection per prefetch thread and one more).
 # RUNS="ooc-direct ooc-mmap" picks some of them.
 #   bash bench/outofcore.sh DATASET_DIR      (a scalegnn dataset with x.npy and x.sqlite;
 #                                             make them with `scalegnn store DIR --store sqlite`)
@@ -23,12 +26,12 @@ THREADS=${THREADS:-2}
 BATCHES=${BATCHES:-15}
 WARMUP=${WARMUP:-3}
 IO_THREADS=${IO_THREADS:-4}
-RUNS=${RUNS:-ooc-direct ooc-mmap ooc-sqlite ooc-postgres}
+RUNS=${RUNS:-ooc-direct ooc-sqlite-direct ooc-mmap ooc-sqlite ooc-postgres}
 WORK=${WORK:-/tmp/scalegnn-outofcore}
 CG_ROOT=/sys/fs/cgroup/memory
 [ -w "$CG_ROOT" ] || { echo "needs a writable cgroup-v1 memory controller at $CG_ROOT (root)"; exit 1; }
 cargo build --release --quiet
-BIN=$PWD/target/release/scalegnn
+BIN=${BIN:-$PWD/target/release/scalegnn}
 mkdir -p "$WORK"
 OUT="$WORK/outofcore.jsonl"
 rm -f "$OUT"
@@ -59,6 +62,8 @@ row=$(( x_bytes / nodes ))
 batch_rows=$(python3 -c "import json; print(int(next(r['value'] for r in map(json.loads, open('$OUT')) if r['metric'] == 'sampled_nodes_per_batch')))")
 cache_rows=$(( (x_bytes / 2 - 4 * nodes - batch_rows * row) / row ))
 echo "direct run: cache of $cache_rows rows ($(( cache_rows * 100 / nodes )) % of the nodes; miss buffer $(( batch_rows * row >> 20 )) MiB)"
+sq_cache_rows=$(( cache_rows - (IO_THREADS + 1) * (1024 + 1024 + 64) * 1024 / row ))
+echo "sqlite direct run: cache of $sq_cache_rows rows"
 
 in_cgroup() { # name store [extra flags...]
   local name=$1 store=$2; shift 2
@@ -77,8 +82,9 @@ for run in $RUNS; do
     ooc-mmap) in_cgroup ooc-mmap mmap ;;
     ooc-sqlite) in_cgroup ooc-sqlite sqlite ;;
     ooc-sqlite-cache) in_cgroup ooc-sqlite-cache sqlite --cache-rows "$cache_rows" ;;
+    ooc-sqlite-direct) in_cgroup ooc-sqlite-direct sqlite --direct-io true --cache-rows "$sq_cache_rows" ;;
     ooc-postgres) if [ -n "${SCALEGNN_PG_URL:-}" ]; then in_cgroup ooc-postgres postgres; fi ;;
-    *) echo "unknown run $run (expected ooc-direct, ooc-mmap, ooc-sqlite, ooc-sqlite-cache, ooc-postgres)"; exit 1 ;;
+    *) echo "unknown run $run (expected ooc-direct, ooc-mmap, ooc-sqlite, ooc-sqlite-cache, ooc-sqlite-direct, ooc-postgres)"; exit 1 ;;
   esac
 done
 python3 - "$OUT" <<'PY'
@@ -87,7 +93,7 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 get = lambda d, m: next((r["value"] for r in rows if r["dataset"] == d and r["metric"] == m), None)
 ref = get("mem-mmap", "train_seeds_per_s")
 print(f"in memory (mmap, page cache warm after the first batches): {ref:.0f} seeds/s")
-for d in ("ooc-direct", "ooc-mmap", "ooc-sqlite", "ooc-sqlite-cache", "ooc-postgres"):
+for d in ("ooc-direct", "ooc-mmap", "ooc-sqlite", "ooc-sqlite-cache", "ooc-sqlite-direct", "ooc-postgres"):
     v = get(d, "train_seeds_per_s")
     if v is None:
         continue

@@ -500,11 +500,27 @@ fn a_feature_cache_changes_no_number_and_a_small_budget_is_refused() {
     assert_eq!(train_losses(&budget.join("metrics.jsonl")), want);
     assert_eq!(train_losses(&direct.join("metrics.jsonl")), want);
     assert_eq!(train_losses(&direct_budget.join("metrics.jsonl")), want);
+    // SQLite read through the O_DIRECT VFS: the same rows, so the same losses.
+    assert_ok(&run(&["store", p(&ds), "--store", "sqlite"]));
+    let sq = root.path().join("sq");
     let mut g = vec!["train", p(&ds)];
     g.extend(base);
-    let sq = root.path().join("sq");
     g.extend(["--store", "sqlite", "--direct-io", "true", "--out", p(&sq)]);
-    assert_fails(&run(&g), &["direct_io", "sqlite"]);
+    assert_ok(&run(&g));
+    assert_eq!(train_losses(&sq.join("metrics.jsonl")), want);
+    // A postgres store's rows live on its server: refused before any connection.
+    let pg = root.path().join("pg");
+    let mut h = vec!["train", p(&ds)];
+    h.extend(base);
+    h.extend([
+        "--store",
+        "postgres",
+        "--direct-io",
+        "true",
+        "--out",
+        p(&pg),
+    ]);
+    assert_fails(&run(&h), &["direct_io", "postgres"]);
     let text = std::fs::read_to_string(cached.join("metrics.jsonl")).unwrap();
     assert!(
         text.contains("\"metric\":\"cache_hit_rate\""),

@@ -40,7 +40,7 @@ use crate::StoreError;
 
 /// Alignment of offsets, lengths and buffers for `O_DIRECT` (the largest logical block size
 /// in common use; 512-byte devices accept it too).
-const ALIGN: u64 = 4096;
+pub(crate) const ALIGN: u64 = 4096;
 /// Default largest gap read through instead of starting a new request (see module docs).
 pub const DEFAULT_MERGE_GAP: u64 = 32 * 1024;
 /// Default longest single read: long enough for full sequential speed, short enough that a
@@ -75,19 +75,7 @@ impl DirectFile {
         data_offset: u64,
         row_bytes: usize,
     ) -> Result<DirectFile, StoreError> {
-        let direct = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(path);
-        let (file, direct) = match direct {
-            Ok(f) => (f, true),
-            // EINVAL: the file system has no direct I/O; read through the page cache instead.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (
-                File::open(path).map_err(|e| StoreError::io(path, e))?,
-                false,
-            ),
-            Err(e) => return Err(StoreError::io(path, e)),
-        };
+        let (file, direct) = open_direct(path).map_err(|e| StoreError::io(path, e))?;
         Ok(DirectFile {
             file,
             path: path.to_path_buf(),
@@ -218,29 +206,54 @@ impl DirectFile {
     }
 }
 
+/// Opens `path` read-only with `O_DIRECT`, or without it when the file system refuses it
+/// (EINVAL); the flag says which.
+pub(crate) fn open_direct(path: &Path) -> std::io::Result<(File, bool)> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(f) => Ok((f, true)),
+        // EINVAL: the file system has no direct I/O; read through the page cache instead.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok((File::open(path)?, false)),
+        Err(e) => Err(e),
+    }
+}
+
 /// A heap buffer whose usable part starts on an `ALIGN` boundary (`O_DIRECT` needs it).
-struct AlignedBuf {
+pub(crate) struct AlignedBuf {
     bytes: Vec<u8>,
     offset: usize,
 }
 
 impl AlignedBuf {
-    fn new(len: usize) -> AlignedBuf {
+    pub(crate) fn new(len: usize) -> AlignedBuf {
         let bytes = vec![0u8; len + ALIGN as usize];
         let offset = bytes.as_ptr().align_offset(ALIGN as usize);
         AlignedBuf { bytes, offset }
     }
 
+    /// Usable bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.bytes.len() - ALIGN as usize
+    }
+
+    /// The first `len` aligned bytes, read-only.
+    pub(crate) fn as_slice(&self, len: usize) -> &[u8] {
+        &self.bytes[self.offset..self.offset + len]
+    }
+
     /// The first `len` aligned bytes.
-    fn as_mut(&mut self, len: usize) -> &mut [u8] {
+    pub(crate) fn as_mut(&mut self, len: usize) -> &mut [u8] {
         &mut self.bytes[self.offset..self.offset + len]
     }
 }
 
-fn align_down(x: u64) -> u64 {
+pub(crate) fn align_down(x: u64) -> u64 {
     x / ALIGN * ALIGN
 }
 
-fn align_up(x: u64) -> u64 {
+pub(crate) fn align_up(x: u64) -> u64 {
     x.div_ceil(ALIGN) * ALIGN
 }

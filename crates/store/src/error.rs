@@ -65,7 +65,7 @@ pub enum StoreError {
     #[error("unknown feature store kind {0:?} (expected mmap, sqlite or postgres)")]
     UnknownKind(String),
     /// Direct I/O was asked for a store kind that does its own reads.
-    #[error("direct I/O (direct_io) reads the mmap store's .npy files; the {0} store does its own I/O: drop direct_io or use --store mmap")]
+    #[error("direct I/O (direct_io) reads the mmap or sqlite store's local file; the {0} store's rows live on its server: drop direct_io or use --store mmap|sqlite")]
     DirectIoUnsupported(String),
     /// The codec name is not one of f32, f16, u8.
     #[error("unknown feature codec {0:?} (expected f32, f16 or u8)")]

@@ -20,8 +20,8 @@ pub struct StoreOptions {
     pub pg_url: Option<String>,
     /// How transient PostgreSQL failures are retried.
     pub pg_retry: RetryPolicy,
-    /// Read the mmap store's rows with direct I/O past the page cache
-    /// ([`MmapStore::with_direct_io`]); other kinds refuse it.
+    /// Read the mmap or SQLite store's file with direct I/O past the page cache
+    /// ([`MmapStore::with_direct_io`], [`SqliteStore::with_direct_io`]); postgres refuses it.
     pub direct_io: bool,
 }
 
@@ -63,12 +63,15 @@ pub fn open_store_with(
     codec: Codec,
     opts: &StoreOptions,
 ) -> Result<Box<dyn FeatureStore>, StoreError> {
-    if opts.direct_io && kind != "mmap" {
+    if opts.direct_io && kind == "postgres" {
         return Err(StoreError::DirectIoUnsupported(kind.to_string()));
     }
     match kind {
         "mmap" if opts.direct_io => Ok(Box::new(MmapStore::open(dir, codec)?.with_direct_io()?)),
         "mmap" => Ok(Box::new(MmapStore::open(dir, codec)?)),
+        "sqlite" if opts.direct_io => {
+            Ok(Box::new(SqliteStore::open(dir, codec)?.with_direct_io()?))
+        }
         "sqlite" => Ok(Box::new(SqliteStore::open(dir, codec)?)),
         "postgres" => Ok(Box::new(PostgresStore::open(dir, Some(codec), opts)?)),
         other => Err(StoreError::UnknownKind(other.to_string())),

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use scalegnn_store::conformance::random_features;
 use scalegnn_store::{
-    open_store, write_store, Codec, FeatureStore, MmapStore, NpyRows, SliceRows, SqliteStore,
-    StoreError,
+    open_store, open_store_with, write_store, Codec, FeatureStore, MmapStore, NpyRows, SliceRows,
+    SqliteStore, StoreError, StoreOptions,
 };
 
 const N: usize = 3000;
@@ -41,7 +41,23 @@ fn len(path: &Path) -> u64 {
 
 /// Opens and gathers every row: the error, or the rows read.
 fn open_and_gather_all(dir: &Path, kind: &str, codec: Codec) -> Result<Vec<f32>, StoreError> {
-    let store = open_store(dir, kind, codec)?;
+    gather_all(open_store(dir, kind, codec)?)
+}
+
+/// The same through direct I/O (mmap or sqlite).
+fn open_direct_and_gather_all(
+    dir: &Path,
+    kind: &str,
+    codec: Codec,
+) -> Result<Vec<f32>, StoreError> {
+    let opts = StoreOptions {
+        direct_io: true,
+        ..StoreOptions::default()
+    };
+    gather_all(open_store_with(dir, kind, codec, &opts)?)
+}
+
+fn gather_all(store: Box<dyn FeatureStore>) -> Result<Vec<f32>, StoreError> {
     let ids: Vec<u32> = (0..store.num_nodes() as u32).collect();
     let mut out = vec![0f32; ids.len() * store.dim()];
     store.gather(&ids, &mut out)?;
@@ -92,6 +108,23 @@ fn npy_truncated_after_a_direct_io_open_is_an_error_naming_the_file() {
         let mut one = vec![0f32; DIM];
         store.gather(&[0], &mut one).unwrap();
     }
+}
+
+#[test]
+fn sqlite_truncated_after_a_direct_io_open_is_an_error_naming_the_file() {
+    let (dir, _) = dataset();
+    write(dir.path(), "sqlite", Codec::F32);
+    let path = dir.path().join("x.sqlite");
+    let store = SqliteStore::open(dir.path(), Codec::F32)
+        .unwrap()
+        .with_direct_io()
+        .unwrap();
+    let full = len(&path);
+    truncate(&path, full / 2);
+    let ids: Vec<u32> = (0..N as u32).collect();
+    let mut out = vec![0f32; N * DIM];
+    let e = store.gather(&ids, &mut out).unwrap_err();
+    assert!(e.to_string().contains(&*path.to_string_lossy()), "{e}");
 }
 
 #[test]
@@ -168,18 +201,25 @@ fn overwritten_sqlite_bytes_are_detected() {
             f.seek(SeekFrom::Start(off)).unwrap();
             f.write_all(&[0xA5; 48]).unwrap();
             drop(f);
-            // Either an error naming the file, or (garbage in free space) exactly the right rows.
-            match open_and_gather_all(dir.path(), "sqlite", codec) {
-                Err(e) => {
+            // Either an error naming the file, or (garbage in free space) exactly the right
+            // rows; the direct-I/O reader must notice exactly what the plain one does.
+            let plain = open_and_gather_all(dir.path(), "sqlite", codec);
+            let direct = open_direct_and_gather_all(dir.path(), "sqlite", codec);
+            assert_eq!(plain.is_ok(), direct.is_ok(), "{codec} at {off}");
+            match (plain, direct) {
+                (Err(e), Err(d)) => {
                     assert!(e.to_string().contains("x.sqlite"), "{codec} at {off}: {e}");
+                    assert!(d.to_string().contains("x.sqlite"), "{codec} at {off}: {d}");
                     noticed += 1;
                 }
-                Ok(rows) => assert!(
+                (Ok(rows), Ok(d)) => assert!(
                     rows.iter()
-                        .zip(&intact)
+                        .chain(&d)
+                        .zip(intact.iter().chain(&intact))
                         .all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{codec}: 48 bytes overwritten at {off} gave wrong rows without an error"
                 ),
+                _ => unreachable!(),
             }
         }
         // Most of the file is row payload, so most overwrites must be caught (about 85% were

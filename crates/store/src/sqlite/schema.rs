@@ -94,17 +94,43 @@ pub(crate) fn check_file(path: &Path) -> Result<(), StoreError> {
 /// Opens a read-only connection. `immutable=1` because dataset files never change in place:
 /// SQLite then skips locking and needs no `-wal`/`-shm` beside the file, so a WAL-mode store
 /// also opens from a read-only directory.
-pub(crate) fn open_reader(path: &Path, mmap_bytes: u64) -> Result<Connection, StoreError> {
+/// With `direct`, the file is read through the `O_DIRECT` VFS (see `direct_vfs`), which
+/// never memory-maps, and the connection keeps a page cache of `DIRECT_CACHE_KIB`.
+pub(crate) fn open_reader(
+    path: &Path,
+    mmap_bytes: u64,
+    direct: bool,
+) -> Result<Connection, StoreError> {
     let uri = format!("file:{}?mode=ro&immutable=1", uri_path(path));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(uri, flags).map_err(|e| StoreError::sqlite(path, e))?;
+    let conn = if direct {
+        Connection::open_with_flags_and_vfs(uri, flags, super::direct_vfs::VFS_NAME)
+    } else {
+        Connection::open_with_flags(uri, flags)
+    }
+    .map_err(|e| StoreError::sqlite(path, e))?;
     rusqlite::vtab::array::load_module(&conn).map_err(|e| StoreError::sqlite(path, e))?;
-    conn.pragma_update(None, "mmap_size", mmap_bytes as i64)
+    let (mmap, cache_kib) = if direct {
+        (0, DIRECT_CACHE_KIB)
+    } else {
+        (mmap_bytes as i64, DEFAULT_CACHE_KIB)
+    };
+    conn.pragma_update(None, "mmap_size", mmap)
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    conn.pragma_update(None, "cache_size", -cache_kib)
         .map_err(|e| StoreError::sqlite(path, e))?;
     Ok(conn)
 }
+
+/// SQLite's default page cache per connection (KiB).
+const DEFAULT_CACHE_KIB: i64 = 2000;
+/// Page cache per connection with direct reads (KiB). A sorted batch walks the leaves once,
+/// so a leaf is never read twice and caching it buys nothing; what repeats is the root and the
+/// interior page of the stretch being walked, a handful of pages. 1 MiB holds them with room
+/// to spare and leaves the memory to the feature cache.
+pub(crate) const DIRECT_CACHE_KIB: i64 = 1024;
 
 /// Percent-encodes every byte of `path` that could be read as URI syntax.
 fn uri_path(path: &Path) -> String {

@@ -10,13 +10,20 @@ use half::f16;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row};
 
+use super::direct_vfs::{register, take_bytes_read};
 use super::schema::{check_file, open_reader, read_meta, row_checksum, SQLITE_FILE};
 use crate::codec::{decode_f16_bytes, decode_f32_bytes};
+use crate::direct::open_direct;
 use crate::gather::{check_ids, id_order, par_gather_sorted};
 use crate::{Codec, FeatureStore, StoreError, U8Scale};
 
 /// Ids per chunk: one pool checkout and (for `InArray`) one statement per chunk.
 const CHUNK_ROWS: usize = 512;
+
+/// Ids per chunk with direct reads: a chunk's sorted ids walk the file forward through one
+/// connection's read window, so longer chunks mean fewer restarts (products preset, 190k
+/// sorted ids per batch, 4 threads: 1,000 ms with 512-id chunks, 880 ms with 8,192).
+const DIRECT_CHUNK_ROWS: usize = 8192;
 
 /// Maximum bytes of the file SQLite maps instead of `pread`ing (1 TiB: the whole file).
 const DEFAULT_MMAP_BYTES: u64 = 1 << 40;
@@ -43,6 +50,8 @@ pub struct SqliteStore {
     scale: Option<U8Scale>,
     read: SqliteRead,
     mmap_bytes: u64,
+    /// Set by [`SqliteStore::with_direct_io`]: whether `O_DIRECT` was accepted.
+    direct: Option<bool>,
     /// Idle connections; a chunk pops one (or opens one) and pushes it back.
     pool: Mutex<Vec<Connection>>,
     bytes_read: AtomicU64,
@@ -58,7 +67,7 @@ impl SqliteStore {
     /// (if given) must match the stored one.
     pub fn open_file(path: &Path, codec: Option<Codec>) -> Result<SqliteStore, StoreError> {
         check_file(path)?;
-        let conn = open_reader(path, DEFAULT_MMAP_BYTES)?;
+        let conn = open_reader(path, DEFAULT_MMAP_BYTES, false)?;
         let meta = read_meta(&conn, path)?;
         if let Some(c) = codec.filter(|&c| c != meta.codec) {
             return Err(StoreError::CodecMismatch {
@@ -89,6 +98,7 @@ impl SqliteStore {
             scale: meta.scale,
             read: SqliteRead::Point,
             mmap_bytes: DEFAULT_MMAP_BYTES,
+            direct: None,
             pool: Mutex::new(vec![conn]),
             bytes_read: AtomicU64::new(0),
         })
@@ -109,6 +119,31 @@ impl SqliteStore {
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
         self
+    }
+
+    /// Reads the database file past the page cache (`O_DIRECT`, through the `scalegnn-direct`
+    /// VFS) with a 1 MiB SQLite page cache and a 1 MiB read window per connection, for stores
+    /// larger than memory.
+    pub fn with_direct_io(mut self) -> Result<SqliteStore, StoreError> {
+        register().map_err(|rc| {
+            StoreError::corrupt(
+                &self.path,
+                format!("could not register the direct-I/O SQLite VFS (SQLite error {rc})"),
+            )
+        })?;
+        let (_, direct) = open_direct(&self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        self.direct = Some(direct);
+        let pool = self.pool.get_mut().unwrap_or_else(PoisonError::into_inner);
+        pool.clear();
+        // Opened now so that a failure shows at open, not in the first batch.
+        pool.push(open_reader(&self.path, 0, true)?);
+        Ok(self)
+    }
+
+    /// None without direct I/O; else whether reads really bypass the page cache (false when
+    /// the file system refused `O_DIRECT` and plain reads are used).
+    pub fn direct_io(&self) -> Option<bool> {
+        self.direct
     }
 
     /// The database file.
@@ -147,7 +182,7 @@ impl SqliteStore {
             .pop();
         match idle {
             Some(c) => Ok(c),
-            None => open_reader(&self.path, self.mmap_bytes),
+            None => open_reader(&self.path, self.mmap_bytes, self.direct.is_some()),
         }
     }
 
@@ -166,9 +201,14 @@ impl SqliteStore {
             SqliteRead::Point => self.read_point(&conn, ids, out, &mut scratch),
             SqliteRead::InArray => self.read_in_array(&conn, ids, out, &mut scratch),
         };
+        // Direct reads count what came from disk (whole windows); plain reads count rows, as
+        // the kernel's reads are not ours to see.
+        let bytes = match self.direct {
+            Some(_) => take_bytes_read(&conn),
+            None => (ids.len() * self.dim * self.codec.value_bytes()) as u64,
+        };
         self.checkin(conn);
         res?;
-        let bytes = (ids.len() * self.dim * self.codec.value_bytes()) as u64;
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
     }
@@ -313,9 +353,12 @@ impl FeatureStore for SqliteStore {
     fn gather(&self, ids: &[u32], out: &mut [f32]) -> Result<(), StoreError> {
         // In id order: a chunk's rows then sit on neighbouring b-tree leaves, so a chunk
         // touches a few pages instead of one per row (and on disk they are read together).
-        par_gather_sorted(ids, self.dim, out, CHUNK_ROWS, |i, o| {
-            self.gather_chunk(i, o)
-        })
+        let chunk = if self.direct.is_some() {
+            DIRECT_CHUNK_ROWS
+        } else {
+            CHUNK_ROWS
+        };
+        par_gather_sorted(ids, self.dim, out, chunk, |i, o| self.gather_chunk(i, o))
     }
     fn bytes_read(&self) -> u64 {
         self.bytes_read.load(Ordering::Relaxed)
