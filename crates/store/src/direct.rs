@@ -178,20 +178,8 @@ impl DirectFile {
     /// `run.len` except at the end of the file. A file ending before the run's rows do
     /// (`needed` bytes from the run's start) is an error naming it.
     fn read_run(&self, run: &Run, needed: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
-        let mut got = 0usize;
-        while got < buf.len() {
-            match self.file.read_at(&mut buf[got..], run.start + got as u64) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(StoreError::io(&self.path, e)),
-            }
-            // A short O_DIRECT read only happens at the end of the file; the next offset
-            // would be unaligned, so stop and check below that the rows are all there.
-            if self.direct && !got.is_multiple_of(ALIGN as usize) {
-                break;
-            }
-        }
+        let got = read_blocks(&self.file, self.direct, buf, run.start)
+            .map_err(|e| StoreError::io(&self.path, e))?;
         if (got as u64) < needed {
             return Err(StoreError::corrupt(
                 &self.path,
@@ -204,6 +192,31 @@ impl DirectFile {
         }
         Ok(got)
     }
+}
+
+/// Fills `buf` from file offset `start` (aligned, for `O_DIRECT`); returns how many bytes
+/// came, fewer than `buf.len()` only at the end of the file.
+pub(crate) fn read_blocks(
+    file: &File,
+    direct: bool,
+    buf: &mut [u8],
+    start: u64,
+) -> std::io::Result<usize> {
+    let mut got = 0usize;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], start + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        // A short O_DIRECT read only happens at the end of the file; the next offset would
+        // be unaligned, so stop (callers check that what they need is there).
+        if direct && !got.is_multiple_of(ALIGN as usize) {
+            break;
+        }
+    }
+    Ok(got)
 }
 
 /// Opens `path` read-only with `O_DIRECT`, or without it when the file system refuses it

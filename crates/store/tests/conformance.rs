@@ -137,7 +137,7 @@ fn direct_io_sqlite_store_conforms_for_every_codec_and_read_mode() {
         .unwrap();
     direct.gather(&[N as u32 / 2], &mut one).unwrap();
     let b = direct.bytes_read();
-    assert!(b >= 4096 && b % 4096 == 0, "{b} bytes");
+    assert!(b >= 4096 && b.is_multiple_of(4096), "{b} bytes");
 }
 
 #[test]
