@@ -45,6 +45,7 @@ variant_flags() {
     unchecked) echo "--prune-tolerance 1" ;;
     identical) echo "--identical-experts true" ;;
     pe) echo "--pretrain-experts true" ;;
+    xl*) echo "--expert-loss ${1#xl}" ;;  # e.g. xl1: expert supervision with weight 1
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SAGMM on the products preset, mini-batch (fan-outs 10,5,2, loss on the seeds only), against
-# single experts and without pruning; one seed, EPOCHS epochs of at most MAX_BATCHES batches,
+# single experts and without pruning; SEEDS seeds (default 1: seed 0), EPOCHS epochs of at
+# most MAX_BATCHES batches,
 # validation/test on a fixed subset of EVAL_MAX nodes (sampled with the same fan-outs).
 #   bash bench/sagmm_products.sh DATASET_DIR [VARIANTS...]   (default variants: see below)
 set -euo pipefail
@@ -29,9 +30,12 @@ for v in $variants; do
   out="$WORK/$v"
   rm -rf "$out"
   start=$(date +%s.%N)
-  "$BIN" --threads "$THREADS" train "$D" --model sagmm $COMMON $extra --out "$out" >/dev/null
+  for s in $(seq 0 $((${SEEDS:-1} - 1))); do
+    "$BIN" --threads "$THREADS" train "$D" --model sagmm $COMMON $extra --seed "$s" \
+      --out "$out/seed-$s" >/dev/null
+  done
   end=$(date +%s.%N)
   row=$(python3 bench/sagmm_summary.py "$out")
-  # Mini-batch runs have no train_s line: the wall time of the whole run stands in.
-  echo "| $v | ${row% | *} | $(python3 -c "print(f'{$end - $start:.0f}')") |"
+  # Mini-batch runs have no train_s line: the wall time of the whole run (per seed) stands in.
+  echo "| $v | ${row% | *} | $(python3 -c "print(f'{($end - $start) / ${SEEDS:-1}:.0f}')") |"
 done

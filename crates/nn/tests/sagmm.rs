@@ -263,3 +263,86 @@ fn the_same_seed_gives_the_same_run_and_another_seed_another() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+#[test]
+fn expert_supervision_scores_each_active_expert_in_training_only() {
+    let (g, x, y) = two_regimes(5);
+    let x = Features::Dense(Arc::new(x));
+    let ctx = GraphCtx::new(&g);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
+    let supervised = MoeConfig {
+        expert_loss: 0.6,
+        ..MoeConfig::default()
+    };
+    let m = Model::new(config(3, supervised.clone()), 1).unwrap();
+    let mut tape = Tape::new(true);
+    let logits = m.forward(&mut tape, &x, &ctx, &mut rng);
+    // One set of logits per expert, shaped like the mixture's, weighted to a mean.
+    assert_eq!(tape.aux_logits.len(), 3);
+    for &(z, w) in &tape.aux_logits {
+        assert_eq!(tape.value(z).rows, tape.value(logits).rows);
+        assert_eq!(tape.value(z).cols, 2);
+        assert!((w - 0.2).abs() < 1e-6, "{w}");
+    }
+    // None in evaluation, none when the weight is 0.
+    let mut eval = Tape::new(false);
+    m.forward(&mut eval, &x, &ctx, &mut rng);
+    assert!(eval.aux_logits.is_empty());
+    let off = MoeConfig {
+        expert_loss: 0.0,
+        ..MoeConfig::default()
+    };
+    let plain = Model::new(config(3, off), 1).unwrap();
+    let mut t = Tape::new(true);
+    plain.forward(&mut t, &x, &ctx, &mut rng);
+    assert!(t.aux_logits.is_empty());
+    // Pruned experts are not scored: the weight is shared by those left.
+    let pruning = MoeConfig {
+        expert_loss: 0.6,
+        prune_interval: 1,
+        prune_factor: 0.9,
+        min_experts: 2,
+        ..MoeConfig::default()
+    };
+    let mut p = Model::new(config(5, pruning), 1).unwrap();
+    train(&mut p, &g, &x, &y, 30, 2);
+    let active = p.moe().unwrap().active().iter().filter(|&&a| a).count();
+    assert!(active < 5, "nothing was pruned");
+    let mut t = Tape::new(true);
+    p.forward(&mut t, &x, &ctx, &mut rng);
+    assert_eq!(t.aux_logits.len(), active);
+    let share = 0.6 / active as f32;
+    assert!(t.aux_logits.iter().all(|&(_, w)| (w - share).abs() < 1e-6));
+    // The experts' own losses reach the expert weights: two steps on them alone (the head
+    // starts at zero, so the first moves only the head) change every expert's parameters.
+    let mut m = Model::new(config(3, supervised), 1).unwrap();
+    let before = m.params.values.clone();
+    let idx = Arc::new((0..y.len()).collect::<Vec<_>>());
+    let labels = Arc::new(y.clone());
+    let mut opt = Adam::new(0.01, 0.0);
+    for _ in 0..2 {
+        let mut tape = Tape::new(true);
+        m.params.zero_grad();
+        m.forward(&mut tape, &x, &ctx, &mut rng);
+        let mut total = None;
+        for (z, w) in std::mem::take(&mut tape.aux_logits) {
+            let lp = tape.log_softmax(z);
+            let l = tape.nll(lp, idx.clone(), labels.clone());
+            let l = tape.scale(l, w);
+            total = Some(match total {
+                None => l,
+                Some(t) => tape.add(t, l),
+            });
+        }
+        tape.backward(total.expect("three experts scored"), &mut m.params);
+        opt.step(&mut m.params);
+    }
+    let moe = m.moe().unwrap();
+    for (e, ex) in moe.experts.iter().enumerate() {
+        let changed = ex
+            .params
+            .iter()
+            .any(|&p| m.params.values[p].data != before[p].data);
+        assert!(changed, "expert {e} got no gradient from its own loss");
+    }
+}

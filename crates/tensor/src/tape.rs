@@ -179,6 +179,9 @@ pub struct Tape {
     /// Auxiliary losses a model recorded during its forward pass (SAGMM's load balance and
     /// diversity); `with_aux_losses` adds them to the task loss.
     pub aux_losses: Vec<Var>,
+    /// Extra logits a model asks the trainer to score against the same labels as its output,
+    /// each with a weight (SAGMM's expert supervision).
+    pub aux_logits: Vec<(Var, f32)>,
 }
 
 impl Default for Tape {
@@ -196,6 +199,7 @@ impl Tape {
             training,
             stats: Vec::new(),
             aux_losses: Vec::new(),
+            aux_logits: Vec::new(),
         }
     }
 
@@ -214,6 +218,7 @@ impl Tape {
         self.training = training;
         self.stats.clear();
         self.aux_losses.clear();
+        self.aux_logits.clear();
     }
 
     pub(crate) fn push(&mut self, op: Op, value: Matrix, needs_grad: bool) -> Var {

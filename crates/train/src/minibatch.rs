@@ -315,10 +315,17 @@ pub fn train_step(
     let logits = model.forward(tape, &p.x, &p.graph, rng);
     let lp = tape.log_softmax(logits);
     let rows = Arc::new((0..p.num_seeds).collect::<Vec<usize>>());
-    let loss = tape.nll(lp, rows, p.labels.clone());
+    let loss = tape.nll(lp, rows.clone(), p.labels.clone());
     let loss_v = tape.value(loss).data[0];
-    // SAGMM's load-balance and diversity terms (none for the other models).
-    let loss = tape.with_aux_losses(loss);
+    // SAGMM's load-balance and diversity terms and its experts' own logits (none for the
+    // other models).
+    let mut loss = tape.with_aux_losses(loss);
+    for (z, w) in std::mem::take(&mut tape.aux_logits) {
+        let lp = tape.log_softmax(z);
+        let l = tape.nll(lp, rows.clone(), p.labels.clone());
+        let l = tape.scale(l, w);
+        loss = tape.add(loss, l);
+    }
     if loss_v.is_finite() {
         tape.backward_freeing(loss, &mut model.params);
         opt.step(&mut model.params);

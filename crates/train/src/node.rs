@@ -394,8 +394,16 @@ pub fn train_node_classification(
                 value: loss_v,
             });
         }
-        // SAGMM's load-balance and diversity terms join the task loss (none for the others).
-        let loss = tape.with_aux_losses(loss);
+        // SAGMM's load-balance and diversity terms join the task loss (none for the others),
+        // and its experts' own logits are scored on the same rows.
+        let mut loss = tape.with_aux_losses(loss);
+        for (z, w) in std::mem::take(&mut tape.aux_logits) {
+            let picked = tape.gather_rows(z, fit.clone());
+            let lp = tape.log_softmax(picked);
+            let l = tape.nll(lp, fit_rows.clone(), fit_labels.clone());
+            let l = tape.scale(l, w);
+            loss = tape.add(loss, l);
+        }
         tape.backward_freeing(loss, &mut model.params);
         opt.step(&mut model.params);
         model.update_stats(&tape);

@@ -108,8 +108,8 @@ pub struct RunConfig {
     /// Feature cache rows (90 % hub tier by in-degree, 10 % CLOCK), without a budget.
     #[arg(long)]
     pub cache_rows: Option<usize>,
-    /// Read the mmap store with direct I/O, past the page cache (features larger than
-    /// memory: pair it with --mem-budget so the cache holds what memory allows).
+    /// Read the mmap or sqlite store with direct I/O, past the page cache (features larger
+    /// than memory: pair it with --mem-budget so the cache holds what memory allows).
     #[arg(long)]
     pub direct_io: Option<bool>,
     /// PostgreSQL server of a postgres store, postgres://USER[:PASSWORD]@HOST:PORT/DB
@@ -149,6 +149,10 @@ pub struct RunConfig {
     /// SAGMM: weight of the gate-diversity loss (default 0.01).
     #[arg(long)]
     pub diversity: Option<f32>,
+    /// SAGMM: weight of the expert-supervision loss, each expert's output through the head
+    /// scored against the labels (default 0.5; 0 turns it off).
+    #[arg(long)]
+    pub expert_loss: Option<f32>,
     /// SAGMM: prune experts that stop contributing (default true).
     #[arg(long)]
     pub prune: Option<bool>,
@@ -221,6 +225,7 @@ impl RunConfig {
             gate_eigvecs: self.gate_eigvecs.or(base.gate_eigvecs),
             load_balance: self.load_balance.or(base.load_balance),
             diversity: self.diversity.or(base.diversity),
+            expert_loss: self.expert_loss.or(base.expert_loss),
             prune: self.prune.or(base.prune),
             prune_interval: self.prune_interval.or(base.prune_interval),
             prune_factor: self.prune_factor.or(base.prune_factor),
@@ -374,6 +379,7 @@ impl RunConfig {
         for (key, v) in [
             ("load_balance", self.load_balance),
             ("diversity", self.diversity),
+            ("expert_loss", self.expert_loss),
         ] {
             if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
                 bail!("{key}: {v} must be a finite weight ≥ 0");
@@ -390,6 +396,7 @@ impl RunConfig {
             eig_k: self.gate_eigvecs.unwrap_or(d.eig_k),
             w_imp: self.load_balance.unwrap_or(d.w_imp),
             w_div: self.diversity.unwrap_or(d.w_div),
+            expert_loss: self.expert_loss.unwrap_or(d.expert_loss),
             prune: self.prune.unwrap_or(d.prune),
             prune_interval: self.prune_interval.unwrap_or(d.prune_interval),
             prune_factor,

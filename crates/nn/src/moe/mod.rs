@@ -67,6 +67,9 @@ pub struct MoeConfig {
     pub w_imp: f32,
     /// Weight of the gate-diversity loss on W_q, W_k, W_v.
     pub w_div: f32,
+    /// Weight of the expert-supervision loss: each active expert's output through the task
+    /// head is scored against the labels too (mean over experts; 0 turns it off).
+    pub expert_loss: f32,
     /// Adaptive pruning on or off.
     pub prune: bool,
     /// Epochs between pruning decisions.
@@ -100,6 +103,7 @@ impl Default for MoeConfig {
             eig_k: 8,
             w_imp: 0.01,
             w_div: 0.01,
+            expert_loss: 0.5,
             prune: true,
             prune_interval: 20,
             prune_factor: 0.5,
@@ -733,6 +737,18 @@ impl Architecture for Sagmm {
             tape.param(params, self.head.0),
             tape.param(params, self.head.1),
         );
+        if tape.training && self.cfg.expert_loss > 0.0 && self.experts.len() > 1 && !self.frozen {
+            // Each expert alone through the shared head, scored by the trainer: every expert
+            // must classify on its own, so the mixture weighs classifiers, not features that
+            // only work together (see docs/sagmm.md, expert supervision).
+            let active: Vec<Var> = outs.iter().flatten().copied().collect();
+            let w = self.cfg.expert_loss / active.len() as f32;
+            for o in active {
+                let z = tape.matmul(o, hw);
+                let z = tape.add_bias(z, hb);
+                tape.aux_logits.push((z, w));
+            }
+        }
         let z = tape.matmul(mix, hw);
         tape.add_bias(z, hb)
     }
