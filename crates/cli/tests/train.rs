@@ -627,6 +627,9 @@ fn sagmm_prunes_reports_and_its_pruned_checkpoint_reloads() {
         !pruned.is_empty(),
         "factor 0.9 every 3 epochs pruned nothing"
     );
+    // The expert-supervision weight is recorded although it was defaulted.
+    let cfg = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("expert_loss = 0.5"), "{cfg}");
     let params = moe_values(&m, "params");
     assert!(params.last() < params.first(), "{params:?}");
     assert_eq!(moe_values(&m, "importance_0_gcn").len(), 12);
@@ -732,6 +735,8 @@ fn sagmm_bad_keys_are_errors_naming_the_key() {
         ("--min-experts", "0", "min_experts"),
         ("--pretrain-share", "1", "pretrain_share"),
         ("--load-balance", "-1", "load_balance"),
+        ("--expert-loss", "-1", "expert_loss"),
+        ("--expert-loss", "NaN", "expert_loss"),
         ("--gate-eigvecs", "100000", "gate_eigvecs"),
     ] {
         let out = root

@@ -243,7 +243,10 @@ pub(crate) struct AlignedBuf {
 impl AlignedBuf {
     pub(crate) fn new(len: usize) -> AlignedBuf {
         let bytes = vec![0u8; len + ALIGN as usize];
-        let offset = bytes.as_ptr().align_offset(ALIGN as usize);
+        // By address, not `align_offset`, which may give up (usize::MAX) and then slicing
+        // would panic.
+        let a = ALIGN as usize;
+        let offset = (a - bytes.as_ptr() as usize % a) % a;
         AlignedBuf { bytes, offset }
     }
 

@@ -302,7 +302,8 @@ impl BatchSource<'_> {
     }
 }
 
-/// One training step on a prepared batch; returns the loss.
+/// One training step on a prepared batch; returns the task loss, or the non-finite total loss
+/// when the step was skipped.
 pub fn train_step(
     model: &mut Model,
     opt: &mut Adam,
@@ -326,11 +327,15 @@ pub fn train_step(
         let l = tape.scale(l, w);
         loss = tape.add(loss, l);
     }
-    if loss_v.is_finite() {
-        tape.backward_freeing(loss, &mut model.params);
-        opt.step(&mut model.params);
-        model.update_stats(tape);
+    // A non-finite total (the task loss or an expert's own) skips the step and is returned,
+    // so the caller stops with its NaN error.
+    let total_v = tape.value(loss).data[0];
+    if !total_v.is_finite() {
+        return total_v;
     }
+    tape.backward_freeing(loss, &mut model.params);
+    opt.step(&mut model.params);
+    model.update_stats(tape);
     loss_v
 }
 

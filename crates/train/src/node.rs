@@ -387,13 +387,6 @@ pub fn train_node_classification(
         let lp = tape.log_softmax(picked);
         let loss = tape.nll(lp, fit_rows.clone(), fit_labels.clone());
         let loss_v = tape.value(loss).data[0];
-        if !loss_v.is_finite() {
-            log.flush()?;
-            return Err(TrainError::NanLoss {
-                epoch,
-                value: loss_v,
-            });
-        }
         // SAGMM's load-balance and diversity terms join the task loss (none for the others),
         // and its experts' own logits are scored on the same rows.
         let mut loss = tape.with_aux_losses(loss);
@@ -403,6 +396,16 @@ pub fn train_node_classification(
             let l = tape.nll(lp, fit_rows.clone(), fit_labels.clone());
             let l = tape.scale(l, w);
             loss = tape.add(loss, l);
+        }
+        // The total, not just the task loss: an expert's own loss can be non-finite on rows
+        // its gate weight ignores in the mixture.
+        let total_v = tape.value(loss).data[0];
+        if !total_v.is_finite() {
+            log.flush()?;
+            return Err(TrainError::NanLoss {
+                epoch,
+                value: total_v,
+            });
         }
         tape.backward_freeing(loss, &mut model.params);
         opt.step(&mut model.params);

@@ -451,8 +451,13 @@ pub fn run(a: Args) -> Result<()> {
         Some(p) => RunConfig::load(p)?,
         None => RunConfig::default(),
     };
-    let run = a.run.clone().or(file);
+    let mut run = a.run.clone().or(file);
     let cfg = run.resolve()?;
+    if cfg.model == ModelKind::Sagmm {
+        // Recorded even when defaulted: a default that changes later (0 before expert
+        // supervision existed) must not silently change what this config.toml reruns.
+        run.expert_loss = Some(cfg.moe.expert_loss);
+    }
     let runs = run.runs.unwrap_or(1).max(1);
     let ds = Dataset::open(
         &a.dataset,

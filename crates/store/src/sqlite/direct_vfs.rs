@@ -23,7 +23,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr, OsStr};
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::OnceLock;
@@ -88,6 +88,7 @@ struct DbFile {
 /// What one open database file holds: the file and its read window.
 struct FileState {
     file: File,
+    path: PathBuf,
     direct: bool,
     buf: AlignedBuf,
     /// Blocks read off the walk, so that they do not replace the window.
@@ -103,6 +104,20 @@ struct FileState {
 }
 
 impl FileState {
+    /// [`FileState::read`], falling back to plain reads for good when the file system
+    /// accepted `O_DIRECT` at open but refuses direct reads (EINVAL).
+    fn read_or_fallback(&mut self, out: &mut [u8], off: u64) -> std::io::Result<bool> {
+        match self.read(out, off) {
+            Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                self.file = File::open(&self.path)?;
+                self.direct = false;
+                self.win_len = 0;
+                self.read(out, off)
+            }
+            r => r,
+        }
+    }
+
     /// Fills `out` from offset `off`; false when the file ended first (the rest zeroed, as
     /// SQLite expects of a short read).
     fn read(&mut self, out: &mut [u8], off: u64) -> std::io::Result<bool> {
@@ -191,6 +206,7 @@ unsafe extern "C" fn x_open(
     };
     (*f).state = Box::into_raw(Box::new(FileState {
         file: handle,
+        path: path.to_path_buf(),
         direct,
         buf: AlignedBuf::new(WINDOW),
         side: AlignedBuf::new(SIDE),
@@ -255,7 +271,7 @@ unsafe extern "C" fn x_read(
         return ffi::SQLITE_IOERR_READ;
     };
     let out = std::slice::from_raw_parts_mut(buf as *mut u8, len);
-    match state(file).read(out, off) {
+    match state(file).read_or_fallback(out, off) {
         Ok(true) => ffi::SQLITE_OK,
         Ok(false) => ffi::SQLITE_IOERR_SHORT_READ,
         Err(_) => ffi::SQLITE_IOERR_READ,
@@ -363,6 +379,7 @@ mod tests {
         let (file, direct) = open_direct(&path).unwrap();
         let st = FileState {
             file,
+            path: path.clone(),
             direct,
             buf: AlignedBuf::new(WINDOW),
             side: AlignedBuf::new(SIDE),

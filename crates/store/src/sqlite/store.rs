@@ -126,17 +126,21 @@ impl SqliteStore {
     /// larger than memory.
     pub fn with_direct_io(mut self) -> Result<SqliteStore, StoreError> {
         register().map_err(|rc| {
-            StoreError::corrupt(
-                &self.path,
-                format!("could not register the direct-I/O SQLite VFS (SQLite error {rc})"),
-            )
+            let e = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rc),
+                Some("registering the direct-I/O VFS scalegnn-direct".to_string()),
+            );
+            StoreError::sqlite(&self.path, e)
         })?;
         let (_, direct) = open_direct(&self.path).map_err(|e| StoreError::io(&self.path, e))?;
         self.direct = Some(direct);
         let pool = self.pool.get_mut().unwrap_or_else(PoisonError::into_inner);
         pool.clear();
-        // Opened now so that a failure shows at open, not in the first batch.
-        pool.push(open_reader(&self.path, 0, true)?);
+        // Opened now so that a failure shows at open, not in the first batch; what opening
+        // read is not a batch's.
+        let conn = open_reader(&self.path, 0, true)?;
+        take_bytes_read(&conn);
+        pool.push(conn);
         Ok(self)
     }
 
@@ -160,6 +164,8 @@ impl SqliteStore {
     pub fn check_integrity(&self) -> Result<(), StoreError> {
         let conn = self.checkout()?;
         let res: Result<String, _> = conn.query_row("PRAGMA quick_check", [], |r| r.get(0));
+        // Its reads are not a batch's.
+        take_bytes_read(&conn);
         self.checkin(conn);
         match res.map_err(|e| self.sql(e))? {
             ok if ok == "ok" => Ok(()),
