@@ -251,6 +251,29 @@ impl Tape {
         aux.into_iter().fold(loss, |acc, a| self.add(acc, a))
     }
 
+    /// `loss` plus every logits set a model asked to have scored (`aux_logits`), each scored
+    /// as the task loss is: rows `pick` of it (all rows when `None`), log-softmax, NLL on
+    /// `rows` against `labels`, times its weight.
+    pub fn with_aux_logits(
+        &mut self,
+        loss: Var,
+        pick: Option<&Arc<Vec<usize>>>,
+        rows: &Arc<Vec<usize>>,
+        labels: &Arc<Vec<usize>>,
+    ) -> Var {
+        let aux = std::mem::take(&mut self.aux_logits);
+        aux.into_iter().fold(loss, |acc, (z, w)| {
+            let z = match pick {
+                Some(p) => self.gather_rows(z, p.clone()),
+                None => z,
+            };
+            let lp = self.log_softmax(z);
+            let l = self.nll(lp, rows.clone(), labels.clone());
+            let l = self.scale(l, w);
+            self.add(acc, l)
+        })
+    }
+
     /// The value of `v`.
     pub fn value(&self, v: Var) -> &Matrix {
         &self.nodes[v.0].value

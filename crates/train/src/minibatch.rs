@@ -320,13 +320,8 @@ pub fn train_step(
     let loss_v = tape.value(loss).data[0];
     // SAGMM's load-balance and diversity terms and its experts' own logits (none for the
     // other models).
-    let mut loss = tape.with_aux_losses(loss);
-    for (z, w) in std::mem::take(&mut tape.aux_logits) {
-        let lp = tape.log_softmax(z);
-        let l = tape.nll(lp, rows.clone(), p.labels.clone());
-        let l = tape.scale(l, w);
-        loss = tape.add(loss, l);
-    }
+    let loss = tape.with_aux_losses(loss);
+    let loss = tape.with_aux_logits(loss, None, &rows, &p.labels);
     // A non-finite total (the task loss or an expert's own) skips the step and is returned,
     // so the caller stops with its NaN error.
     let total_v = tape.value(loss).data[0];

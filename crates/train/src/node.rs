@@ -389,14 +389,8 @@ pub fn train_node_classification(
         let loss_v = tape.value(loss).data[0];
         // SAGMM's load-balance and diversity terms join the task loss (none for the others),
         // and its experts' own logits are scored on the same rows.
-        let mut loss = tape.with_aux_losses(loss);
-        for (z, w) in std::mem::take(&mut tape.aux_logits) {
-            let picked = tape.gather_rows(z, fit.clone());
-            let lp = tape.log_softmax(picked);
-            let l = tape.nll(lp, fit_rows.clone(), fit_labels.clone());
-            let l = tape.scale(l, w);
-            loss = tape.add(loss, l);
-        }
+        let loss = tape.with_aux_losses(loss);
+        let loss = tape.with_aux_logits(loss, Some(&fit), &fit_rows, &fit_labels);
         // The total, not just the task loss: an expert's own loss can be non-finite on rows
         // its gate weight ignores in the mixture.
         let total_v = tape.value(loss).data[0];
