@@ -55,6 +55,15 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     if let Some(t) = cli.threads {
+        // Checked first: starting 100,000 threads takes most of a minute before it fails.
+        if t == 0 {
+            eprintln!("error: --threads: must be at least 1 (leave it out for every core)");
+            return ExitCode::from(2);
+        }
+        if let Err(e) = scalegnn_limits::check_threads("--threads", t) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
         if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global()
@@ -78,8 +87,36 @@ fn main() -> ExitCode {
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", clip(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error message cut to a readable size: a parser that quotes the offending input (a
+/// 10 MB TOML string, a binary line) must not flood the terminal.
+fn clip(msg: &str) -> String {
+    const LINE: usize = 400;
+    const TOTAL: usize = 4000;
+    let mut out = String::new();
+    for line in msg.lines() {
+        if out.len() >= TOTAL {
+            out.push_str("\n… (message cut)");
+            break;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        if line.len() > LINE {
+            let cut = (0..=LINE)
+                .rev()
+                .find(|&i| line.is_char_boundary(i))
+                .unwrap_or(0);
+            out.push_str(&line[..cut]);
+            out.push_str(&format!("… ({} more bytes)", line.len() - cut));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }

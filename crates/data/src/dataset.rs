@@ -8,6 +8,7 @@ use scalegnn_graph::{Csr, DegreeStats, Validation};
 use scalegnn_npy::{open_mmap, read_header, Array, DType};
 use serde::Serialize;
 
+use crate::manifest::KNOWN_FILES;
 use crate::{xxh3_file, DataError, Manifest, Result, Task};
 
 /// How to open a dataset.
@@ -108,13 +109,35 @@ impl Dataset {
     pub fn open(dir: &Path, opts: OpenOptions) -> Result<Dataset> {
         let manifest = Manifest::load(dir)?;
         let mut verified = false;
+        // Every file this dataset may read must stay inside the directory, listed or not.
+        for name in manifest
+            .files
+            .keys()
+            .map(String::as_str)
+            .chain(KNOWN_FILES.iter().copied())
+        {
+            scalegnn_npy::confined(dir, name)?;
+        }
         if opts.verify && !manifest.files.is_empty() {
+            // All or nothing: a file scalegnn reads that the manifest does not list was added
+            // or replaced after the dataset was written, and would go unchecked.
+            if let Some(extra) = KNOWN_FILES
+                .iter()
+                .find(|&&f| !manifest.files.contains_key(f) && dir.join(f).exists())
+            {
+                return Err(DataError::invalid(
+                    dir.join(extra),
+                    "is not listed in manifest.json, whose checksums cover every other file: \
+                     it was added after the dataset was written (remove it, or re-ingest)",
+                ));
+            }
             manifest
                 .files
                 .par_iter()
                 .map(|(name, entry)| {
                     let p = dir.join(name);
-                    let len = std::fs::metadata(&p)
+                    let len = scalegnn_npy::open_regular(&p)?
+                        .metadata()
                         .map_err(|e| DataError::io(&p, e))?
                         .len();
                     if len != entry.bytes {
@@ -139,8 +162,9 @@ impl Dataset {
                 .collect::<Result<()>>()?;
             verified = true;
         }
-        // Checksummed files are exactly what ingest validated; otherwise scan when asked.
-        let validation = if opts.verify && !verified {
+        // Checksums say the files are the ones written, not that what was written is sound (a
+        // crafted dataset carries matching checksums): ranges are scanned whenever verifying.
+        let validation = if opts.verify {
             Validation::Full
         } else {
             Validation::Shape

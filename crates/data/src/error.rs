@@ -10,12 +10,8 @@ pub enum DataError {
     #[error(transparent)]
     Graph(#[from] scalegnn_graph::GraphError),
     /// The operating system refused an operation.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     /// A manifest is unreadable or lacks a key.
     #[error("{path}: {reason}")]
     Manifest { path: PathBuf, reason: String },
@@ -45,7 +41,7 @@ impl DataError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            err: source,
         }
     }
     pub(crate) fn invalid(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {

@@ -138,6 +138,9 @@ fn check_ids(ids: &[i64], n: usize, what: &str, src: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Most classes a label vector may imply (2^24; real node sets have up to a few thousand).
+pub const MAX_CLASSES: i64 = 1 << 24;
+
 /// Builds and writes the dataset directory `out` from `raw`; returns its manifest.
 pub fn ingest(
     raw: RawDataset,
@@ -257,6 +260,17 @@ pub fn ingest(
                     return Err(DataError::invalid(
                         &src_label,
                         format!("negative class label {bad}"),
+                    ));
+                }
+                // The class count is the largest label + 1 and sizes the model's output
+                // layer and per-class buffers: a label of 2^40 is a sparse id, not a class.
+                if let Some((i, &bad)) = c.iter().enumerate().find(|(_, &v)| v >= MAX_CLASSES) {
+                    return Err(DataError::invalid(
+                        &src_label,
+                        format!(
+                            "class label {bad} (item {i}) would make more than {MAX_CLASSES} \
+                             classes: class ids must run 0..C-1; map them to 0..C-1 first"
+                        ),
                     ));
                 }
                 w.write(file, &[c.len()], c)?;

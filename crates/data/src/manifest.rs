@@ -11,6 +11,30 @@ use crate::{DataError, Result};
 /// Version tag written into every manifest.
 pub const FORMAT_VERSION: &str = "scalegnn-dataset/1";
 
+/// Every file name of the dataset contract that scalegnn reads: arrays, feature stores (their
+/// names in the store crate must be among these) and split files. Under a checksummed
+/// manifest each one present must be listed.
+pub const KNOWN_FILES: &[&str] = &[
+    "indptr.npy",
+    "indices.npy",
+    "x.npy",
+    "y.npy",
+    "train_idx.npy",
+    "val_idx.npy",
+    "test_idx.npy",
+    "graph_ptr.npy",
+    "graph_y.npy",
+    "edge_attr.npy",
+    "x.f16.npy",
+    "x.u8.npy",
+    "x.scale.npy",
+    "x.sqlite",
+    "x.postgres.json",
+];
+
+/// Largest manifest read (a real one is a few KiB): a bigger file is not a manifest.
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
 /// The learning task the labels support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -71,6 +95,26 @@ pub struct Manifest {
     pub source: serde_json::Value,
 }
 
+/// Reads a regular file of at most [`MAX_MANIFEST_BYTES`] as text.
+fn read_small(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let f = scalegnn_npy::open_regular(path)?;
+    let mut text = String::new();
+    f.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| DataError::io(path, e))?;
+    if text.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(DataError::Manifest {
+            path: path.to_path_buf(),
+            reason: format!(
+                "larger than {} MiB: not a manifest",
+                MAX_MANIFEST_BYTES >> 20
+            ),
+        });
+    }
+    Ok(text)
+}
+
 impl Manifest {
     /// A manifest with counts set and no files yet.
     pub fn new(name: &str, task: Task) -> Manifest {
@@ -93,7 +137,7 @@ impl Manifest {
     pub fn load(dir: &Path) -> Result<Manifest> {
         let mpath = dir.join("manifest.json");
         if mpath.exists() {
-            let text = std::fs::read_to_string(&mpath).map_err(|e| DataError::io(&mpath, e))?;
+            let text = read_small(&mpath)?;
             let m: Manifest = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
                 path: mpath.clone(),
                 reason: e.to_string(),
@@ -116,7 +160,7 @@ impl Manifest {
                 "not a dataset directory: no manifest.json (or meta.json); create one with `scalegnn ingest` or `scalegnn synth`",
             ));
         }
-        let text = std::fs::read_to_string(&meta).map_err(|e| DataError::io(&meta, e))?;
+        let text = read_small(&meta)?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| DataError::Manifest {
                 path: meta.clone(),

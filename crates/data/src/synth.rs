@@ -137,6 +137,13 @@ impl SynthConfig {
         if self.gamma <= 1.0 {
             return bad("gamma must be > 1".into());
         }
+        // Lower bounds of what generation holds at once: the edge list (two ids and a CSR
+        // entry per directed edge) and the feature rows; refused before anything is drawn.
+        let edges = self.edges as u128 * 16;
+        let feats = scalegnn_limits::bytes_of("features", &[self.nodes, self.features], 4)
+            .map_err(|e| DataError::invalid("synth", e.to_string()))?;
+        scalegnn_limits::check_alloc("generating the graph", edges + feats)
+            .map_err(|e| DataError::invalid("synth", e.to_string()))?;
         Ok(())
     }
 }

@@ -34,11 +34,8 @@ impl DatasetWriter {
                 path: out.to_path_buf(),
             });
         }
-        if out.exists() && !out.is_dir() {
-            return Err(DataError::invalid(
-                out,
-                "exists and is not a directory; refusing to replace it",
-            ));
+        if out.exists() {
+            check_replaceable(out)?;
         }
         let name = out
             .file_name()
@@ -134,6 +131,8 @@ impl DatasetWriter {
                     path: self.out.clone(),
                 });
             }
+            // Checked again: the directory may have changed while this one was written.
+            check_replaceable(&self.out)?;
             let name = self
                 .out
                 .file_name()
@@ -166,6 +165,56 @@ impl Drop for DatasetWriter {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
     }
+}
+
+/// Refuses to replace `out` unless scalegnn provably wrote it: a directory whose
+/// `manifest.json` is a scalegnn manifest and which holds nothing but the files it lists (and
+/// scalegnn's own derived tables and temp files). A home directory, a `make_synth.py`
+/// directory or a dataset the user added files to is never deleted by `--force`.
+fn check_replaceable(out: &Path) -> Result<()> {
+    let refuse = |reason: String| DataError::invalid(out, reason);
+    let md = std::fs::symlink_metadata(out).map_err(|e| DataError::io(out, e))?;
+    if !md.is_dir() {
+        return Err(refuse(
+            "exists and is not a directory; refusing to replace it".into(),
+        ));
+    }
+    let mpath = out.join("manifest.json");
+    if !std::fs::symlink_metadata(&mpath).is_ok_and(|m| m.is_file()) {
+        return Err(refuse(
+            "exists and is not a scalegnn dataset (no manifest.json); --force replaces only \
+             a dataset scalegnn wrote: choose another --out"
+                .into(),
+        ));
+    }
+    let m = Manifest::load(out).map_err(|e| {
+        refuse(format!(
+            "exists and its manifest.json is not scalegnn's ({e}); refusing to replace it"
+        ))
+    })?;
+    let mut foreign = Vec::new();
+    for entry in std::fs::read_dir(out).map_err(|e| DataError::io(out, e))? {
+        let entry = entry.map_err(|e| DataError::io(out, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name == "manifest.json"
+            || name == "derived"
+            || m.files.contains_key(&name)
+            || (name.starts_with('.') && name.contains(".tmp-"));
+        if !ours {
+            foreign.push(name);
+        }
+    }
+    if !foreign.is_empty() {
+        foreign.sort();
+        let more = if foreign.len() > 5 { ", …" } else { "" };
+        foreign.truncate(5);
+        return Err(refuse(format!(
+            "holds files its manifest does not list ({}{more}); --force replaces only what \
+             scalegnn wrote: move them away or choose another --out",
+            foreign.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Removes `.NAME.tmp-PID` directories left by killed writers whose process is gone.
@@ -211,16 +260,35 @@ mod tests {
         w.write("b.npy", &[1], &[5i64]).unwrap();
         w.commit(Manifest::new("ds", Task::None)).unwrap();
         assert!(out.join("b.npy").exists() && !out.join("a.npy").exists());
+        // --force never replaces what scalegnn did not write: a user's directory, or a dataset
+        // holding a file its manifest does not list.
+        let home = root.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        std::fs::write(home.join("thesis.tex"), "years of work").unwrap();
+        let e = DatasetWriter::create(&home, true)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("not a scalegnn dataset"), "{e}");
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let e = DatasetWriter::create(&out, true).err().unwrap().to_string();
+        assert!(e.contains("notes.txt"), "{e}");
+        std::fs::remove_file(out.join("notes.txt")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(home.join("thesis.tex")).unwrap(),
+            "years of work"
+        );
         // A writer dropped without commit leaves nothing behind.
         let out2 = root.path().join("ds2");
         let mut w = DatasetWriter::create(&out2, false).unwrap();
         w.write("a.npy", &[1], &[1i64]).unwrap();
         drop(w);
         assert!(!out2.exists());
-        let names: Vec<String> = std::fs::read_dir(root.path())
+        let mut names: Vec<String> = std::fs::read_dir(root.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec!["ds".to_string()]);
+        names.sort();
+        assert_eq!(names, vec!["ds".to_string(), "home".to_string()]);
     }
 }

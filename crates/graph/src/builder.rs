@@ -160,9 +160,27 @@ impl CsrBuilder {
                 }
                 n
             }
-            None => (max_id + 1) as usize,
+            None => (max_id as u64 + 1) as usize,
         };
+        self.check_size(n, max_id, src.len())?;
         Ok(self.build_mapped(n, src.len(), |k| (src[k].to_i64(), dst[k].to_i64())))
+    }
+
+    /// Refuses, before allocating, a node count whose arrays cannot fit: the row pointer and
+    /// one count array per chunk are `n` long whatever the edge count (an id of 10^12 in a
+    /// three-line CSV would ask for terabytes), plus the output indices.
+    fn check_size(&self, n: usize, max_id: i64, m: usize) -> Result<()> {
+        let chunks = rayon::current_num_threads().clamp(1, 64) as u128;
+        let per_edge =
+            if self.undirected { 2 } else { 1 } * if self.track_edge_ids { 16 } else { 8 };
+        let bytes = (chunks + 1) * (n as u128 + 1) * 8 + m as u128 * per_edge;
+        scalegnn_limits::check_alloc("building the CSR", bytes).map_err(|err| {
+            GraphError::TooManyNodes {
+                nodes: n as u128,
+                max_id,
+                err,
+            }
+        })
     }
 
     fn build_mapped<F>(&self, n: usize, m: usize, edge: F) -> BuiltGraph
@@ -405,6 +423,29 @@ mod tests {
             "{e}"
         );
         assert!(CsrBuilder::new().build(&[0i64], &[1i64, 1]).is_err());
+        // Sizes come from ids: 10^12, i64::MAX or a given 10^14 nodes are refused before any
+        // allocation, with a hint to relabel.
+        for (ids, given) in [
+            (vec![0i64, 1_000_000_000_000], None),
+            (vec![0i64, i64::MAX], None),
+            (vec![0i64, 1], Some(100_000_000_000_000usize)),
+        ] {
+            let mut b = CsrBuilder::new();
+            if let Some(n) = given {
+                b = b.num_nodes(n);
+            }
+            let e = b.build(&ids, &[1i64, 0]).unwrap_err();
+            assert!(
+                matches!(e, GraphError::TooManyNodes { .. }) && e.to_string().contains("--relabel"),
+                "{e}"
+            );
+        }
+        // Relabelled, the same sparse ids are a two-node graph.
+        let g = CsrBuilder::new()
+            .relabel(true)
+            .build(&[0i64, 1_000_000_000_000], &[1_000_000_000_000i64, 0])
+            .unwrap();
+        assert_eq!(g.csr.num_nodes(), 2);
     }
 
     #[test]

@@ -21,6 +21,16 @@ pub enum GraphError {
     /// Source and destination lists differ in length.
     #[error("edge list has {src} sources but {dst} destinations")]
     LengthMismatch { src: usize, dst: usize },
+    /// The node count (from the largest id, or given) needs more memory than may be used.
+    #[error(
+        "{nodes} nodes (largest node id {max_id}): {err}; node ids must run 0..N-1 \
+             (`--relabel` maps sparse ids, e.g. 64-bit user ids, to 0..N-1)"
+    )]
+    TooManyNodes {
+        nodes: u128,
+        max_id: i64,
+        err: scalegnn_limits::LimitError,
+    },
     /// A node set names a node twice or outside the graph.
     #[error("node set: {0}")]
     BadNodeSet(String),

@@ -6,11 +6,21 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
     /// The operating system refused an operation on the file.
-    #[error("{path}: {source}")]
-    Io {
+    // The OS error is part of the message and not a `source`, so a chain printed with
+    // `{:#}` does not repeat it.
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
+    /// The path is a directory, FIFO, socket or device, not a regular file.
+    #[error("{path}: not a regular file ({kind})")]
+    NotRegular { path: PathBuf, kind: &'static str },
+    /// A name from a manifest or config that would leave its directory.
+    #[error("{path}: {reason}")]
+    Confinement { path: PathBuf, reason: String },
+    /// The array is larger than the memory a run may use.
+    #[error("{path}: {err}")]
+    TooLarge {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        err: scalegnn_limits::LimitError,
     },
     /// The file does not start with a valid `.npy` header.
     #[error("{path}: not a valid .npy file: {reason}")]
@@ -42,7 +52,7 @@ impl NpyError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         NpyError::Io {
             path: path.to_path_buf(),
-            source,
+            err: source,
         }
     }
 }

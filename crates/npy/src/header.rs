@@ -87,9 +87,13 @@ pub struct Header {
 }
 
 impl Header {
-    /// Number of elements (product of the shape; 1 for a scalar).
+    /// Number of elements (product of the shape; 1 for a scalar). [`Header::parse`] refuses
+    /// shapes whose byte size overflows, so this cannot wrap for a parsed header.
     pub fn len(&self) -> usize {
-        self.shape.iter().product()
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(usize::MAX)
     }
 
     /// True when the array holds no element.
@@ -99,7 +103,7 @@ impl Header {
 
     /// Number of payload bytes the header promises.
     pub fn data_bytes(&self) -> u64 {
-        self.len() as u64 * self.dtype.size() as u64
+        (self.len() as u64).saturating_mul(self.dtype.size() as u64)
     }
 
     /// Parses a header from the first bytes of a file (`bytes` may hold more than the header).
@@ -167,6 +171,18 @@ impl Header {
                 p.parse::<usize>()
                     .map_err(|_| bad(&format!("bad shape entry {p:?}")))?,
             );
+        }
+        // Every size computed from the shape later (elements, bytes, offsets) must not wrap:
+        // a header `(2, 2**63)` would otherwise promise 0 bytes and pass the size check.
+        let bytes = shape
+            .iter()
+            .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d as u64))
+            .filter(|&b| b.checked_add(end as u64).is_some() && b <= isize::MAX as u64);
+        if bytes.is_none() {
+            return Err(bad(&format!(
+                "shape {shape:?} of {} is larger than any file can hold",
+                dtype.descr()
+            )));
         }
         Ok(Header {
             dtype,
@@ -276,6 +292,22 @@ mod tests {
             assert!(e.to_string().contains("bad.npy"), "{e}");
         }
         assert!(Header::parse(b"hello", Path::new("x")).is_err());
+        // Shapes whose size wraps 64 bits (2 * 2**63 elements = 0 mod 2**64) are refused.
+        for shape in [
+            "(2, 9223372036854775808)",
+            "(4611686018427387904, 4)",
+            "(99999999999999999999,)",
+        ] {
+            let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(&[1, 0]);
+            b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+            b.extend_from_slice(dict.as_bytes());
+            let e = Header::parse(&b, Path::new("wrap.npy"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("wrap.npy"), "{e}");
+        }
         assert!(Header::parse(b"\x93NUMPY\x01\x00\xff\x00{'descr'", Path::new("x")).is_err());
     }
 }

@@ -97,9 +97,69 @@ fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
+/// Opens `path` for reading after checking it is a regular file (following symlinks): opening
+/// a FIFO would block forever, a directory or device is never an array.
+pub fn open_regular(path: &std::path::Path) -> Result<File> {
+    use std::os::unix::fs::FileTypeExt;
+    let md = std::fs::metadata(path).map_err(|e| NpyError::io(path, e))?;
+    let ft = md.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "a device"
+        } else {
+            "not a file"
+        };
+        return Err(NpyError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    File::open(path).map_err(|e| NpyError::io(path, e))
+}
+
+/// `dir/name` for a file a dataset (or run) directory names, refusing any `name` that is not
+/// one plain file name (no separator, `..`, absolute path or NUL) and any existing path that
+/// resolves, through symlinks, outside `dir`. A manifest is data: its names must not reach
+/// `/etc/passwd` or `../../home`.
+pub fn confined(dir: &Path, name: &str) -> Result<PathBuf> {
+    let bad = |reason: &str| NpyError::Confinement {
+        path: dir.join(name.replace('\0', "\\0")),
+        reason: reason.to_string(),
+    };
+    let mut comps = Path::new(name).components();
+    let plain = matches!(
+        (comps.next(), comps.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    );
+    if !plain || name.contains(['/', '\\', '\0']) {
+        return Err(bad("is not a plain file name inside the directory"));
+    }
+    let path = dir.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Ok(md) if md.file_type().is_symlink() => {
+            let real = std::fs::canonicalize(&path).map_err(|e| NpyError::io(&path, e))?;
+            let root = std::fs::canonicalize(dir).map_err(|e| NpyError::io(dir, e))?;
+            if !real.starts_with(&root) {
+                return Err(bad(&format!(
+                    "is a symlink to {}, outside the directory",
+                    real.display()
+                )));
+            }
+            Ok(path)
+        }
+        _ => Ok(path),
+    }
+}
+
 /// Reads only the header of a file.
 pub fn read_header(path: &Path) -> Result<Header> {
-    let mut f = File::open(path).map_err(|e| NpyError::io(path, e))?;
+    let mut f = open_regular(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut got = 0;
     while got < buf.len() {
@@ -139,7 +199,7 @@ fn check_dtype<T: Element>(h: &Header, path: &Path) -> Result<()> {
 /// Memory-maps a `.npy` file as `Array<T>` without copying (copies only if the payload is
 /// misaligned for `T`, which NumPy's 64-byte header padding never produces).
 pub fn open_mmap<T: Element>(path: &Path) -> Result<Array<T>> {
-    let file = File::open(path).map_err(|e| NpyError::io(path, e))?;
+    let file = open_regular(path)?;
     let file_len = file.metadata().map_err(|e| NpyError::io(path, e))?.len();
     // SAFETY: the file is opened read-only; scalegnn never writes a dataset file in place
     // (writers use a temp dir and rename), so the mapped bytes do not change under us.
@@ -160,33 +220,90 @@ pub fn open_mmap<T: Element>(path: &Path) -> Result<Array<T>> {
 
 /// Reads a `.npy` file of dtype `T` onto the heap.
 pub fn read_array<T: Element>(path: &Path) -> Result<Array<T>> {
-    let mut f = File::open(path).map_err(|e| NpyError::io(path, e))?;
+    let mut f = open_regular(path)?;
     let raw = read_from(&mut f, path)?;
     check_dtype::<T>(&raw.header, path)?;
     let v: Vec<T> = bytemuck::pod_collect_to_vec(&raw.bytes);
     Ok(Array::from_vec(v, raw.header.shape))
 }
 
-/// Reads a whole `.npy` stream (a file or a zip member); `name` labels errors.
+/// Longest header accepted from a stream (NumPy writes 64..a few hundred bytes).
+const MAX_HEADER: usize = 1 << 20;
+
+/// Reads a whole `.npy` stream (a file or a zip member); `name` labels errors. Reads the
+/// header first and then exactly the payload it declares, after checking that payload against
+/// the memory cap: a compressed member that inflates past its header is never buffered.
 pub fn read_from<R: Read>(r: &mut R, name: &Path) -> Result<RawArray> {
-    let mut all = Vec::new();
-    r.read_to_end(&mut all).map_err(|e| NpyError::io(name, e))?;
-    let header = Header::parse(&all, name)?;
-    check_size(&header, all.len() as u64, name)?;
-    let bytes = all.split_off(header.data_offset);
+    let io = |e| NpyError::io(name, e);
+    let mut head = vec![0u8; 12];
+    let got = read_full(r, &mut head).map_err(io)?;
+    head.truncate(got);
+    if got >= 10 && &head[..6] == crate::header::MAGIC {
+        let hlen = match head[6] {
+            1 => u16::from_le_bytes([head[8], head[9]]) as usize + 10,
+            _ if got >= 12 => {
+                u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize + 12
+            }
+            _ => 0,
+        };
+        if hlen > MAX_HEADER {
+            return Err(NpyError::BadHeader {
+                path: name.to_path_buf(),
+                reason: format!("header of {hlen} bytes (at most {MAX_HEADER})"),
+            });
+        }
+        if hlen > head.len() {
+            let have = head.len();
+            head.resize(hlen, 0);
+            let n = read_full(r, &mut head[have..]).map_err(io)?;
+            head.truncate(have + n);
+        }
+    }
+    let header = Header::parse(&head, name)?;
+    let want = header.data_bytes();
+    scalegnn_limits::check_alloc("the array", want as u128).map_err(|err| NpyError::TooLarge {
+        path: name.to_path_buf(),
+        err,
+    })?;
+    // Bytes already read past the header belong to the payload.
+    let mut bytes = head.split_off(header.data_offset);
+    bytes.reserve_exact((want as usize).saturating_sub(bytes.len()));
+    // One byte more than promised tells a stream with trailing bytes from an exact one.
+    r.take((want + 1).saturating_sub(bytes.len() as u64))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    check_size(
+        &header,
+        header.data_offset as u64 + bytes.len() as u64,
+        name,
+    )?;
     Ok(RawArray { header, bytes })
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Reads any numeric `.npy` file converted to f32, with its shape.
 pub fn read_any_as_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
-    let mut f = File::open(path).map_err(|e| NpyError::io(path, e))?;
+    let mut f = open_regular(path)?;
     let raw = read_from(&mut f, path)?;
     Ok((raw.to_f32(), raw.header.shape.clone()))
 }
 
 /// Reads any integer `.npy` file converted to i64, with its shape.
 pub fn read_any_as_i64(path: &Path) -> Result<(Vec<i64>, Vec<usize>)> {
-    let mut f = File::open(path).map_err(|e| NpyError::io(path, e))?;
+    let mut f = open_regular(path)?;
     let raw = read_from(&mut f, path)?;
     let v = raw.to_i64().ok_or_else(|| NpyError::WrongDType {
         path: path.to_path_buf(),
@@ -207,7 +324,15 @@ pub struct NpyWriter<T: Element> {
 impl<T: Element> NpyWriter<T> {
     /// Creates (truncating) `path` and writes the header for `shape`.
     pub fn create(path: &Path, shape: &[usize]) -> Result<Self> {
-        let f = File::create(path).map_err(|e| NpyError::io(path, e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never through a symlink: a link planted where an output goes would redirect it.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| NpyError::io(path, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, f);
         out.write_all(&Header::encode(T::DTYPE, shape))
             .map_err(|e| NpyError::io(path, e))?;
@@ -273,6 +398,7 @@ pub fn write_array_atomic<T: Element>(path: &Path, shape: &[usize], data: &[T]) 
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
     let res = write_array(&tmp, shape, data).and_then(|_| {
         std::fs::rename(&tmp, path).map_err(|e| NpyError::io(path, e))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -282,6 +408,39 @@ pub fn write_array_atomic<T: Element>(path: &Path, shape: &[usize], data: &[T]) 
         }
         Ok(())
     });
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Writes `bytes` to a new temp file beside `path` (created exclusively, so no planted link is
+/// followed), fsyncs it, renames it over `path` (replacing a link rather than writing through
+/// it) and fsyncs the directory.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let res = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| NpyError::io(&tmp, e))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| NpyError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| NpyError::io(path, e))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    })();
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -360,5 +519,52 @@ mod tests {
         assert_eq!(f16_to_f32(0xc000), -2.0);
         assert_eq!(f16_to_f32(0x0000), 0.0);
         assert!(f16_to_f32(0x7e00).is_nan());
+    }
+    #[test]
+    fn streams_read_only_what_the_header_declares() {
+        // A member that goes on far past its header's payload: read stops one byte after.
+        struct Endless(u64);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.0 += buf.len() as u64;
+                buf.fill(0);
+                Ok(buf.len())
+            }
+        }
+        let head = Header::encode(DType::F32, &[4]);
+        let mut r = std::io::Cursor::new(head.clone()).chain(Endless(0));
+        let e = read_from(&mut r, Path::new("a.npz[x]")).unwrap_err();
+        assert!(matches!(e, NpyError::SizeMismatch { .. }), "{e}");
+        assert!(
+            r.into_inner().1 .0 < 1 << 20,
+            "read far past the declared payload"
+        );
+        // A header declaring more than memory holds is refused before any payload is read.
+        let big = Header::encode(DType::F32, &[1 << 40, 1 << 20]);
+        let mut r = std::io::Cursor::new(big).chain(Endless(0));
+        let e = read_from(&mut r, Path::new("b.npz[x]")).unwrap_err();
+        assert!(
+            matches!(e, NpyError::TooLarge { .. }) && e.to_string().contains("b.npz[x]"),
+            "{e}"
+        );
+        // The exact stream reads.
+        let mut ok = head;
+        ok.extend_from_slice(bytemuck::cast_slice(&[1f32, 2., 3., 4.]));
+        let a = read_from(&mut ok.as_slice(), Path::new("c")).unwrap();
+        assert_eq!(a.to_f32(), vec![1., 2., 3., 4.]);
+    }
+
+    #[test]
+    fn fifo_and_directory_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("x.npy");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for p in [&fifo, &dir.path().to_path_buf()] {
+            let e = open_mmap::<f32>(p).unwrap_err();
+            assert!(matches!(e, NpyError::NotRegular { .. }), "{e}");
+            assert!(read_header(p).is_err());
+        }
     }
 }

@@ -9,19 +9,11 @@ pub enum StoreError {
     #[error(transparent)]
     Npy(#[from] scalegnn_npy::NpyError),
     /// The operating system refused an operation on a file.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     /// SQLite reported an error on a database file (corruption is reported this way too).
-    #[error("{path}: SQLite: {source}")]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
+    #[error("{path}: SQLite: {err}")]
+    Sqlite { path: PathBuf, err: rusqlite::Error },
     /// A file's array has a shape the store cannot use.
     #[error("{path}: wrong shape: expected {expected}, found {found:?}")]
     BadShape {
@@ -126,7 +118,7 @@ impl StoreError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         StoreError::Io {
             path: path.to_path_buf(),
-            source,
+            err: source,
         }
     }
 
@@ -134,7 +126,7 @@ impl StoreError {
     pub(crate) fn sqlite(path: &std::path::Path, source: rusqlite::Error) -> Self {
         StoreError::Sqlite {
             path: path.to_path_buf(),
-            source,
+            err: source,
         }
     }
 

@@ -50,7 +50,7 @@ pub struct MmapStore {
 impl MmapStore {
     /// Maps the file of `codec` in dataset directory `dir`, checking dtype and shape.
     pub fn open(dir: &Path, codec: Codec) -> Result<MmapStore, StoreError> {
-        let path = dir.join(mmap_file(codec));
+        let path = scalegnn_npy::confined(dir, mmap_file(codec))?;
         let (rows, shape) = match codec {
             Codec::F32 => {
                 let a = open_mmap::<f32>(&path)?;
@@ -66,7 +66,7 @@ impl MmapStore {
                 let a = open_mmap::<u8>(&path)?;
                 let s = a.shape().to_vec();
                 let dim = matrix_shape(&path, &s)?.1;
-                let scale = read_scale(&dir.join(SCALE_FILE), dim)?;
+                let scale = read_scale(&scalegnn_npy::confined(dir, SCALE_FILE)?, dim)?;
                 (Rows::U8(a, scale), s)
             }
         };

@@ -361,3 +361,41 @@ fn bad_sources_are_errors() {
     assert!(matches!(e, StoreError::UnknownKind(_)), "{e}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// Builds `x.sqlite` by hand with the given schema SQL and the meta rows scalegnn writes.
+fn crafted_sqlite(dir: &Path, schema: &str) {
+    let p = dir.join("x.sqlite");
+    let _ = std::fs::remove_file(&p);
+    let c = rusqlite::Connection::open(&p).unwrap();
+    c.execute_batch(schema).unwrap();
+}
+
+#[test]
+fn sqlite_meta_or_features_that_run_their_own_sql_are_refused() {
+    let (dir, _) = dataset();
+    let meta_rows = "INSERT INTO m VALUES ('format','scalegnn-sqlite-features/1'),('num_nodes',3000),('dim',16),('codec','f32');";
+    // A view whose every read runs a recursive CTE that never ends; one that allocates 900 MB
+    // per row; a generated column doing the same inside a table.
+    let cases = [
+        format!("CREATE TABLE m(key TEXT PRIMARY KEY, value NOT NULL); {meta_rows}
+                 CREATE VIEW meta AS WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r) SELECT 'format' AS key, count(*) AS value FROM r;
+                 CREATE TABLE features(id INTEGER PRIMARY KEY, v BLOB NOT NULL, xxh3 INTEGER NOT NULL);"),
+        format!("CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL); {}
+                 CREATE VIEW features AS SELECT 0 AS id, zeroblob(900000000) AS v, 0 AS xxh3;",
+                 meta_rows.replace("INTO m", "INTO meta")),
+        format!("CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL); {}
+                 CREATE TABLE features(id INTEGER PRIMARY KEY, w INTEGER, v BLOB GENERATED ALWAYS AS (zeroblob(900000000)), xxh3 INTEGER NOT NULL);",
+                 meta_rows.replace("INTO m", "INTO meta")),
+    ];
+    for (k, schema) in cases.iter().enumerate() {
+        crafted_sqlite(dir.path(), schema);
+        let e = match open_and_gather_all(dir.path(), "sqlite", Codec::F32) {
+            Ok(_) => panic!("case {k}: a crafted schema opened"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains("x.sqlite") && (e.contains("not a table") || e.contains("not laid out")),
+            "case {k}: {e}"
+        );
+    }
+}

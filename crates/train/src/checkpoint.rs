@@ -122,7 +122,13 @@ impl Checkpoint {
         expect: Option<&ModelConfig>,
     ) -> Result<(Model, Checkpoint), TrainError> {
         let mpath = dir.join("model.json");
-        let text = std::fs::read_to_string(&mpath).map_err(|e| TrainError::io(&mpath, e))?;
+        let mut text = String::new();
+        // model.json is a few KiB; a larger file is not one.
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(scalegnn_npy::open_regular(&mpath)?, 1 << 20),
+            &mut text,
+        )
+        .map_err(|e| TrainError::io(&mpath, e))?;
         let meta: Checkpoint = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
             path: mpath.clone(),
             reason: e.to_string(),
@@ -195,6 +201,14 @@ impl Checkpoint {
                 return Err(TrainError::Checkpoint {
                     path: p,
                     reason: format!("shape {:?}, the model needs {want:?}", a.shape()),
+                });
+            }
+            // A checkpoint with NaN or Inf weights predicts garbage (chance accuracy, exit 0):
+            // refused, naming the file.
+            if let Some((k, v)) = a.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(TrainError::Checkpoint {
+                    path: p,
+                    reason: format!("value {k} is {v} (not a finite weight)"),
                 });
             }
             model.params.values[i] = Matrix::from_vec(want[0], want[1], a.to_vec());

@@ -9,12 +9,8 @@ pub enum TrainError {
     Nn(#[from] scalegnn_nn::NnError),
     #[error(transparent)]
     Npy(#[from] scalegnn_npy::NpyError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     /// The dataset lacks something the task needs (labels, features, a split).
     #[error("{path}: {reason}")]
     Dataset { path: PathBuf, reason: String },
@@ -29,6 +25,12 @@ pub enum TrainError {
     /// The loss stopped being a number.
     #[error("loss became {value} at epoch {epoch}; stopped (the best checkpoint so far is kept). Lower the learning rate or check the features for extreme values")]
     NanLoss { epoch: usize, value: f32 },
+    /// A run directory scalegnn may not write into (not its own, in use, a link inside).
+    #[error("{path}: {reason}")]
+    RunDir { path: PathBuf, reason: String },
+    /// A size or thread count a limit refuses.
+    #[error(transparent)]
+    Limit(#[from] scalegnn_limits::LimitError),
     /// A checkpoint does not fit the model it is loaded into.
     #[error("{path}: checkpoint does not match: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
@@ -38,7 +40,7 @@ impl TrainError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TrainError::Io {
             path: path.into(),
-            source,
+            err: source,
         }
     }
 }

@@ -8,6 +8,7 @@ mod metrics;
 mod minibatch;
 mod node;
 mod plot;
+mod rundir;
 pub mod sagmm;
 
 pub use checkpoint::Checkpoint;
@@ -20,3 +21,4 @@ pub use minibatch::{
 };
 pub use node::{evaluate, train_node_classification, NodeData, RunSummary, Selection, TrainConfig};
 pub use plot::plot_curves;
+pub use rundir::RunDir;

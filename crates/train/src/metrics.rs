@@ -32,9 +32,16 @@ impl MetricsLog {
         }
     }
 
-    /// A log also written to `path` (created or truncated).
+    /// A log also written to `path` (created or truncated; never through a symlink).
     pub fn to_file(path: &Path) -> Result<MetricsLog, TrainError> {
-        let f = File::create(path).map_err(|e| TrainError::io(path, e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| TrainError::io(path, e))?;
         Ok(MetricsLog {
             out: Some((BufWriter::new(f), path.to_path_buf())),
             lines: Vec::new(),

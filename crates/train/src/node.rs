@@ -150,6 +150,11 @@ impl NodeData {
             path: ds.dir.clone(),
             reason: "has no node features (x.npy); node classification needs them".into(),
         })?;
+        scalegnn_limits::check_array(
+            "the features of every node (full batch)",
+            &[x.rows(), x.row_len()],
+            4,
+        )?;
         let m = Matrix::from_vec(x.rows(), x.row_len(), x.to_vec());
         NodeData::with_features(ds, m, normalize)
     }
@@ -162,6 +167,16 @@ impl NodeData {
         normalize: bool,
     ) -> Result<NodeData, TrainError> {
         let (n, f) = (store.num_nodes(), store.dim());
+        if n != ds.graph.num_nodes() {
+            return Err(TrainError::Dataset {
+                path: ds.dir.clone(),
+                reason: format!(
+                    "the feature store holds {n} nodes, the graph {}",
+                    ds.graph.num_nodes()
+                ),
+            });
+        }
+        scalegnn_limits::check_array("the features of every node (full batch)", &[n, f], 4)?;
         let ids: Vec<u32> = (0..n as u32).collect();
         let mut m = Matrix::zeros(n, f);
         store.gather(&ids, &mut m.data)?;
@@ -344,6 +359,9 @@ pub fn train_node_classification(
     on_epoch: &mut dyn FnMut(usize, f64, f64),
 ) -> Result<(Model, RunSummary), TrainError> {
     let mcfg = cfg.model_config(data.x.cols(), data.num_classes);
+    // Full batch holds every node's activations: refused before allocating when they
+    // cannot fit.
+    mcfg.check_fits(graph.num_nodes(), graph.num_edges())?;
     let mut model = Model::new(mcfg, cfg.seed)?;
     let graph = GraphCtx::new(graph);
     let mut opt = Adam::new(cfg.lr, cfg.weight_decay);

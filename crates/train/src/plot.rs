@@ -48,6 +48,8 @@ pub fn plot_curves(lines: &[MetricLine], path: &Path) -> Result<bool, TrainError
         return Ok(false);
     }
     let tmp = path.with_extension(format!("tmp-{}.png", std::process::id()));
+    // A link planted at the temp name is removed, not drawn through.
+    let _ = std::fs::remove_file(&tmp);
     let draw = || -> Result<(), Box<dyn std::error::Error>> {
         let loss = series(lines, "train", "loss");
         let tr = series(lines, "train", "acc");
@@ -100,6 +102,8 @@ pub fn plot_moe(lines: &[MetricLine], hist: &[u64], path: &Path) -> Result<bool,
         return Ok(false);
     }
     let tmp = path.with_extension(format!("tmp-{}.png", std::process::id()));
+    // A link planted at the temp name is removed, not drawn through.
+    let _ = std::fs::remove_file(&tmp);
     let series = crate::sagmm::importance_series(lines);
     let draw = || -> Result<(), Box<dyn std::error::Error>> {
         let max_epoch = series

@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use scalegnn_data::synth::{generate, Preset, SynthConfig};
 use scalegnn_data::{Dataset, OpenOptions};
 use scalegnn_nn::ModelKind;
-use scalegnn_train::{plot_curves, train_node_classification, MetricsLog, NodeData, TrainConfig};
+use scalegnn_train::{
+    plot_curves, train_node_classification, MetricsLog, NodeData, RunDir, TrainConfig,
+};
 
 use crate::progress::Bars;
 
@@ -43,10 +45,11 @@ pub fn run(a: Args) -> Result<()> {
     );
     let bars = Bars::new();
     let t0 = Instant::now();
+    // Never replaces anything: a --keep directory that already holds the demo is refused.
     generate(
         &SynthConfig::preset(Preset::Small, a.seed),
         &out,
-        a.keep.is_some(),
+        false,
         &bars,
     )
     .with_context(|| format!("generating {}", out.display()))?;
@@ -69,8 +72,21 @@ pub fn run(a: Args) -> Result<()> {
             seed: a.seed,
             ..TrainConfig::default()
         };
-        let dir = base.join(format!("run-{}", kind.name()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let run = RunDir::create(&base.join(format!("run-{}", kind.name())), false)?;
+        let dir = run.path().to_path_buf();
+        // The run's configuration, so `scalegnn eval|predict|embed` work on a kept demo run.
+        let resolved = super::train::ResolvedConfig {
+            dataset: out.canonicalize().unwrap_or(out.clone()),
+            run: super::train::RunConfig {
+                model: Some(kind.name().into()),
+                hidden: Some(a.hidden),
+                epochs: Some(a.epochs),
+                seed: Some(a.seed),
+                normalize_features: Some(false),
+                ..Default::default()
+            },
+        };
+        run.write("config.toml", toml::to_string(&resolved)?.as_bytes())?;
         let mut log = MetricsLog::to_file(&dir.join("metrics.jsonl"))?;
         let t = Instant::now();
         let (_, s) = train_node_classification(

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use rand::SeedableRng;
 use scalegnn_data::{Dataset, OpenOptions};
 use scalegnn_tensor::Tape;
-use scalegnn_train::{evaluate, Checkpoint, NodeData};
+use scalegnn_train::{evaluate, Checkpoint, NodeData, RunDir};
 
 use super::train::ResolvedConfig;
 
@@ -63,10 +63,10 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
         Mode::Predict => {
             let logits = evaluate(&model, &data.x, &graph, &mut tape);
             let pred: Vec<i64> = logits.argmax_rows().into_iter().map(|p| p as i64).collect();
-            let out = a
-                .out
-                .clone()
-                .unwrap_or_else(|| a.run_dir.join("predictions.npy"));
+            let out = match &a.out {
+                Some(o) => o.clone(),
+                None => RunDir::open(&a.run_dir)?.file("predictions.npy")?,
+            };
             scalegnn_npy::write_array_atomic(&out, &[pred.len()], &pred)?;
             println!("wrote {} ({} predictions)", out.display(), pred.len());
         }
@@ -74,10 +74,10 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
             let h = model.embed(&mut tape, &data.x, &graph, &mut rng);
             let m = tape.value(h);
-            let out = a
-                .out
-                .clone()
-                .unwrap_or_else(|| a.run_dir.join("embeddings.npy"));
+            let out = match &a.out {
+                Some(o) => o.clone(),
+                None => RunDir::open(&a.run_dir)?.file("embeddings.npy")?,
+            };
             scalegnn_npy::write_array_atomic(&out, &[m.rows, m.cols], &m.data)?;
             println!("wrote {} ([{}, {}])", out.display(), m.rows, m.cols);
         }

@@ -11,7 +11,7 @@ use scalegnn_nn::moe::MoeConfig;
 use scalegnn_nn::ModelKind;
 use scalegnn_train::{
     train_minibatch, train_node_classification, MetricsLog, MiniBatchConfig, NodeData, NodeSplits,
-    RunSummary, TrainConfig,
+    RunDir, RunSummary, TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -258,6 +258,9 @@ impl RunConfig {
                         bail!("{key}: must be at least 1 (leave it out for the default)");
                     }
                 }
+                if let Some(t) = self.io_threads {
+                    scalegnn_limits::check_threads("io_threads", t)?;
+                }
                 Ok(Some(MiniBatchConfig {
                     fanouts: self.fanouts.clone().unwrap_or_else(|| {
                         (0..layers)
@@ -433,6 +436,9 @@ pub struct Args {
     /// Skip checksum verification of the dataset.
     #[arg(long)]
     pub no_verify: bool,
+    /// Replace --out when it holds an earlier run (only a directory scalegnn wrote for a run).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub run: RunConfig,
 }
@@ -488,33 +494,48 @@ pub fn run(a: Args) -> Result<()> {
         }
         Some(_) => None,
     };
+    // The model must fit before a run directory is made: full batch holds every node's
+    // activations, mini-batch at least the parameters.
+    let m = &ds.manifest;
+    let mcfg = cfg.model_config(m.num_features as usize, m.num_classes as usize);
+    let (nodes, edges) = match &mb {
+        None => (ds.graph.num_nodes(), ds.graph.num_edges()),
+        Some(_) => (0, 0),
+    };
+    mcfg.check_fits(nodes, edges)?;
     let out = a.out.clone().unwrap_or_else(default_run_dir);
-    if out.join("metrics.jsonl").exists() {
-        bail!(
-            "{} already holds a run (metrics.jsonl); choose another --out",
-            out.display()
-        );
-    }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // Only a directory scalegnn made for a run is replaced (--force); it stays locked while
+    // this process writes there, so a second train into it is refused.
+    let top = RunDir::create(&out, a.force)?;
     let resolved = ResolvedConfig {
         dataset: a.dataset.canonicalize().unwrap_or(a.dataset.clone()),
         run: run.clone(),
     };
-    write_atomic(
-        &out.join("config.toml"),
-        toml::to_string(&resolved)?.as_bytes(),
-    )?;
+    top.write("config.toml", toml::to_string(&resolved)?.as_bytes())?;
 
     let mut results = Vec::new();
     for r in 0..runs {
         let mut c = cfg.clone();
         c.seed = cfg.seed + r as u64;
+        let sub;
         let dir = if runs == 1 {
-            out.clone()
+            &top
         } else {
-            out.join(format!("run-{r}"))
+            sub = top.sub(&format!("run-{r}"))?;
+            // Each run-N holds the configuration of its own seed, so eval/predict/embed work
+            // on it as on a single run.
+            let one = ResolvedConfig {
+                dataset: resolved.dataset.clone(),
+                run: RunConfig {
+                    seed: Some(c.seed),
+                    runs: Some(1),
+                    ..run.clone()
+                },
+            };
+            sub.write("config.toml", toml::to_string(&one)?.as_bytes())?;
+            &sub
         };
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = dir.path().to_path_buf();
         let mut log = MetricsLog::to_file(&dir.join("metrics.jsonl"))?;
         let bar = epoch_bar(
             c.epochs as u64,
@@ -572,7 +593,7 @@ pub fn run(a: Args) -> Result<()> {
         "test_acc_mean": mean, "test_acc_std": std, "epoch_ms_mean": epoch_ms,
         "num_params": results[0].1.num_params, "threads": rayon::current_num_threads(), "per_run": per_run,
     });
-    write_atomic(&out.join("summary.json"), summary.to_string().as_bytes())?;
+    top.write("summary.json", summary.to_string().as_bytes())?;
     println!("run directory: {}", out.display());
     Ok(())
 }
@@ -723,8 +744,25 @@ pub fn open_store(ds: &Dataset, run: &RunConfig) -> Result<Box<dyn scalegnn_stor
         direct_io: run.direct_io.unwrap_or(false),
         ..Default::default()
     };
-    scalegnn_store::open_store_with(&ds.dir, kind, codec, &opts)
-        .with_context(|| format!("opening the {kind} feature store of {}", ds.dir.display()))
+    let store = scalegnn_store::open_store_with(&ds.dir, kind, codec, &opts)
+        .with_context(|| format!("opening the {kind} feature store of {}", ds.dir.display()))?;
+    // The store's own dimensions (an SQLite meta table, a server's table) are data: they must
+    // be the manifest's before anything is sized from them.
+    let m = &ds.manifest;
+    if (store.num_nodes() as u64, store.dim() as u64) != (m.num_nodes, m.num_features) {
+        let files = scalegnn_store::store_files(kind, codec)
+            .map(|f| f.join(", "))
+            .unwrap_or_default();
+        bail!(
+            "the {kind} feature store of {} ({files}) holds {} nodes x {} features, but manifest.json says {} x {}",
+            ds.dir.display(),
+            store.num_nodes(),
+            store.dim(),
+            m.num_nodes,
+            m.num_features
+        );
+    }
+    Ok(store)
 }
 
 fn epoch_bar(total: u64, prefix: &str) -> ProgressBar {
@@ -738,17 +776,4 @@ fn epoch_bar(total: u64, prefix: &str) -> ProgressBar {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar
-}
-
-/// Writes a small file atomically (temp file, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
 }

@@ -45,7 +45,7 @@ pub fn read(path: &Path) -> Result<RawDataset> {
     if shape.len() != 2
         || shape[0] != shape[1]
         || shape[0] < 0
-        || indptr.len() as i64 != shape[0] + 1
+        || Some(indptr.len() as i64) != shape[0].checked_add(1)
     {
         return Err(DataError::invalid(
             path,
@@ -88,18 +88,23 @@ pub fn read(path: &Path) -> Result<RawDataset> {
         let ap = ints(&need(&mut zip, "attr_indptr")?, path, "attr_indptr")?;
         let ai = ints(&need(&mut zip, "attr_indices")?, path, "attr_indices")?;
         let ashape = ints(&need(&mut zip, "attr_shape")?, path, "attr_shape")?;
-        let vals = ad.to_f32();
         if ashape.len() != 2
-            || ashape[0] as usize != n
+            || ashape[0] != n as i64
+            || ashape[1] < 1
             || ap.len() != n + 1
-            || ai.len() != vals.len()
+            || ai.len() != ad.header.len()
         {
             return Err(DataError::invalid(
                 path,
-                "attr_* parts do not form an [N, F] CSR matrix",
+                format!("attr_* parts do not form an [N, F] CSR matrix (attr_shape {ashape:?}, {n} nodes)"),
             ));
         }
         let fdim = ashape[1] as usize;
+        // The dense matrix is sized by attr_shape, a value in the file: checked (and its
+        // product checked for overflow) before allocating.
+        scalegnn_limits::check_array("the dense feature matrix", &[n, fdim], 4)
+            .map_err(|e| DataError::invalid(path, format!("attr_shape {ashape:?}: {e}")))?;
+        let vals = ad.to_f32();
         let mut x = vec![0f32; n * fdim];
         for r in 0..n {
             let (a, b) = (ap[r] as usize, ap[r + 1] as usize);

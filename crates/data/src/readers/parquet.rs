@@ -106,6 +106,12 @@ fn num_rows(reader: &Reader, path: &Path) -> Result<usize> {
         .ok_or_else(|| DataError::invalid(path, "corrupt parquet file: bad row count"))
 }
 
+/// Refuses an allocation sized by the file's row count (a footer can claim 2^40 rows).
+fn check_rows(path: &Path, what: &str, dims: &[usize], elem: usize) -> Result<()> {
+    scalegnn_limits::check_array(what, dims, elem)
+        .map_err(|e| DataError::invalid(path, format!("the footer's row count: {e}")))
+}
+
 /// Index of the leaf column called `name` (dotted path for nested columns).
 fn find_column(reader: &Reader, path: &Path, name: &str, role: &str) -> Result<usize> {
     let cols = columns(reader);
@@ -197,7 +203,9 @@ fn scan<T: DataType>(
 /// Reads an INT32/INT64 column as i64 (UINT_32 annotated columns zero-extended).
 fn read_ints(reader: &Reader, path: &Path, col: usize, role: &str) -> Result<Vec<i64>> {
     let descr = columns(reader)[col].clone();
-    let mut out = Vec::with_capacity(num_rows(reader, path)?);
+    let rows = num_rows(reader, path)?;
+    check_rows(path, role, &[rows], 8)?;
+    let mut out = Vec::with_capacity(rows);
     match descr.physical_type() {
         PhysicalType::INT32 if descr.converted_type() == ConvertedType::UINT_32 => {
             scan::<Int32Type>(reader, path, col, |_, v| {
@@ -298,6 +306,7 @@ pub(crate) fn read_node_table(
         let node_of: Option<Vec<usize>> = match (id_idx, id_col) {
             (Some(c), Some(name)) => {
                 let ids = read_ints(&reader, path, c, "node id")?;
+                check_rows(path, "the row index", &[rows], 16)?;
                 let mut row_of = vec![usize::MAX; rows];
                 let mut node_of = Vec::with_capacity(rows);
                 for (r, &id) in ids.iter().enumerate() {
@@ -343,10 +352,8 @@ pub(crate) fn read_node_table(
             ));
         }
         let x = if f > 0 {
-            let len = rows
-                .checked_mul(f)
-                .ok_or_else(|| DataError::invalid(path, "feature table is too large"))?;
-            let mut data = vec![0f32; len];
+            check_rows(path, "the feature table", &[rows, f], 4)?;
+            let mut data = vec![0f32; rows * f];
             for (j, &c) in feats.iter().enumerate() {
                 scan_f32(&reader, path, c, |r, v| data[place(r) * f + j] = v)?;
             }
@@ -364,6 +371,7 @@ pub(crate) fn read_node_table(
                 Some(match &node_of {
                     None => v,
                     Some(m) => {
+                        check_rows(path, "the labels", &[rows], 8)?;
                         let mut y = vec![0i64; rows];
                         for (r, &l) in v.iter().enumerate() {
                             y[m[r]] = l;

@@ -48,8 +48,14 @@ pub(crate) struct Pointer {
 impl Pointer {
     /// Reads and checks `dir/x.postgres.json`.
     pub fn read(dir: &Path) -> Result<Pointer, StoreError> {
-        let path = dir.join(POSTGRES_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))?;
+        use std::io::Read;
+        let path = scalegnn_npy::confined(dir, POSTGRES_FILE)?;
+        let mut text = String::new();
+        // A pointer is a few hundred bytes; 64 KiB more is not one.
+        scalegnn_npy::open_regular(&path)?
+            .take(64 << 10)
+            .read_to_string(&mut text)
+            .map_err(|e| StoreError::io(&path, e))?;
         let p: Pointer = serde_json::from_str(&text)
             .map_err(|e| StoreError::corrupt(&path, format!("not a store pointer: {e}")))?;
         if p.format != FORMAT {

@@ -145,6 +145,45 @@ fn uri_path(path: &Path) -> String {
     s
 }
 
+/// Checks that `meta` and `features` are plain tables created exactly as [`CREATE_SQL`] does.
+/// A database is data: a view, a generated column or a default there would run the file's
+/// own SQL on every read (a recursive CTE hangs, `zeroblob(9e8)` takes gigabytes).
+pub(crate) fn check_schema(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let want: Vec<String> = CREATE_SQL
+        .split(';')
+        .map(norm)
+        .filter(|s| !s.is_empty())
+        .collect();
+    for (name, want) in ["meta", "features"].iter().zip(&want) {
+        let found: Option<(String, Option<String>)> = conn
+            .query_row(
+                "SELECT type, sql FROM sqlite_master WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| StoreError::sqlite(path, e))?;
+        match found {
+            None => return Err(StoreError::corrupt(path, format!("no table {name}"))),
+            Some((kind, _)) if kind != "table" => {
+                return Err(StoreError::corrupt(
+                    path,
+                    format!("{name} is a {kind}, not a table: refusing to run the file's own SQL"),
+                ))
+            }
+            Some((_, sql)) if sql.as_deref().map(norm).as_deref() != Some(want.as_str()) => {
+                return Err(StoreError::corrupt(
+                    path,
+                    format!("table {name} is not laid out as scalegnn writes it ({want})"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Reads and validates the meta table.
 pub(crate) fn read_meta(conn: &Connection, path: &Path) -> Result<Meta, StoreError> {
     let bad = |what: String| StoreError::corrupt(path, format!("table meta: {what}"));

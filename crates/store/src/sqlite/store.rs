@@ -11,7 +11,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, Row};
 
 use super::direct_vfs::{register, take_bytes_read};
-use super::schema::{check_file, open_reader, read_meta, row_checksum, SQLITE_FILE};
+use super::schema::{check_file, check_schema, open_reader, read_meta, row_checksum, SQLITE_FILE};
 use crate::codec::{decode_f16_bytes, decode_f32_bytes};
 use crate::direct::open_direct;
 use crate::gather::{check_ids, id_order, par_gather_sorted};
@@ -60,7 +60,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens `x.sqlite` in dataset directory `dir`; fails unless it holds `codec`.
     pub fn open(dir: &Path, codec: Codec) -> Result<SqliteStore, StoreError> {
-        Self::open_file(&dir.join(SQLITE_FILE), Some(codec))
+        Self::open_file(&scalegnn_npy::confined(dir, SQLITE_FILE)?, Some(codec))
     }
 
     /// Opens the database `path`, checking its header, meta table and last row; `codec`
@@ -68,6 +68,7 @@ impl SqliteStore {
     pub fn open_file(path: &Path, codec: Option<Codec>) -> Result<SqliteStore, StoreError> {
         check_file(path)?;
         let conn = open_reader(path, DEFAULT_MMAP_BYTES, false)?;
+        check_schema(&conn, path)?;
         let meta = read_meta(&conn, path)?;
         if let Some(c) = codec.filter(|&c| c != meta.codec) {
             return Err(StoreError::CodecMismatch {
