@@ -259,3 +259,66 @@ fn an_unreachable_server_fails_after_bounded_retries() {
     let e = format!("{:?}", opts);
     assert!(!e.contains("hunter2"), "{e}");
 }
+
+/// A role with a password that may log in only over TLS, with the CI's CA
+/// (`$SCALEGNN_PG_TLS_URL`, set by `.ci/run` when it could make certificates).
+fn pg_tls_url() -> Option<String> {
+    match std::env::var("SCALEGNN_PG_TLS_URL") {
+        Ok(u) if !u.trim().is_empty() => Some(u),
+        _ => {
+            println!("skipping: SCALEGNN_PG_TLS_URL not set");
+            None
+        }
+    }
+}
+
+#[test]
+fn tls_carries_the_password_and_checks_the_certificate() {
+    let Some(url) = pg_tls_url() else { return };
+    let (_root, dir, x) = dataset("tls");
+    let opts = |u: &str| StoreOptions {
+        pg_url: Some(u.to_string()),
+        ..Default::default()
+    };
+    // verify-full: the server's certificate is checked against the CA; scram over TLS.
+    let src = SliceRows::new(&x, DIM).unwrap();
+    write_store_with(&dir, "postgres", Codec::F32, &src, &opts(&url)).unwrap();
+    let pointer = std::fs::read_to_string(dir.join(POSTGRES_FILE)).unwrap();
+    assert!(
+        pointer.contains("sslmode=verify-full") && !pointer.contains("tls-secret"),
+        "{pointer}"
+    );
+    // Encrypt-only (libpq's require) reads it too.
+    let (base, _) = url.split_once('?').unwrap();
+    for u in [url.clone(), format!("{base}?sslmode=require")] {
+        let store = open_store_with(&dir, "postgres", Codec::F32, &opts(&u)).unwrap();
+        let mut out = vec![0f32; DIM];
+        store.gather(&[7], &mut out).unwrap();
+        assert_eq!(out, x[7 * DIM..8 * DIM]);
+    }
+    // Without TLS the server refuses this role (its pg_hba allows it only over TLS).
+    let e = open_store_with(
+        &dir,
+        "postgres",
+        Codec::F32,
+        &opts(&format!("{base}?sslmode=disable")),
+    )
+    .err()
+    .expect("a plaintext login of a TLS-only role");
+    assert!(e.to_string().contains("127.0.0.1"), "{e}");
+    // A CA that did not sign the server's certificate: refused.
+    let other = dir.join("other-ca.pem");
+    let leaf = server_cert(&url);
+    std::fs::write(&other, leaf).unwrap();
+    let wrong = format!("{base}?sslmode=verify-full&sslrootcert={}", other.display());
+    assert!(open_store_with(&dir, "postgres", Codec::F32, &opts(&wrong)).is_err());
+    let _ = drop_postgres_store(&dir, &opts(&url));
+}
+
+/// The server's own certificate: signed by the CI's CA but not a CA itself, so as the only
+/// root it cannot anchor the server's chain.
+fn server_cert(url: &str) -> String {
+    let ca = url.split("sslrootcert=").nth(1).unwrap_or_default();
+    let dir = std::path::Path::new(ca).parent().unwrap();
+    std::fs::read_to_string(dir.join("server.crt")).unwrap_or_default()
+}
