@@ -448,7 +448,9 @@ pub fn train_minibatch(
                     .unwrap_or_else(std::env::temp_dir)
                     .join(format!("sagmm_gate_k{}", cfg.moe.eig_k))
             });
-            let (g, worst) = crate::sagmm::gate_store(&dir, graph, store, cfg.moe.eig_k)?;
+            let (g, worst) =
+                scalegnn_loader::derived::gate_store(&dir, graph, store, cfg.moe.eig_k)
+                    .map_err(|e| TrainError::Config(e.to_string()))?;
             if let Some(r) = worst {
                 log.push(0, crate::sagmm::SPLIT, "eig_residual_max", r)?;
             }

@@ -2,13 +2,10 @@
 //! experts were pruned when, parameter count and inference time as the mixture shrinks, and
 //! how many experts each node uses; the last two also as PNG plots.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use scalegnn_graph::Csr;
-use scalegnn_nn::moe::{gate_input, EpochReport};
+use scalegnn_nn::moe::EpochReport;
 use scalegnn_nn::Model;
-use scalegnn_store::{Codec, FeatureStore, MmapStore};
-use scalegnn_tensor::Matrix;
 
 use crate::{MetricLine, MetricsLog, TrainError};
 
@@ -50,47 +47,6 @@ pub fn log_epoch(
         log.push(epoch, SPLIT, "pruned_expert", e as f64)?;
     }
     Ok(())
-}
-
-/// Where the gate input of a dataset directory lives for `k` eigenvectors.
-pub fn gate_dir(dataset_dir: &Path, k: usize) -> PathBuf {
-    dataset_dir.join(format!("sagmm_gate_k{k}"))
-}
-
-/// The gate input of every node as a memory-mapped feature store in `dir` (`x.npy`, `[N, F + k]`),
-/// computed from `store`'s features on first use and written atomically, so later runs (and
-/// every batch, which gathers its seeds' rows) read it instead of solving again. A file of
-/// the wrong shape (other features or k) is rebuilt. Also returns, when it solved, the
-/// largest eigenpair residual `‖L v − λ v‖` (how converged the eigenvectors are).
-pub fn gate_store(
-    dir: &Path,
-    graph: &Csr,
-    store: &dyn FeatureStore,
-    k: usize,
-) -> Result<(MmapStore, Option<f64>), TrainError> {
-    let (n, f) = (store.num_nodes(), store.dim());
-    if let Ok(s) = MmapStore::open(dir, Codec::F32) {
-        if s.num_nodes() == n && s.dim() == f + k {
-            return Ok((s, None));
-        }
-    }
-    let mut x = Matrix::zeros(n, f);
-    let ids: Vec<u32> = (0..n as u32).collect();
-    // In chunks so a store with a connection pool or a cache sees ordinary batch sizes.
-    for (c, chunk) in ids.chunks(1 << 16).enumerate() {
-        let start = c << 16;
-        store.gather(chunk, &mut x.data[start * f..(start + chunk.len()) * f])?;
-    }
-    let (g, sp) = gate_input::gate_features(graph, &x, k, gate_input::default_eig_steps(k), 0)
-        .map_err(|e| TrainError::Config(format!("SAGMM gate input: {e}")))?;
-    drop(x);
-    let worst = sp
-        .as_ref()
-        .map(|sp| sp.residuals.iter().copied().fold(0.0f64, f64::max));
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    let path = dir.join("x.npy");
-    scalegnn_npy::write_array_atomic(&path, &[n, f + k], &g.data)?;
-    Ok((MmapStore::open(dir, Codec::F32)?, worst))
 }
 
 /// Nodes using 1, 2, … E experts (index k−1) in the evaluation passes since the model's

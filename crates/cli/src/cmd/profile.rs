@@ -174,10 +174,15 @@ pub fn run(a: Args) -> Result<()> {
     // Stage 2: sampling + feature gather (what PyG's NeighborLoader iteration does).
     let gate = match model.moe() {
         Some(_) => {
-            let dir = scalegnn_train::sagmm::gate_dir(&dataset, cfg.moe.eig_k);
+            let dir = scalegnn_loader::derived::gate_dir(&dataset, cfg.moe.eig_k);
             Some(
-                scalegnn_train::sagmm::gate_store(&dir, &ds.graph, store.as_ref(), cfg.moe.eig_k)?
-                    .0,
+                scalegnn_loader::derived::gate_store(
+                    &dir,
+                    &ds.graph,
+                    store.as_ref(),
+                    cfg.moe.eig_k,
+                )?
+                .0,
             )
         }
         None => None,

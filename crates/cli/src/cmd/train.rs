@@ -475,7 +475,10 @@ pub fn run(a: Args) -> Result<()> {
     let mut mb = run.minibatch(cfg.model.num_blocks(cfg.layers, cfg.hops))?;
     if let Some(m) = &mut mb {
         // SAGMM's gate input is kept beside the features, built by the first run that needs it.
-        m.gate_dir = Some(scalegnn_train::sagmm::gate_dir(&a.dataset, cfg.moe.eig_k));
+        m.gate_dir = Some(scalegnn_loader::derived::gate_dir(
+            &a.dataset,
+            cfg.moe.eig_k,
+        ));
     }
     let data = match &mb {
         // Through the store the manifest names (or --store/--codec), so codecs apply here too.
