@@ -1,5 +1,19 @@
-//! The input pipeline between the stores and the trainer: a `Loader` yields prepared batches
-//! (the whole graph, or sampled blocks gathered through the feature cache on prefetch
-//! workers), planned under the memory budget; derived per-node tables live beside it.
+//! The input pipeline between the stores and the trainer: a [`Loader`] yields prepared
+//! batches — the whole graph ([`FullGraph`]), or sampled blocks gathered through the feature
+//! cache on prefetch workers ([`Sampled`]) — planned under the memory budget ([`plan`]);
+//! exact layer-wise inference ([`exact`]) and derived per-node tables ([`derived`]) live
+//! beside them.
 
+mod batch;
 pub mod derived;
+mod error;
+pub mod exact;
+mod full;
+mod plan;
+mod sampled;
+
+pub use batch::{GraphView, Loader, Prepared, StageTimes};
+pub use error::LoaderError;
+pub use full::FullGraph;
+pub use plan::{plan, PlanInputs, Planned};
+pub use sampled::{normalize_rows, Sampled};

@@ -205,15 +205,44 @@ impl ModelConfig {
     }
 
     /// About the bytes training this model on a graph of `nodes` nodes and `edges` edges
-    /// takes at once (within a small factor, calibrated on the tiny preset with hidden 20,000:
-    /// GCN 1.1 GB measured / 1.0 GB estimated, GIN 14 / 13 GB): every parameter 8 times
-    /// (value, gradient, two Adam moments, the tape's copies), six f32 buffers per node and
-    /// layer output (output, pre-activation, dropout mask, their gradients), and GAT's
-    /// attention per edge. A guard against sizes no machine holds (`--hidden 1000000`,
-    /// `--layers 100000`, a checkpoint claiming 10^11 units), not a planner.
+    /// takes at once: [`ModelConfig::param_bytes`] plus [`ModelConfig::activation_bytes`]
+    /// with every layer output over every node. Calibrated on the tiny preset with hidden
+    /// 20,000: GCN 1.1 GB measured / 1.0 GB estimated, GIN 14 / 13.8 GB, GAT (2 heads)
+    /// 2.5 / 1.9 GB, SAGMM 24 / 23 GB. A guard against sizes no machine holds
+    /// (`--hidden 1000000`, `--layers 100000`, a checkpoint claiming 10^11 units).
     pub fn min_bytes(&self, nodes: usize, edges: usize) -> u128 {
-        let (n, e) = (nodes as u128, edges as u128);
-        let one = |kind: ModelKind| -> (u128, u128, u128) {
+        let layers = self.shape().widths.len();
+        self.param_bytes()
+            .saturating_add(self.activation_bytes(&vec![nodes; layers], edges))
+    }
+
+    /// Parameters held in training: each 8 times (value, gradient, two Adam moments, the
+    /// tape's copies), f32.
+    pub fn param_bytes(&self) -> u128 {
+        self.shape().params.saturating_mul(32)
+    }
+
+    /// Activations of one pass whose layer `l` outputs `rows[l]` rows (the whole graph: every
+    /// node; a sampled batch: the dst nodes of the layer's last block) over `edges` edges:
+    /// six f32 buffers per output element (output, pre-activation, dropout mask, their
+    /// gradients), and GAT's attention per edge. A rows slice shorter than the layers
+    /// repeats its last entry.
+    pub fn activation_bytes(&self, rows: &[usize], edges: usize) -> u128 {
+        let s = self.shape();
+        let mut total = (edges as u128)
+            .saturating_mul(s.per_edge)
+            .saturating_mul(24);
+        for (l, w) in s.widths.iter().enumerate() {
+            let r = rows.get(l).or(rows.last()).copied().unwrap_or(0) as u128;
+            total = total.saturating_add(r.saturating_mul(*w).saturating_mul(24));
+        }
+        total
+    }
+
+    /// Parameter count, output width per layer and attention entries per edge (summed over
+    /// SAGMM's experts), for the size estimates.
+    fn shape(&self) -> SizeShape {
+        let one = |kind: ModelKind| -> SizeShape {
             let heads = if kind == ModelKind::Gat {
                 self.heads.max(1) as u128
             } else {
@@ -225,7 +254,7 @@ impl ModelConfig {
             } else {
                 self.layers
             };
-            let (mut params, mut width, mut per_edge) = (0u128, 0u128, 0u128);
+            let mut s = SizeShape::default();
             for l in 0..layers {
                 let din = if l == 0 {
                     self.in_dim as u128
@@ -247,50 +276,55 @@ impl ModelConfig {
                     // GIN's MLP: a second dout × dout linear.
                     p = p.saturating_add(dout.saturating_mul(dout));
                 }
-                params = params.saturating_add(p);
-                width = width.saturating_add(dout.saturating_mul(h * wide));
+                s.params = s.params.saturating_add(p);
+                s.widths.push(dout.saturating_mul(h * wide));
                 if kind == ModelKind::Gat {
-                    per_edge = per_edge.saturating_add(h);
+                    s.per_edge = s.per_edge.saturating_add(h);
                 }
             }
             if kind == ModelKind::Jk {
                 // The jumping-knowledge head reads every layer's output.
-                params = params.saturating_add(
+                s.params = s.params.saturating_add(
                     (self.hidden as u128 * self.layers as u128)
                         .saturating_mul(self.out_dim as u128),
                 );
             }
-            (params, width, per_edge)
+            s
         };
-        let (params, width, per_edge) = if self.kind == ModelKind::Sagmm {
-            let kinds: Vec<ModelKind> = if self.moe.identical {
-                vec![ModelKind::Gcn; self.moe.experts]
-            } else {
-                self.moe
-                    .pool
-                    .iter()
-                    .take(self.moe.experts.max(1))
-                    .filter_map(|k| k.name().parse().ok())
-                    .collect()
-            };
-            kinds
-                .into_iter()
-                .map(one)
-                .fold((0u128, 0u128, 0u128), |a, b| {
-                    (
-                        a.0.saturating_add(b.0),
-                        a.1.saturating_add(b.1),
-                        a.2.saturating_add(b.2),
-                    )
-                })
+        if self.kind != ModelKind::Sagmm {
+            return one(self.kind);
+        }
+        let kinds: Vec<ModelKind> = if self.moe.identical {
+            vec![ModelKind::Gcn; self.moe.experts]
         } else {
-            one(self.kind)
+            self.moe
+                .pool
+                .iter()
+                .take(self.moe.experts.max(1))
+                .filter_map(|k| k.name().parse().ok())
+                .collect()
         };
-        params
-            .saturating_mul(32)
-            .saturating_add(n.saturating_mul(width).saturating_mul(24))
-            .saturating_add(e.saturating_mul(per_edge).saturating_mul(24))
+        let mut total = SizeShape::default();
+        for s in kinds.into_iter().map(one) {
+            total.params = total.params.saturating_add(s.params);
+            total.per_edge = total.per_edge.saturating_add(s.per_edge);
+            if total.widths.len() < s.widths.len() {
+                total.widths.resize(s.widths.len(), 0);
+            }
+            for (t, w) in total.widths.iter_mut().zip(&s.widths) {
+                *t = t.saturating_add(*w);
+            }
+        }
+        total
     }
+}
+
+/// What the size estimates count.
+#[derive(Default)]
+struct SizeShape {
+    params: u128,
+    widths: Vec<u128>,
+    per_edge: u128,
 }
 
 /// What every architecture implements.
@@ -488,6 +522,11 @@ impl Model {
         report.kept = kept;
         self.config.moe.pruned = moe.pruned().to_vec();
         Some(report)
+    }
+
+    /// The mixture, mutably (SAGMM only).
+    pub fn moe_mut(&mut self) -> Option<&mut crate::moe::Sagmm> {
+        self.arch.moe_mut()
     }
 
     /// SAGMM-PE: stops training the experts (after their pretraining).

@@ -106,6 +106,19 @@ impl Adam {
         }
     }
 
+    /// Steps taken and the moment estimates (first, second) per parameter, to save with a
+    /// run's state.
+    pub fn moments(&self) -> (i32, &[Matrix], &[Matrix]) {
+        (self.step, &self.m, &self.v)
+    }
+
+    /// Puts back what [`Adam::moments`] returned.
+    pub fn restore(&mut self, step: i32, m: Vec<Matrix>, v: Vec<Matrix>) {
+        self.step = step;
+        self.m = m;
+        self.v = v;
+    }
+
     /// Drops the moment estimates of parameter `i` (freed with `ParamStore::free`).
     pub fn free(&mut self, i: usize) {
         if i < self.m.len() {

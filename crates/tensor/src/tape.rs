@@ -157,6 +157,13 @@ impl Pool {
                 vec![0.0; len]
             }
         };
+        let mut data = data;
+        // Debug builds poison a buffer handed out unzeroed: an op that reads what it did not
+        // write (a row with no neighbours, a skipped tail) then shows as NaN in the tests
+        // instead of as last batch's values.
+        if cfg!(debug_assertions) && !zero {
+            data.fill(f32::NAN);
+        }
         Matrix { rows, cols, data }
     }
 
@@ -242,6 +249,18 @@ impl Tape {
 
     pub(crate) fn needs(&self, v: Var) -> bool {
         self.nodes[v.0].needs_grad
+    }
+
+    /// The auxiliary losses a model recorded since the last reset (regularisers to add to the
+    /// task loss), taken off the tape.
+    pub fn take_aux_losses(&mut self) -> Vec<Var> {
+        std::mem::take(&mut self.aux_losses)
+    }
+
+    /// The outputs a model asked to have scored by the task loss too, with their weights
+    /// (SAGMM's experts), taken off the tape.
+    pub fn take_aux_logits(&mut self) -> Vec<(Var, f32)> {
+        std::mem::take(&mut self.aux_logits)
     }
 
     /// `loss` plus every auxiliary loss recorded since the last reset (`loss` itself when

@@ -31,6 +31,19 @@ pub enum TrainError {
     /// A size or thread count a limit refuses.
     #[error(transparent)]
     Limit(#[from] scalegnn_limits::LimitError),
+    #[error(transparent)]
+    Loader(#[from] scalegnn_loader::LoaderError),
+    #[error(transparent)]
+    Data(#[from] scalegnn_data::DataError),
+    /// Boxed: it is large and rare, and every `Result` of the crate carries this enum.
+    #[error(transparent)]
+    Derived(Box<scalegnn_loader::derived::DerivedError>),
+    /// A setting that cannot be used, named by its key.
+    #[error(transparent)]
+    Key(#[from] crate::ConfigError),
+    /// Stopped by the user (SIGINT); the state to resume from is saved.
+    #[error("interrupted")]
+    Interrupted,
     /// A checkpoint does not fit the model it is loaded into.
     #[error("{path}: checkpoint does not match: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
@@ -42,5 +55,11 @@ impl TrainError {
             path: path.into(),
             err: source,
         }
+    }
+}
+
+impl From<scalegnn_loader::derived::DerivedError> for TrainError {
+    fn from(e: scalegnn_loader::derived::DerivedError) -> Self {
+        TrainError::Derived(Box::new(e))
     }
 }

@@ -1,24 +1,33 @@
-//! Training: the full-batch node-classification loop with early stopping, metrics as JSON
-//! lines, and atomic, reloadable checkpoints.
+//! Training: the settings of a run (`RunConfig`), what it learns (`Task`), the one training
+//! loop (`Trainer`) with its callbacks, resumable state, run directories, checkpoints,
+//! metrics as JSON lines, and `train`, a whole command from configuration to summary.
 
+mod callbacks;
 mod checkpoint;
+mod config;
 mod error;
-mod inference;
 mod metrics;
-mod minibatch;
-mod node;
 mod plot;
+mod run;
 mod rundir;
 pub mod sagmm;
+pub mod scores;
+mod state;
+mod task;
+mod trainer;
 
+pub use callbacks::{Callback, ModelSelection, Progress, Sagmm};
 pub use checkpoint::Checkpoint;
+pub use config::{ConfigError, LoaderKind, RunConfig, Selection};
 pub use error::TrainError;
-pub use inference::{accuracy_of, layerwise_logits};
 pub use metrics::{MetricLine, MetricsLog};
-pub use minibatch::{
-    check_blocks, evaluate_sampled, train_minibatch, train_step, BatchSource, MiniBatchConfig,
-    NodeSplits, Prepared, StageTimes,
-};
-pub use node::{evaluate, train_node_classification, NodeData, RunSummary, Selection, TrainConfig};
 pub use plot::plot_curves;
+pub use run::{
+    full_features, load_run, task_of, train, Reporter, RunOptions, Setup, Silent, TrainOutcome,
+};
 pub use rundir::RunDir;
+pub use state::Saver;
+pub use task::{node_task, Classification, MultiLabel, Prediction, Regression, Splits, Task};
+pub use trainer::{
+    value, Best, EpochEnd, Evaluator, ExactEval, Outcome, RunSummary, State, Trainer,
+};

@@ -4,12 +4,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 
 /// One metric value.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MetricLine {
     pub epoch: usize,
     pub split: String,
@@ -45,6 +45,61 @@ impl MetricsLog {
         Ok(MetricsLog {
             out: Some((BufWriter::new(f), path.to_path_buf())),
             lines: Vec::new(),
+        })
+    }
+
+    /// Continues the log at `path` after its first `keep` lines (a resumed run: later lines
+    /// belong to the epoch that was interrupted and will be written again). The kept lines
+    /// are rewritten through a temporary file and a rename, so a kill during the rewrite
+    /// leaves the old log whole.
+    pub fn resume(path: &Path, keep: usize) -> Result<MetricsLog, TrainError> {
+        use std::io::{BufRead, BufReader};
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = scalegnn_npy::open_regular(path)?;
+        let mut lines = Vec::with_capacity(keep);
+        let mut raw = String::new();
+        for (k, line) in BufReader::new(f).lines().take(keep).enumerate() {
+            let line = line.map_err(|e| TrainError::io(path, e))?;
+            lines.push(serde_json::from_str::<MetricLine>(&line).map_err(|e| {
+                TrainError::Checkpoint {
+                    path: path.to_path_buf(),
+                    reason: format!("line {}: {e}", k + 1),
+                }
+            })?);
+            raw.push_str(&line);
+            raw.push('\n');
+        }
+        if lines.len() < keep {
+            return Err(TrainError::Checkpoint {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "holds {} lines, the saved state counts {keep}: it was changed",
+                    lines.len()
+                ),
+            });
+        }
+        let tmp = path.with_extension("jsonl.tmp");
+        let io = |e| TrainError::io(&tmp, e);
+        {
+            let mut t = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)
+                .map_err(io)?;
+            t.write_all(raw.as_bytes()).map_err(io)?;
+            t.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))?;
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| TrainError::io(path, e))?;
+        Ok(MetricsLog {
+            out: Some((BufWriter::new(f), path.to_path_buf())),
+            lines,
         })
     }
 

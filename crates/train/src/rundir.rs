@@ -21,7 +21,9 @@ const OWNED: &[&str] = &[
     LOCK,
     "config.toml",
     "metrics.jsonl",
+    "metrics.jsonl.tmp",
     "summary.json",
+    "result.json",
     "curves.png",
     "sagmm.png",
     "checkpoint",
@@ -97,6 +99,32 @@ impl RunDir {
         })
     }
 
+    /// Reopens a run directory to continue its run (`--resume`): it must carry the marker;
+    /// locked like a new one.
+    pub fn resume(path: &Path) -> Result<RunDir, TrainError> {
+        if !path.join(MARKER).is_file() {
+            return Err(TrainError::RunDir {
+                path: path.to_path_buf(),
+                reason:
+                    "is not a run directory scalegnn wrote (no .scalegnn-run): nothing to resume"
+                        .into(),
+            });
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            _lock: lock(path)?,
+        })
+    }
+
+    /// A run directory `name` inside this one: created new, or reopened when resuming.
+    pub fn sub_or_resume(&self, name: &str, resume: bool) -> Result<RunDir, TrainError> {
+        let p = self.path.join(name);
+        if resume && p.join(MARKER).is_file() {
+            return RunDir::resume(&p);
+        }
+        self.sub(name)
+    }
+
     /// Opens an existing run directory to add outputs (predictions, embeddings): it must carry
     /// the marker or be a run written before markers existed (it holds `config.toml`).
     pub fn open(path: &Path) -> Result<RunDir, TrainError> {
@@ -150,9 +178,61 @@ impl RunDir {
     }
 }
 
+/// Writes a directory's files with `fill` into a temp directory beside `dir`, fsyncs them,
+/// then renames it over `dir` (the old one is removed after): a crash never leaves a half
+/// directory under the final name.
+pub fn replace_dir(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    // A leftover (or a planted link) is removed, never followed.
+    let _ = std::fs::remove_dir_all(&tmp);
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::create_dir(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    let res = fill(&tmp).and_then(|()| {
+        for e in std::fs::read_dir(&tmp).map_err(|e| TrainError::io(&tmp, e))? {
+            let p = e.map_err(|e| TrainError::io(&tmp, e))?.path();
+            File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| TrainError::io(&p, e))?;
+        }
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| TrainError::io(&tmp, e))
+    });
+    if let Err(e) = res {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let had = std::fs::symlink_metadata(dir).is_ok();
+    if had {
+        std::fs::rename(dir, &old).map_err(|e| TrainError::io(dir, e))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))?;
+    if had {
+        let _ = std::fs::remove_dir_all(&old);
+        let _ = std::fs::remove_file(&old);
+    }
+    if let Ok(d) = File::open(parent) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// True for an entry scalegnn writes into a run directory.
 fn owned(dir: &Path, name: &str) -> bool {
-    if OWNED.contains(&name) || name.starts_with(".checkpoint.") || name.starts_with(".state.") {
+    if OWNED.contains(&name)
+        || name.starts_with(".checkpoint.")
+        || name.starts_with(".state.")
+        || (name.starts_with('.') && name.contains(".tmp-"))
+    {
         return true;
     }
     // run-N of --runs: itself a run directory (marker inside, no symlink).

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use scalegnn_data::{ingest, readers, Dataset, IngestOptions, NoProgress, OpenOptions};
-use scalegnn_train::{train_node_classification, MetricsLog, NodeData, TrainConfig};
+use scalegnn_data::{ingest, readers, IngestOptions, NoProgress};
+use scalegnn_train::{train, RunConfig, RunOptions, Silent, TrainOutcome};
 
 #[test]
 fn gcn_on_cora_reaches_the_published_accuracy() {
@@ -23,25 +23,22 @@ fn gcn_on_cora_reaches_the_published_accuracy() {
         &NoProgress,
     )
     .unwrap();
-    let ds = Dataset::open(&dir, OpenOptions::default()).unwrap();
-    let data = NodeData::from_dataset(&ds, true).unwrap();
-    let mut accs = Vec::new();
-    for seed in 0..10 {
-        let cfg = TrainConfig {
-            seed,
-            ..TrainConfig::default()
-        };
-        let (_, s) = train_node_classification(
-            &data,
-            &ds.graph,
-            &cfg,
-            &mut MetricsLog::memory(),
-            None,
-            &mut |_, _, _| {},
-        )
-        .unwrap();
-        accs.push(s.test_acc);
-    }
+    let cfg = RunConfig {
+        dataset: Some(dir),
+        runs: Some(10),
+        ..RunConfig::default()
+    };
+    let opts = RunOptions {
+        out: tmp.path().join("run"),
+        force: false,
+        resume: false,
+        verify: true,
+        interrupt: None,
+    };
+    let TrainOutcome::Done(res) = train(&cfg, &opts, &mut Silent).unwrap() else {
+        panic!("interrupted");
+    };
+    let accs: Vec<f64> = res.iter().map(|(_, s)| s.test).collect();
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;
     let std = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accs.len() as f64).sqrt();
     eprintln!(

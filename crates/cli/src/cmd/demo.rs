@@ -4,13 +4,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use scalegnn_data::synth::{generate, Preset, SynthConfig};
 use scalegnn_data::{Dataset, OpenOptions};
-use scalegnn_nn::ModelKind;
-use scalegnn_train::{
-    plot_curves, train_node_classification, MetricsLog, NodeData, RunDir, TrainConfig,
-};
+use scalegnn_train::{train, RunConfig, RunOptions, Silent, TrainOutcome};
 
 use crate::progress::Bars;
 
@@ -39,10 +36,14 @@ pub fn run(a: Args) -> Result<()> {
     };
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
     let out = base.join("small");
-    println!(
-        "1. generating the small synthetic preset (100k nodes, 2M edges) into {} ...",
-        out.display()
-    );
+    // A temporary directory is not named: it is gone when the demo ends.
+    match &a.keep {
+        Some(_) => println!(
+            "1. generating the small synthetic preset (100k nodes, 2M edges) into {} ...",
+            out.display()
+        ),
+        None => println!("1. generating the small synthetic preset (100k nodes, 2M edges) ..."),
+    }
     let bars = Bars::new();
     let t0 = Instant::now();
     // Never replaces anything: a --keep directory that already holds the demo is refused.
@@ -58,66 +59,54 @@ pub fn run(a: Args) -> Result<()> {
     let ds = Dataset::open(&out, OpenOptions::default())
         .with_context(|| format!("opening {}", out.display()))?;
     print!("{}", super::info::render(&ds.info()?));
-    // Gaussian features: row-sum normalisation (meant for bag-of-words) would distort them.
-    let data = NodeData::from_dataset(&ds, false)?;
+    drop(ds);
     println!(
         "\n2. training full-batch, {} epochs each (test accuracy at the best validation epoch):",
         a.epochs
     );
-    for kind in [ModelKind::Gcn, ModelKind::Sage] {
-        let cfg = TrainConfig {
-            model: kind,
-            hidden: a.hidden,
-            epochs: a.epochs,
-            seed: a.seed,
-            ..TrainConfig::default()
+    for kind in ["gcn", "sage"] {
+        let cfg = RunConfig {
+            dataset: Some(out.clone()),
+            model: Some(kind.into()),
+            hidden: Some(a.hidden),
+            epochs: Some(a.epochs),
+            seed: Some(a.seed),
+            // Gaussian features: row-sum normalisation (meant for bag-of-words) would distort them.
+            normalize_features: Some(false),
+            ..Default::default()
         };
-        let run = RunDir::create(&base.join(format!("run-{}", kind.name())), false)?;
-        let dir = run.path().to_path_buf();
-        // The run's configuration, so `scalegnn eval|predict|embed` work on a kept demo run.
-        let resolved = super::train::ResolvedConfig {
-            dataset: out.canonicalize().unwrap_or(out.clone()),
-            run: super::train::RunConfig {
-                model: Some(kind.name().into()),
-                hidden: Some(a.hidden),
-                epochs: Some(a.epochs),
-                seed: Some(a.seed),
-                normalize_features: Some(false),
-                ..Default::default()
-            },
+        let dir = base.join(format!("run-{kind}"));
+        let opts = RunOptions {
+            out: dir.clone(),
+            force: false,
+            resume: false,
+            verify: false,
+            interrupt: None,
         };
-        run.write("config.toml", toml::to_string(&resolved)?.as_bytes())?;
-        let mut log = MetricsLog::to_file(&dir.join("metrics.jsonl"))?;
         let t = Instant::now();
-        let (_, s) = train_node_classification(
-            &data,
-            &ds.graph,
-            &cfg,
-            &mut log,
-            Some(&dir),
-            &mut |_, _, _| {},
-        )?;
-        let png = dir.join("curves.png");
-        let drew = plot_curves(&log.lines, &png)?;
+        let TrainOutcome::Done(res) = train(&cfg, &opts, &mut Silent)? else {
+            bail!("training was interrupted");
+        };
+        let Some((_, s)) = res.first() else {
+            bail!("no run finished");
+        };
         println!(
-            "   {:<5} test acc {:.3} (val {:.3}, epoch {}), {:.1} ms/epoch, {:.1}s{}",
-            kind.name(),
-            s.test_acc,
-            s.best_val_acc,
+            "   {kind:<5} test acc {:.3} (val {:.3}, epoch {}), {:.1} ms/epoch, {:.1}s{}",
+            s.test,
+            s.best_val,
             s.best_epoch,
             s.mean_epoch_ms,
             t.elapsed().as_secs_f64(),
-            if drew {
-                format!(", curves in {}", png.display())
+            if a.keep.is_some() {
+                format!(", run in {}", dir.display())
             } else {
                 String::new()
             }
         );
     }
-    drop(ds);
     if a.keep.is_none() {
         std::fs::remove_dir_all(&base).with_context(|| format!("removing {}", base.display()))?;
-        println!("\n(removed the temporary directory; pass --keep DIR to keep the dataset, runs and plots)");
+        println!("\n(pass --keep DIR to keep the dataset, the runs and their plots)");
     }
     Ok(())
 }

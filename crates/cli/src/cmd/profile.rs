@@ -11,14 +11,13 @@ use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_data::{Dataset, OpenOptions};
+use scalegnn_loader::{Loader, Prepared, Sampled, StageTimes};
 use scalegnn_nn::Model;
 use scalegnn_sample::{NeighborSampler, Sampler};
+use scalegnn_store::FeatureStore;
 use scalegnn_tensor::{Adam, Tape};
-use scalegnn_train::{train_step, BatchSource, NodeSplits, StageTimes};
+use scalegnn_train::{task_of, Evaluator, LoaderKind, RunConfig, Setup, Trainer};
 use serde_json::json;
-
-use super::train::{budgeted_store, ResolvedConfig, RunConfig};
 
 /// Arguments of `scalegnn profile`.
 #[derive(clap::Args)]
@@ -34,7 +33,8 @@ pub struct Args {
     /// Untimed batches before each stage.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Also append the JSON lines to this file.
+    /// The figures as JSON lines (named like the PyG anchor's), appended to this file; `-`
+    /// prints them on stdout.
     #[arg(long)]
     pub jsonl: Option<PathBuf>,
     /// Dataset name in the JSON lines (default: the directory name).
@@ -63,36 +63,38 @@ fn peak_rss_mib() -> f64 {
 pub fn run(a: Args) -> Result<()> {
     let t_load = Instant::now();
     let (dataset, file_cfg) = if a.target.is_dir() {
-        (a.target.clone(), RunConfig::default())
+        (Some(a.target.clone()), RunConfig::default())
     } else {
-        let text = std::fs::read_to_string(&a.target)
-            .with_context(|| format!("reading {}", a.target.display()))?;
-        let r: ResolvedConfig = toml::from_str(&text)
-            .with_context(|| format!("{}: invalid config", a.target.display()))?;
-        (r.dataset, r.run)
+        let r = RunConfig::load(&a.target)?;
+        (r.dataset.clone(), r)
     };
     let extra = match &a.config {
         Some(p) => RunConfig::load(p)?,
         None => RunConfig::default(),
     };
     let mut run = a.run.clone().or(extra).or(file_cfg);
+    run.dataset = dataset.clone();
+    let Some(dataset) = dataset else {
+        bail!("{} names no dataset", a.target.display());
+    };
     if run.loader.is_none() {
         run.loader = Some("neighbor".into());
     }
-    let cfg = run.resolve()?;
-    let Some(mb) = run.minibatch(cfg.model.num_blocks(cfg.layers, cfg.hops))? else {
+    if run.loader_kind() != LoaderKind::Neighbor {
         bail!("profile measures mini-batch pipelines; set loader = \"neighbor\"");
-    };
-    let ds = Dataset::open(
-        &dataset,
-        OpenOptions {
-            verify: !a.no_verify,
-        },
-    )
-    .with_context(|| format!("opening dataset {}", dataset.display()))?;
-    let (store, mb) = budgeted_store(&ds, &run, &cfg, &mb)?;
-    let splits = NodeSplits::from_dataset(&ds)?;
-    let sampler = NeighborSampler::new(&ds.graph, &mb.fanouts).context("fanouts")?;
+    }
+    let setup = Setup::new(&run, !a.no_verify)?;
+    for n in &setup.notes {
+        eprintln!("note: {n}");
+    }
+    let cfg = &setup.cfg;
+    let ds = &setup.ds;
+    let (task, splits) = task_of(ds, cfg.split())?;
+    let store = setup
+        .store
+        .as_deref()
+        .context("profile: no feature store was opened")?;
+    let sampler = NeighborSampler::new(&ds.graph, &cfg.fanouts()).context("fanouts")?;
     let load_s = t_load.elapsed().as_secs_f64();
 
     let name = a.name.clone().unwrap_or_else(|| {
@@ -105,26 +107,21 @@ pub fn run(a: Args) -> Result<()> {
     let mut lines = Vec::new();
     let mut report = |metric: &str, value: f64, unit: &str| {
         let line = json!({"metric": metric, "value": value, "unit": unit, "engine": "scalegnn",
-            "dataset": name, "threads": threads, "model": cfg.model.name(), "fanouts": mb.fanouts,
-            "batch_size": mb.batch_size, "hidden": cfg.hidden, "store": store.kind(),
+            "dataset": name, "threads": threads, "model": cfg.model, "fanouts": cfg.fanouts(),
+            "batch_size": cfg.batch_size(), "hidden": cfg.hidden(), "store": store.kind(),
             "codec": store.codec().to_string()});
-        println!("{line}");
         lines.push(line.to_string());
     };
     report("load_s", load_s, "s");
 
-    let mcfg = cfg.model_config(store.dim(), splits.num_classes);
-    let mut model = Model::new(mcfg, cfg.seed)?;
-    scalegnn_train::check_blocks(&model, &mb)?;
-    if splits.train.is_empty() {
-        bail!("{}: the training split is empty", dataset.display());
-    }
+    let mcfg = cfg.model_config(store.dim(), task.out_dim());
+    let mut model = Model::new(mcfg, cfg.seed())?;
     // More batches than one pass holds: repeat the shuffled training nodes, each copy cut
     // to whole batches so no batch holds a node twice.
-    let bs = mb.batch_size.clamp(1, splits.train.len());
+    let bs = cfg.batch_size().clamp(1, splits.train.len());
     let need = a.warmup + a.batches;
     let mut base = splits.train.clone();
-    base.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(cfg.seed));
+    base.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(cfg.seed()));
     base.truncate(base.len() / bs * bs);
     let mut order = base.clone();
     while order.len() < need * bs {
@@ -135,6 +132,7 @@ pub fn run(a: Args) -> Result<()> {
     // Stage 1: sampling alone.
     let (mut nodes, mut edges) = (0usize, 0usize);
     let mut t = Instant::now();
+    let mut shapes = String::new();
     for (k, seeds) in chunks.iter().enumerate() {
         if k == a.warmup {
             t = Instant::now();
@@ -142,15 +140,12 @@ pub fn run(a: Args) -> Result<()> {
         }
         let b = sampler.sample(seeds, k as u64).context("sampling")?;
         if k == 0 {
-            let shapes: Vec<String> = b
+            let s: Vec<String> = b
                 .blocks
                 .iter()
                 .map(|bl| format!("{}→{} ({} edges)", bl.num_src, bl.num_dst, bl.num_edges()))
                 .collect();
-            eprintln!(
-                "blocks of the first batch, input layer first: {}",
-                shapes.join(", ")
-            );
+            shapes = s.join(", ");
         }
         nodes += b.nodes.len();
         edges += b.num_edges();
@@ -172,82 +167,51 @@ pub fn run(a: Args) -> Result<()> {
     );
 
     // Stage 2: sampling + feature gather (what PyG's NeighborLoader iteration does).
-    let gate = match model.moe() {
-        Some(_) => {
-            let dir = scalegnn_loader::derived::gate_dir(&dataset, cfg.moe.eig_k);
-            Some(
-                scalegnn_loader::derived::gate_store(
-                    &dir,
-                    &ds.graph,
-                    store.as_ref(),
-                    cfg.moe.eig_k,
-                )?
-                .0,
-            )
-        }
-        None => None,
-    };
-    let src = BatchSource {
-        graph: &ds.graph,
-        store: store.as_ref(),
-        labels: &splits.labels,
-        kind: cfg.model,
-        io_threads: mb.io_threads,
-        gate: gate
-            .as_ref()
-            .map(|g| g as &dyn scalegnn_store::FeatureStore),
-    };
-    let mut keep = |p: scalegnn_train::Prepared| Ok(p.x.into_buffer());
-    src.run(
+    let gate = setup.gate.as_ref().map(|g| g as &dyn FeatureStore);
+    let kind = cfg.model_kind()?;
+    let loader = Sampled::new(
+        &ds.graph,
+        store,
         &sampler,
-        &order[..a.warmup * bs],
         bs,
-        mb.prefetch,
-        1,
-        &mut keep,
-    )?;
-    let loader = src.run(
-        &sampler,
-        &order[a.warmup * bs..need * bs],
-        bs,
-        mb.prefetch,
-        2,
-        &mut keep,
-    )?;
-    report("sample_seeds_per_s", loader.seeds_per_s(), "seeds/s");
+        setup.prefetch,
+        cfg.io_threads(),
+        kind,
+        gate,
+    )?
+    .normalized(cfg.normalize_features());
+    let mut keep = |_: &Prepared| Ok(());
+    loader.run(&order[..a.warmup * bs], 1, &mut keep)?;
+    let pass = loader.run(&order[a.warmup * bs..need * bs], 2, &mut keep)?;
+    report("sample_seeds_per_s", pass.seeds_per_s(), "seeds/s");
     report(
         "sample_batch_ms",
-        loader.wall_ms / loader.batches.max(1) as f64,
+        pass.wall_ms / pass.batches.max(1) as f64,
         "ms",
     );
 
     // Stage 3: training steps, pipelined.
     store.reset_cache_stats();
-    let mut opt = Adam::new(cfg.lr, cfg.weight_decay);
-    let mut tape = Tape::new(true);
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
-    let mut last_loss = f32::NAN;
-    let mut step = |p: scalegnn_train::Prepared| {
-        last_loss = train_step(&mut model, &mut opt, &mut tape, &p, &mut rng);
-        tape.reset(true);
-        Ok(p.x.into_buffer())
+    let trainer = Trainer {
+        cfg,
+        task: task.as_ref(),
+        splits: &splits,
+        train_loader: &loader,
+        eval: Evaluator::new(&loader, task.as_ref(), setup.metric),
+        exact: None,
+        seed: cfg.seed(),
+        interrupt: None,
     };
-    src.run(
-        &sampler,
-        &order[..a.warmup * bs],
-        bs,
-        mb.prefetch,
-        3,
-        &mut step,
-    )?;
-    let tr = src.run(
-        &sampler,
-        &order[a.warmup * bs..need * bs],
-        bs,
-        mb.prefetch,
-        4,
-        &mut step,
-    )?;
+    let mut opt = Adam::new(cfg.lr(), cfg.weight_decay());
+    let mut tape = Tape::new(true);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed());
+    let mut last_loss = f32::NAN;
+    let mut step = |p: &Prepared| {
+        last_loss = trainer.step(&mut model, &mut opt, &mut tape, p, &mut rng);
+        Ok(())
+    };
+    loader.run(&order[..a.warmup * bs], 3, &mut step)?;
+    let tr = loader.run(&order[a.warmup * bs..need * bs], 4, &mut step)?;
     let per = |v: f64| v / tr.batches.max(1) as f64;
     report("train_seeds_per_s", tr.seeds_per_s(), "seeds/s");
     report("train_batch_ms", per(tr.wall_ms), "ms");
@@ -266,17 +230,34 @@ pub fn run(a: Args) -> Result<()> {
         report("cache_miss_fetch_ms", cs.mean_fetch_ms(), "ms");
     }
     report("peak_rss_mib", peak_rss_mib(), "MiB");
-    eprintln!("{}", diagnose(&tr, last_loss));
-    if let Some(p) = &a.jsonl {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .with_context(|| format!("opening {}", p.display()))?;
-        for l in &lines {
-            writeln!(f, "{l}").with_context(|| format!("writing {}", p.display()))?;
+    // Figures as JSON lines only when asked (--jsonl); the human summary always, verdict last.
+    match &a.jsonl {
+        Some(p) if p.as_os_str() == "-" => {
+            for l in &lines {
+                println!("{l}");
+            }
         }
+        Some(p) => {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening {}", p.display()))?;
+            for l in &lines {
+                writeln!(f, "{l}").with_context(|| format!("writing {}", p.display()))?;
+            }
+        }
+        None => {}
     }
+    println!("blocks of the first batch, input layer first: {shapes}");
+    println!(
+        "sampling {:.0} seeds/s; sampling + gather {:.0} seeds/s; training {:.0} seeds/s; peak RSS {:.0} MiB",
+        seeds_timed / dt,
+        pass.seeds_per_s(),
+        tr.seeds_per_s(),
+        peak_rss_mib()
+    );
+    println!("{}", diagnose(&tr, last_loss));
     Ok(())
 }
 

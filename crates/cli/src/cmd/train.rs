@@ -1,432 +1,25 @@
-//! `scalegnn train DATASET`: full-batch node classification, with a TOML config whose keys
-//! are the flags (flags win; unknown keys are errors naming the key).
+//! `scalegnn train DATASET`: flags and a TOML config (keys = flag names, `-` or `_`) merged
+//! into a `RunConfig` (flags win), then `scalegnn_train::train` does the rest; this module
+//! only prints.
 
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use scalegnn_data::{Dataset, OpenOptions};
-use scalegnn_nn::moe::expert::ExpertKind;
-use scalegnn_nn::moe::MoeConfig;
-use scalegnn_nn::ModelKind;
-use scalegnn_train::{
-    train_minibatch, train_node_classification, MetricsLog, MiniBatchConfig, NodeData, NodeSplits,
-    RunDir, RunSummary, TrainConfig,
-};
-use serde::{Deserialize, Serialize};
-
-/// Every training knob; the same names as the flags (with `_` for `-`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, clap::Args)]
-#[serde(deny_unknown_fields)]
-pub struct RunConfig {
-    /// Model: gcn, gat, sage, gin, sgc, jk, cheb, mixhop, mlp or sagmm.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Hidden width.
-    #[arg(long)]
-    pub hidden: Option<usize>,
-    /// Number of layers.
-    #[arg(long)]
-    pub layers: Option<usize>,
-    /// Dropout probability.
-    #[arg(long)]
-    pub dropout: Option<f32>,
-    /// Adam learning rate.
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// L2 weight decay (added to the gradient, as torch.optim.Adam).
-    #[arg(long)]
-    pub weight_decay: Option<f32>,
-    /// Training epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Stop after this many epochs without a better validation accuracy.
-    #[arg(long)]
-    pub patience: Option<usize>,
-    /// Model selection: val_acc (best validation accuracy) or val_acc_loss (the GAT paper's
-    /// rule: patience counts epochs improving neither validation accuracy nor loss).
-    #[arg(long)]
-    pub select: Option<String>,
-    /// Random seed (initialisation, dropout).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Number of runs with seeds seed, seed+1, ...; mean ± std is reported.
-    #[arg(long)]
-    pub runs: Option<usize>,
-    /// Row-normalise features (default true; PyG's NormalizeFeatures).
-    #[arg(long)]
-    pub normalize_features: Option<bool>,
-    /// Dropout on the input features (default: --dropout).
-    #[arg(long)]
-    pub input_dropout: Option<f32>,
-    /// Attention heads (gat; default 8).
-    #[arg(long)]
-    pub heads: Option<usize>,
-    /// Dropout on attention coefficients (gat; default: --dropout).
-    #[arg(long)]
-    pub attn_dropout: Option<f32>,
-    /// Propagation hops: SGC's K, ChebNet's K, MixHop's largest power (default 2).
-    #[arg(long)]
-    pub hops: Option<usize>,
-    /// Batch norm inside GIN's MLP (default false, as PyG's GIN).
-    #[arg(long)]
-    pub batch_norm: Option<bool>,
-    /// full (whole graph every step, default) or neighbor (sampled mini-batches).
-    #[arg(long)]
-    pub loader: Option<String>,
-    /// Neighbours per hop, seeds' hop first, e.g. 15,10,5 (-1 = all); one per layer.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
-    pub fanouts: Option<Vec<i64>>,
-    /// Seed nodes per mini-batch (default 1024).
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Fan-outs for validation/test batches (default: --fanouts).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
-    pub eval_fanouts: Option<Vec<i64>>,
-    /// Seed nodes per evaluation batch (default 4096).
-    #[arg(long)]
-    pub eval_batch_size: Option<usize>,
-    /// Evaluate on a fixed random subset of at most this many val/test nodes.
-    #[arg(long)]
-    pub eval_max: Option<usize>,
-    /// Prepared batches queued ahead of the trainer (default 2).
-    #[arg(long)]
-    pub prefetch: Option<usize>,
-    /// Training batches per epoch at most (profiling).
-    #[arg(long)]
-    pub max_batches: Option<usize>,
-    /// Feature store to read: mmap, sqlite (default: the one the manifest names).
-    #[arg(long)]
-    pub store: Option<String>,
-    /// Codec of the store to read: f32, f16, u8 (default: the manifest's).
-    #[arg(long)]
-    pub codec: Option<String>,
-    /// Heap for features (batch buffers, prefetch queue, cache), e.g. 2GiB: the cache and
-    /// queue depth are derived from it; the run refuses to start when one batch cannot fit.
-    #[arg(long)]
-    pub mem_budget: Option<String>,
-    /// Feature cache rows (90 % hub tier by in-degree, 10 % CLOCK), without a budget.
-    #[arg(long)]
-    pub cache_rows: Option<usize>,
-    /// Read the mmap or sqlite store with direct I/O, past the page cache (features larger
-    /// than memory: pair it with --mem-budget so the cache holds what memory allows).
-    #[arg(long)]
-    pub direct_io: Option<bool>,
-    /// PostgreSQL server of a postgres store, postgres://USER[:PASSWORD]@HOST:PORT/DB
-    /// (default: $SCALEGNN_PG_URL, then the server recorded at ingest). Never written to
-    /// the run directory.
-    #[arg(long, value_name = "URL")]
-    #[serde(skip_serializing)]
-    pub pg_url: Option<String>,
-    /// Threads sampling and gathering features ahead of training (default 4; more when
-    /// features come from disk).
-    #[arg(long)]
-    pub io_threads: Option<usize>,
-    /// Final val/test accuracy by exact layer-wise inference (full neighbourhoods, every
-    /// layer for every node) instead of sampled batches.
-    #[arg(long)]
-    pub exact_eval: Option<bool>,
-    /// SAGMM: how many experts of the pool (the first E; default all of it).
-    #[arg(long)]
-    pub experts: Option<usize>,
-    /// SAGMM: the expert architectures, in order (default gcn,gat,sage,sgc,jk,cheb,gin,mixhop);
-    /// one name trains that expert alone (the single-expert baseline).
-    #[arg(long, value_delimiter = ',')]
-    pub expert_pool: Option<Vec<String>>,
-    /// SAGMM gate: taag (attention gate + learnable threshold, default), top1 or top2 (noisy
-    /// top-k ablation).
-    #[arg(long)]
-    pub gate: Option<String>,
-    /// SAGMM ablation: every expert a GCN.
-    #[arg(long)]
-    pub identical_experts: Option<bool>,
-    /// SAGMM: Laplacian eigenvectors in the gate input (default 8).
-    #[arg(long)]
-    pub gate_eigvecs: Option<usize>,
-    /// SAGMM: weight of the load-balance loss, CV² of the experts' total weights (default 0.01).
-    #[arg(long)]
-    pub load_balance: Option<f32>,
-    /// SAGMM: weight of the gate-diversity loss (default 0.01).
-    #[arg(long)]
-    pub diversity: Option<f32>,
-    /// SAGMM: weight of the expert-supervision loss, each expert's output through the head
-    /// scored against the labels (default 0.5; 0 turns it off).
-    #[arg(long)]
-    pub expert_loss: Option<f32>,
-    /// SAGMM: prune experts that stop contributing (default true).
-    #[arg(long)]
-    pub prune: Option<bool>,
-    /// SAGMM: epochs between pruning decisions (default 20).
-    #[arg(long)]
-    pub prune_interval: Option<usize>,
-    /// SAGMM: starting pruning factor; experts below mean importance × factor go (default 0.5).
-    #[arg(long)]
-    pub prune_factor: Option<f32>,
-    /// SAGMM: never prune below this many experts (default 2).
-    #[arg(long)]
-    pub min_experts: Option<usize>,
-    /// SAGMM, full batch: keep a pruning candidate whose removal would cost more than this
-    /// much validation accuracy, a fraction (default 0.005; 1 turns the check off).
-    #[arg(long)]
-    pub prune_tolerance: Option<f32>,
-    /// SAGMM-PE: pretrain the experts on a share of the training labels, freeze them, and
-    /// train only the gate and head on the rest (default false).
-    #[arg(long)]
-    pub pretrain_experts: Option<bool>,
-    /// SAGMM-PE: share of the training nodes the experts are pretrained on (default 0.5).
-    #[arg(long)]
-    pub pretrain_share: Option<f32>,
-    /// SAGMM-PE: pretraining epochs (default half of --epochs).
-    #[arg(long)]
-    pub pretrain_epochs: Option<usize>,
-}
-
-impl RunConfig {
-    /// `self` with every unset key taken from `base`.
-    pub fn or(self, base: RunConfig) -> RunConfig {
-        RunConfig {
-            model: self.model.or(base.model),
-            hidden: self.hidden.or(base.hidden),
-            layers: self.layers.or(base.layers),
-            dropout: self.dropout.or(base.dropout),
-            lr: self.lr.or(base.lr),
-            weight_decay: self.weight_decay.or(base.weight_decay),
-            epochs: self.epochs.or(base.epochs),
-            patience: self.patience.or(base.patience),
-            select: self.select.or(base.select),
-            seed: self.seed.or(base.seed),
-            runs: self.runs.or(base.runs),
-            normalize_features: self.normalize_features.or(base.normalize_features),
-            input_dropout: self.input_dropout.or(base.input_dropout),
-            heads: self.heads.or(base.heads),
-            attn_dropout: self.attn_dropout.or(base.attn_dropout),
-            hops: self.hops.or(base.hops),
-            batch_norm: self.batch_norm.or(base.batch_norm),
-            loader: self.loader.or(base.loader),
-            fanouts: self.fanouts.or(base.fanouts),
-            batch_size: self.batch_size.or(base.batch_size),
-            eval_fanouts: self.eval_fanouts.or(base.eval_fanouts),
-            eval_batch_size: self.eval_batch_size.or(base.eval_batch_size),
-            eval_max: self.eval_max.or(base.eval_max),
-            prefetch: self.prefetch.or(base.prefetch),
-            max_batches: self.max_batches.or(base.max_batches),
-            store: self.store.or(base.store),
-            codec: self.codec.or(base.codec),
-            mem_budget: self.mem_budget.or(base.mem_budget),
-            cache_rows: self.cache_rows.or(base.cache_rows),
-            direct_io: self.direct_io.or(base.direct_io),
-            pg_url: self.pg_url.or(base.pg_url),
-            io_threads: self.io_threads.or(base.io_threads),
-            exact_eval: self.exact_eval.or(base.exact_eval),
-            experts: self.experts.or(base.experts),
-            expert_pool: self.expert_pool.or(base.expert_pool),
-            gate: self.gate.or(base.gate),
-            identical_experts: self.identical_experts.or(base.identical_experts),
-            gate_eigvecs: self.gate_eigvecs.or(base.gate_eigvecs),
-            load_balance: self.load_balance.or(base.load_balance),
-            diversity: self.diversity.or(base.diversity),
-            expert_loss: self.expert_loss.or(base.expert_loss),
-            prune: self.prune.or(base.prune),
-            prune_interval: self.prune_interval.or(base.prune_interval),
-            prune_factor: self.prune_factor.or(base.prune_factor),
-            min_experts: self.min_experts.or(base.min_experts),
-            prune_tolerance: self.prune_tolerance.or(base.prune_tolerance),
-            pretrain_experts: self.pretrain_experts.or(base.pretrain_experts),
-            pretrain_share: self.pretrain_share.or(base.pretrain_share),
-            pretrain_epochs: self.pretrain_epochs.or(base.pretrain_epochs),
-        }
-    }
-
-    /// The mini-batch settings for a model taking `layers` sampled hops, or `None` for
-    /// full-batch training. Without `fanouts`, PyG's 15, 10, 5 (then 5 per further hop) is
-    /// cut to one per hop.
-    pub fn minibatch(&self, layers: usize) -> Result<Option<MiniBatchConfig>> {
-        match self.loader.as_deref().unwrap_or("full") {
-            "full" => Ok(None),
-            "neighbor" => {
-                let d = MiniBatchConfig::default();
-                // Zero would be clamped or evaluate nothing: refuse it, naming the key.
-                for (key, v) in [
-                    ("batch_size", self.batch_size),
-                    ("eval_batch_size", self.eval_batch_size),
-                    ("eval_max", self.eval_max),
-                    ("prefetch", self.prefetch),
-                    ("io_threads", self.io_threads),
-                    ("cache_rows", self.cache_rows),
-                ] {
-                    if v == Some(0) {
-                        bail!("{key}: must be at least 1 (leave it out for the default)");
-                    }
-                }
-                if let Some(t) = self.io_threads {
-                    scalegnn_limits::check_threads("io_threads", t)?;
-                }
-                Ok(Some(MiniBatchConfig {
-                    fanouts: self.fanouts.clone().unwrap_or_else(|| {
-                        (0..layers)
-                            .map(|l| d.fanouts.get(l).copied().unwrap_or(5))
-                            .collect()
-                    }),
-                    batch_size: self.batch_size.unwrap_or(d.batch_size),
-                    eval_fanouts: self.eval_fanouts.clone(),
-                    eval_batch_size: self.eval_batch_size.unwrap_or(d.eval_batch_size),
-                    eval_max: self.eval_max,
-                    prefetch: self.prefetch.unwrap_or(d.prefetch),
-                    max_batches: self.max_batches,
-                    io_threads: self.io_threads.unwrap_or(d.io_threads),
-                    exact_eval: self.exact_eval.unwrap_or(d.exact_eval),
-                    gate_dir: None,
-                }))
-            }
-            other => bail!("loader: unknown loader `{other}` (expected full or neighbor)"),
-        }
-    }
-
-    /// Reads a TOML file; unknown keys are errors that name the key.
-    pub fn load(path: &Path) -> Result<RunConfig> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}: invalid config", path.display()))
-    }
-
-    /// The training configuration, with GCN-paper defaults for unset keys.
-    pub fn resolve(&self) -> Result<TrainConfig> {
-        let d = TrainConfig::default();
-        let model: ModelKind = self.model.as_deref().unwrap_or("gcn").parse()?;
-        Ok(TrainConfig {
-            model,
-            hidden: self.hidden.unwrap_or(d.hidden),
-            // Fan-outs give the depth only where each layer takes one hop.
-            layers: self
-                .layers
-                .or(self
-                    .fanouts
-                    .as_ref()
-                    .filter(|_| model.blocks_per_layer(self.hops.unwrap_or(d.hops)) == 1)
-                    .map(Vec::len))
-                .unwrap_or(d.layers),
-            dropout: self.dropout.unwrap_or(d.dropout),
-            lr: self.lr.unwrap_or(d.lr),
-            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
-            epochs: self.epochs.unwrap_or(d.epochs),
-            patience: self.patience.or(d.patience),
-            selection: match &self.select {
-                Some(s) => s.parse().map_err(|e| anyhow::anyhow!("select: {e}"))?,
-                None => d.selection,
-            },
-            seed: self.seed.unwrap_or(d.seed),
-            normalize_features: self.normalize_features.unwrap_or(d.normalize_features),
-            input_dropout: self.input_dropout.or(d.input_dropout),
-            heads: self.heads.unwrap_or(d.heads),
-            attn_dropout: self.attn_dropout.or(d.attn_dropout),
-            hops: self.hops.unwrap_or(d.hops),
-            batch_norm: self.batch_norm.unwrap_or(d.batch_norm),
-            moe: self.moe()?,
-        })
-    }
-
-    /// SAGMM's knobs, with defaults for unset keys; bad values are errors naming the key.
-    fn moe(&self) -> Result<MoeConfig> {
-        let d = MoeConfig::default();
-        let pool = match &self.expert_pool {
-            None => d.pool.clone(),
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    ExpertKind::parse(n).ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "expert_pool: unknown expert `{n}` (expected gcn, gat, sage, sgc, jk, cheb, gin or mixhop)"
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?,
-        };
-        if pool.is_empty() {
-            bail!("expert_pool: needs at least one expert");
-        }
-        let experts = self.experts.unwrap_or(pool.len());
-        if !(1..=pool.len()).contains(&experts) {
-            bail!(
-                "experts: {experts} is not in 1..={} (the expert pool has {} architectures)",
-                pool.len(),
-                pool.len()
-            );
-        }
-        let min_experts = self.min_experts.unwrap_or(d.min_experts);
-        if min_experts == 0 {
-            bail!("min_experts: must be at least 1");
-        }
-        let prune_factor = self.prune_factor.unwrap_or(d.prune_factor);
-        if !(prune_factor > 0.0 && prune_factor < 1.0) {
-            bail!("prune_factor: {prune_factor} is not in (0, 1)");
-        }
-        let prune_tolerance = self.prune_tolerance.unwrap_or(d.prune_tolerance);
-        if !(0.0..=1.0).contains(&prune_tolerance) {
-            bail!("prune_tolerance: {prune_tolerance} is not in [0, 1]");
-        }
-        let pretrain_share = self.pretrain_share.unwrap_or(d.pretrain_share);
-        if !(pretrain_share > 0.0 && pretrain_share < 1.0) {
-            bail!("pretrain_share: {pretrain_share} is not in (0, 1)");
-        }
-        if let Some(k) = self.gate_eigvecs.filter(|&k| k > 256) {
-            // Lanczos keeps max(4k + 40, 64) vectors of n floats: bounded, so a typo cannot ask
-            // for gigabytes.
-            bail!("gate_eigvecs: {k} is more than 256");
-        }
-        if self.pretrain_epochs == Some(0) {
-            bail!("pretrain_epochs: must be at least 1 (leave it out for half of epochs)");
-        }
-        if self.prune_interval == Some(0) {
-            bail!("prune_interval: must be at least 1");
-        }
-        for (key, v) in [
-            ("load_balance", self.load_balance),
-            ("diversity", self.diversity),
-            ("expert_loss", self.expert_loss),
-        ] {
-            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
-                bail!("{key}: {v} must be a finite weight ≥ 0");
-            }
-        }
-        Ok(MoeConfig {
-            pool,
-            experts,
-            identical: self.identical_experts.unwrap_or(d.identical),
-            gate: match &self.gate {
-                Some(g) => g.parse().map_err(|e| anyhow::anyhow!("gate: {e}"))?,
-                None => d.gate,
-            },
-            eig_k: self.gate_eigvecs.unwrap_or(d.eig_k),
-            w_imp: self.load_balance.unwrap_or(d.w_imp),
-            w_div: self.diversity.unwrap_or(d.w_div),
-            expert_loss: self.expert_loss.unwrap_or(d.expert_loss),
-            prune: self.prune.unwrap_or(d.prune),
-            prune_interval: self.prune_interval.unwrap_or(d.prune_interval),
-            prune_factor,
-            min_experts,
-            prune_tolerance,
-            pruned: Vec::new(),
-            pretrain: self.pretrain_experts.unwrap_or(d.pretrain),
-            pretrain_share,
-            pretrain_epochs: self.pretrain_epochs.unwrap_or(d.pretrain_epochs),
-        })
-    }
-}
-
-/// What `config.toml` in a run directory holds: the dataset and the resolved knobs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResolvedConfig {
-    pub dataset: PathBuf,
-    #[serde(flatten)]
-    pub run: RunConfig,
-}
+use scalegnn_train::{EpochEnd, Reporter, RunConfig, RunOptions, RunSummary, State, TrainOutcome};
 
 /// Arguments of `scalegnn train`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  scalegnn train data/cora --model gat --runs 10 --out runs/cora-gat
+  scalegnn train data/products --loader neighbor --fanouts 15,10,5 --mem-budget 3GiB
+  scalegnn train --config runs/cora-gat/config.toml --out runs/again   # a run's config reruns it
+  scalegnn train --resume runs/products                                 # after Ctrl-C or a crash")]
 pub struct Args {
-    /// Dataset directory (from `scalegnn ingest` or `synth`).
-    pub dataset: PathBuf,
+    /// Dataset directory (from `scalegnn ingest` or `synth`; a --config may name it instead).
+    pub dataset: Option<PathBuf>,
     /// TOML file with any of the flags below as keys (flags override it).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -439,6 +32,10 @@ pub struct Args {
     /// Replace --out when it holds an earlier run (only a directory scalegnn wrote for a run).
     #[arg(long)]
     pub force: bool,
+    /// Continue the interrupted run in RUN_DIR from its last saved epoch, with its own
+    /// configuration (no other setting may be given).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunConfig,
 }
@@ -451,188 +48,162 @@ fn default_run_dir() -> PathBuf {
     PathBuf::from("runs").join(format!("{secs}"))
 }
 
-/// Runs `scalegnn train`.
-pub fn run(a: Args) -> Result<()> {
-    let file = match &a.config {
-        Some(p) => RunConfig::load(p)?,
-        None => RunConfig::default(),
-    };
-    let mut run = a.run.clone().or(file);
-    let cfg = run.resolve()?;
-    if cfg.model == ModelKind::Sagmm {
-        // Recorded even when defaulted: a default that changes later (0 before expert
-        // supervision existed) must not silently change what this config.toml reruns.
-        run.expert_loss = Some(cfg.moe.expert_loss);
-    }
-    let runs = run.runs.unwrap_or(1).max(1);
-    let ds = Dataset::open(
-        &a.dataset,
-        OpenOptions {
-            verify: !a.no_verify,
-        },
-    )
-    .with_context(|| format!("opening dataset {}", a.dataset.display()))?;
-    let mut mb = run.minibatch(cfg.model.num_blocks(cfg.layers, cfg.hops))?;
-    if let Some(m) = &mut mb {
-        // SAGMM's gate input is kept beside the features, built by the first run that needs it.
-        m.gate_dir = Some(scalegnn_loader::derived::gate_dir(
-            &a.dataset,
-            cfg.moe.eig_k,
-        ));
-    }
-    let data = match &mb {
-        // Through the store the manifest names (or --store/--codec), so codecs apply here too.
-        None => {
-            if store_choice(&ds, &run) == ("mmap", "f32") {
-                // x.npy is that store: read it directly (and say so when it is missing).
-                Some(NodeData::from_dataset(&ds, cfg.normalize_features)?)
-            } else {
-                let store = open_store(&ds, &run)?;
-                Some(NodeData::from_store(
-                    &ds,
-                    store.as_ref(),
-                    cfg.normalize_features,
-                )?)
-            }
-        }
-        Some(_) => None,
-    };
-    // The model must fit before a run directory is made: full batch holds every node's
-    // activations, mini-batch at least the parameters.
-    let m = &ds.manifest;
-    let mcfg = cfg.model_config(m.num_features as usize, m.num_classes as usize);
-    let (nodes, edges) = match &mb {
-        None => (ds.graph.num_nodes(), ds.graph.num_edges()),
-        Some(_) => (0, 0),
-    };
-    mcfg.check_fits(nodes, edges)?;
-    let out = a.out.clone().unwrap_or_else(default_run_dir);
-    // Only a directory scalegnn made for a run is replaced (--force); it stays locked while
-    // this process writes there, so a second train into it is refused.
-    let top = RunDir::create(&out, a.force)?;
-    let resolved = ResolvedConfig {
-        dataset: a.dataset.canonicalize().unwrap_or(a.dataset.clone()),
-        run: run.clone(),
-    };
-    top.write("config.toml", toml::to_string(&resolved)?.as_bytes())?;
+/// Set by SIGINT: the trainer stops at the next batch boundary.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-    let mut results = Vec::new();
-    for r in 0..runs {
-        let mut c = cfg.clone();
-        c.seed = cfg.seed + r as u64;
-        let sub;
-        let dir = if runs == 1 {
-            &top
-        } else {
-            sub = top.sub(&format!("run-{r}"))?;
-            // Each run-N holds the configuration of its own seed, so eval/predict/embed work
-            // on it as on a single run.
-            let one = ResolvedConfig {
-                dataset: resolved.dataset.clone(),
-                run: RunConfig {
-                    seed: Some(c.seed),
-                    runs: Some(1),
-                    ..run.clone()
-                },
-            };
-            sub.write("config.toml", toml::to_string(&one)?.as_bytes())?;
-            &sub
-        };
-        let dir = dir.path().to_path_buf();
-        let mut log = MetricsLog::to_file(&dir.join("metrics.jsonl"))?;
-        let bar = epoch_bar(
-            c.epochs as u64,
-            &format!("{} seed {}", c.model.name(), c.seed),
-        );
-        let s = match (&data, &mb) {
-            (Some(data), _) => {
-                train_node_classification(
-                    data,
-                    &ds.graph,
-                    &c,
-                    &mut log,
-                    Some(&dir),
-                    &mut |_, loss, val| {
-                        bar.set_message(format!("loss {loss:.4} val {val:.4}"));
-                        bar.inc(1);
-                    },
-                )
-                .with_context(|| format!("training on {}", a.dataset.display()))?
-                .1
-            }
-            (None, Some(mb)) => minibatch_run(&ds, &run, &c, mb, &mut log, &dir, &bar)?,
-            (None, None) => unreachable!("full-batch data is loaded when there is no loader"),
-        };
-        bar.finish_and_clear();
-        if !scalegnn_train::plot_curves(&log.lines, &dir.join("curves.png"))? {
-            eprintln!("note: no TrueType font found (DejaVu or Liberation); curves.png not drawn");
-        }
-        println!(
-            "seed {}: test acc {:.4} at best val {:.4} (epoch {}); {} params; {:.2} ms/epoch",
-            c.seed, s.test_acc, s.best_val_acc, s.best_epoch, s.num_params, s.mean_epoch_ms
-        );
-        results.push((c.seed, s));
-    }
-    let accs: Vec<f64> = results.iter().map(|(_, s)| s.test_acc).collect();
-    let mean = accs.iter().sum::<f64>() / runs as f64;
-    let std = (accs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / runs as f64).sqrt();
-    let epoch_ms = results.iter().map(|(_, s)| s.mean_epoch_ms).sum::<f64>() / runs as f64;
-    if runs > 1 {
-        println!(
-            "test acc over {runs} seeds: {:.2} ± {:.2}",
-            100.0 * mean,
-            100.0 * std
-        );
-    }
-    let per_run: Vec<serde_json::Value> = results
-        .iter()
-        .map(|(seed, s)| {
-            serde_json::json!({"seed": seed, "test_acc": s.test_acc, "best_val_acc": s.best_val_acc,
-                "best_epoch": s.best_epoch, "final_test_acc": s.final_test_acc, "epoch_ms": s.mean_epoch_ms})
-        })
-        .collect();
-    let summary = serde_json::json!({
-        "model": cfg.model.name(), "dataset": a.dataset.display().to_string(), "runs": runs,
-        "test_acc_mean": mean, "test_acc_std": std, "epoch_ms_mean": epoch_ms,
-        "num_params": results[0].1.num_params, "threads": rayon::current_num_threads(), "per_run": per_run,
-    });
-    top.write("summary.json", summary.to_string().as_bytes())?;
-    println!("run directory: {}", out.display());
-    Ok(())
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
 }
 
-/// One mini-batch run: opens the feature store and trains on sampled blocks.
-fn minibatch_run(
-    ds: &Dataset,
-    run: &RunConfig,
-    cfg: &TrainConfig,
-    mb: &MiniBatchConfig,
-    log: &mut MetricsLog,
-    dir: &Path,
-    bar: &ProgressBar,
-) -> Result<RunSummary> {
-    let (store, mb) = budgeted_store(ds, run, cfg, mb)?;
-    let mb = &mb;
-    let splits = NodeSplits::from_dataset(ds)?;
-    let (_, s) = train_minibatch(
-        &ds.graph,
-        store.as_ref(),
-        &splits,
-        cfg,
-        mb,
-        log,
-        Some(dir),
-        &mut |epoch, loss, val, t| {
-            bar.set_message(format!(
-                "loss {loss:.4} val {val:.4} | {:.0} seeds/s",
-                t.seeds_per_s()
-            ));
-            bar.inc(1);
-            if !bar.is_hidden() {
-                return;
+/// Runs `scalegnn train`.
+pub fn run(a: Args) -> Result<()> {
+    let (cfg, out) = match &a.resume {
+        Some(dir) => {
+            let mut others = a.run.given_keys();
+            others.retain(|k| *k != "pg_url");
+            if a.dataset.is_some()
+                || a.config.is_some()
+                || a.out.is_some()
+                || a.force
+                || !others.is_empty()
+            {
+                bail!(
+                    "--resume continues {}'s own configuration (its config.toml): give no dataset, --config, --out, --force or setting ({})",
+                    dir.display(),
+                    others.join(", ")
+                );
             }
+            (a.run.clone(), dir.clone())
+        }
+        None => {
+            let file = match &a.config {
+                Some(p) => RunConfig::load(p)?,
+                None => RunConfig::default(),
+            };
+            let mut cfg = a.run.clone().or(file);
+            if let Some(d) = &a.dataset {
+                cfg.dataset = Some(d.clone());
+            }
+            if cfg.dataset.is_none() {
+                bail!("no dataset: give DATASET, or `dataset = \"DIR\"` in --config");
+            }
+            (cfg, a.out.clone().unwrap_or_else(default_run_dir))
+        }
+    };
+    // SAFETY: installs a handler that only stores to an atomic (async-signal-safe).
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    }
+    let opts = RunOptions {
+        out: out.clone(),
+        force: a.force,
+        resume: a.resume.is_some(),
+        verify: !a.no_verify,
+        interrupt: Some(&INTERRUPTED),
+    };
+    let mut report = Printer::new();
+    let outcome = scalegnn_train::train(&cfg, &opts, &mut report)
+        .with_context(|| format!("training into {}", out.display()))?;
+    report.finish_bar();
+    match outcome {
+        TrainOutcome::Done(results) => {
+            if results.len() > 1 {
+                let vals: Vec<f64> = results.iter().map(|(_, s)| s.test).collect();
+                let n = vals.len() as f64;
+                let mean = vals.iter().sum::<f64>() / n;
+                let std = (vals.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                let metric = &results[0].1.metric;
+                println!(
+                    "test {metric} over {} runs: {:.2} ± {:.2}",
+                    results.len(),
+                    100.0 * mean,
+                    100.0 * std
+                );
+            }
+            println!("run directory: {}", out.display());
+            Ok(())
+        }
+        TrainOutcome::Interrupted { run, epoch } => {
             eprintln!(
-                "epoch {epoch}: loss {loss:.4} val {val:.4}; {:.1} s, {:.0} seeds/s; sample {:.0} ms, fetch {:.0} ms, compute {:.0} ms, waiting {:.0} ms",
+                "interrupted after epoch {epoch}{}; the best checkpoint so far is kept. Resume with:\n  scalegnn train --resume {}",
+                if run > 0 { format!(" of run {run}") } else { String::new() },
+                out.display()
+            );
+            std::process::exit(130);
+        }
+    }
+}
+
+/// Prints what a run does: a progress bar on a terminal, else a line every few epochs
+/// (every epoch on sampled batches, with where the time went).
+struct Printer {
+    bar: Option<ProgressBar>,
+    every: usize,
+}
+
+impl Printer {
+    fn new() -> Printer {
+        Printer {
+            bar: None,
+            every: 1,
+        }
+    }
+
+    fn finish_bar(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for Printer {
+    fn note(&mut self, msg: &str) {
+        eprintln!("note: {msg}");
+    }
+
+    fn run_start(&mut self, run: usize, seed: u64, epochs: usize, from: usize) {
+        self.finish_bar();
+        if from > 0 {
+            eprintln!("run {run} (seed {seed}): resuming after epoch {from} of {epochs}");
+        }
+        // About ten lines per run when not drawing a bar.
+        self.every = epochs.div_ceil(10).max(1);
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(epochs as u64).with_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("seed {seed}"));
+            bar.set_position(from as u64);
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.bar = Some(bar);
+        }
+    }
+
+    fn epoch(&mut self, e: &EpochEnd, s: &State) {
+        let metric = s.best.value.map_or(String::new(), |v| {
+            format!(" (best {v:.4} at {})", s.best.epoch)
+        });
+        let val: Vec<String> = e
+            .val
+            .iter()
+            .filter(|(n, _)| *n != "loss")
+            .map(|(n, v)| format!("{n} {v:.4}"))
+            .collect();
+        let t = e.times;
+        let sampled = t.sample_ms + t.fetch_ms > 0.0;
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("loss {:.4} val {}{metric}", e.loss, val.join(" ")));
+            bar.set_position(e.epoch as u64);
+            return;
+        }
+        if sampled {
+            eprintln!(
+                "epoch {}: loss {:.4} val {}; {:.1} s, {:.0} seeds/s; sample {:.0} ms, fetch {:.0} ms, compute {:.0} ms, waiting {:.0} ms",
+                e.epoch,
+                e.loss,
+                val.join(" "),
                 t.wall_ms / 1e3,
                 t.seeds_per_s(),
                 t.sample_ms,
@@ -640,143 +211,27 @@ fn minibatch_run(
                 t.compute_ms,
                 t.wait_ms
             );
-        },
-    )
-    .with_context(|| format!("training on {}", ds.dir.display()))?;
-    Ok(s)
-}
-
-/// The feature store of a mini-batch run, behind a cache when a memory budget or
-/// `cache_rows` asks for one, and the pipeline settings the budget allows.
-pub fn budgeted_store(
-    ds: &Dataset,
-    run: &RunConfig,
-    cfg: &TrainConfig,
-    mb: &MiniBatchConfig,
-) -> Result<(Box<dyn scalegnn_store::FeatureStore>, MiniBatchConfig)> {
-    use scalegnn_store::{hub_nodes, FeatureCache, MemoryBudget};
-    let store = open_store(ds, run)?;
-    let mut mb = mb.clone();
-    let (hub_rows, dynamic_rows) = if let Some(text) = &run.mem_budget {
-        let budget: MemoryBudget = text.parse().context("mem_budget")?;
-        let inputs = budget_inputs(ds, cfg, &mb, store.dim())?;
-        let plan = budget
-            .plan(inputs)
-            .map_err(|e| anyhow::anyhow!("mem_budget: {e}"))?;
-        eprintln!("{}", plan.summary());
-        mb.prefetch = plan.prefetch_depth;
-        (plan.hub_rows, plan.dynamic_rows)
-    } else if let Some(rows) = run.cache_rows {
-        let hub = rows * 9 / 10;
-        (hub, rows - hub)
-    } else {
-        (0, 0)
-    };
-    if hub_rows + dynamic_rows == 0 {
-        return Ok((store, mb));
+        } else if e.epoch.is_multiple_of(self.every) || e.epoch == 1 {
+            eprintln!(
+                "epoch {}: loss {:.4} val {}{metric}; {:.0} ms/epoch",
+                e.epoch,
+                e.loss,
+                val.join(" "),
+                t.wall_ms
+            );
+        }
     }
-    let hub = hub_nodes(ds.graph.indptr(), hub_rows);
-    let cache =
-        FeatureCache::new(store, &hub, dynamic_rows).context("filling the feature cache")?;
-    Ok((Box::new(cache), mb))
-}
 
-/// What the memory budget needs to know: batch size measured on a few sampled batches,
-/// activation memory estimated from the model's widths and the blocks' sizes.
-fn budget_inputs(
-    ds: &Dataset,
-    cfg: &TrainConfig,
-    mb: &MiniBatchConfig,
-    dim: usize,
-) -> Result<scalegnn_store::BudgetInputs> {
-    use scalegnn_sample::Sampler;
-    let sampler =
-        scalegnn_sample::NeighborSampler::new(&ds.graph, &mb.fanouts).context("fanouts")?;
-    let splits = NodeSplits::from_dataset(ds)?;
-    let (mut rows, mut act) = (0usize, 0usize);
-    for (k, seeds) in splits
-        .train
-        .chunks(mb.batch_size.max(1))
-        .take(3)
-        .enumerate()
-    {
-        let b = sampler.sample(seeds, k as u64).context("sampling")?;
-        rows = rows.max(b.nodes.len());
-        // Per layer: the aggregate (din wide) and about three dout-wide buffers (output,
-        // dropout output and mask), doubled for their gradients.
-        let a: usize = b
-            .blocks
-            .iter()
-            .enumerate()
-            .map(|(l, bl)| {
-                let din = if l == 0 { dim } else { cfg.hidden };
-                bl.num_dst * (din + 3 * cfg.hidden) * 4 * 2
-            })
-            .sum();
-        act = act.max(a);
-    }
-    // A batch drawn later may be larger than the three measured: 10 % headroom.
-    let params = cfg.hidden * (2 * dim + 4 * cfg.hidden) + cfg.hidden * 64;
-    Ok(scalegnn_store::BudgetInputs {
-        dim,
-        bytes_per_row_decoded: 4 * dim,
-        expected_batch_rows: rows + rows / 10,
-        model_bytes_per_batch: act + act / 10,
-        prefetch_depth: mb.prefetch,
-        // Parameters with gradients and two Adam moments; labels and splits.
-        fixed_bytes: params * 4 * 4 + ds.graph.num_nodes() * 8,
-        num_nodes: ds.graph.num_nodes(),
-    })
-}
-
-/// Store kind and codec to read: the config's when given, else the manifest's.
-fn store_choice<'a>(ds: &'a Dataset, run: &'a RunConfig) -> (&'a str, &'a str) {
-    let info = &ds.manifest.feature_store;
-    (
-        run.store.as_deref().unwrap_or(&info.kind),
-        run.codec.as_deref().unwrap_or(&info.codec),
-    )
-}
-
-/// The feature store of `ds`: the manifest's kind and codec unless the config overrides them.
-pub fn open_store(ds: &Dataset, run: &RunConfig) -> Result<Box<dyn scalegnn_store::FeatureStore>> {
-    let (kind, codec) = store_choice(ds, run);
-    let codec: scalegnn_store::Codec = codec.parse().context("codec")?;
-    let opts = scalegnn_store::StoreOptions {
-        pg_url: run.pg_url.clone(),
-        direct_io: run.direct_io.unwrap_or(false),
-        ..Default::default()
-    };
-    let store = scalegnn_store::open_store_with(&ds.dir, kind, codec, &opts)
-        .with_context(|| format!("opening the {kind} feature store of {}", ds.dir.display()))?;
-    // The store's own dimensions (an SQLite meta table, a server's table) are data: they must
-    // be the manifest's before anything is sized from them.
-    let m = &ds.manifest;
-    if (store.num_nodes() as u64, store.dim() as u64) != (m.num_nodes, m.num_features) {
-        let files = scalegnn_store::store_files(kind, codec)
-            .map(|f| f.join(", "))
-            .unwrap_or_default();
-        bail!(
-            "the {kind} feature store of {} ({files}) holds {} nodes x {} features, but manifest.json says {} x {}",
-            ds.dir.display(),
-            store.num_nodes(),
-            store.dim(),
-            m.num_nodes,
-            m.num_features
+    fn run_end(&mut self, seed: u64, s: &RunSummary) {
+        self.finish_bar();
+        println!(
+            "seed {seed}: test {m} {:.4} at best val {m} {:.4} (epoch {}); {} params; {:.2} ms/epoch",
+            s.test,
+            s.best_val,
+            s.best_epoch,
+            s.num_params,
+            s.mean_epoch_ms,
+            m = s.metric
         );
     }
-    Ok(store)
-}
-
-fn epoch_bar(total: u64, prefix: &str) -> ProgressBar {
-    let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(prefix.to_string());
-    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar
 }

@@ -85,7 +85,38 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 fn open(path: &Path) -> Result<Reader> {
     let f = File::open(path).map_err(|e| DataError::io(path, e))?;
-    SerializedFileReader::new(f).map_err(pq_err(path))
+    let file_len = f.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let reader = SerializedFileReader::new(f).map_err(pq_err(path))?;
+    check_chunks(&reader, path, file_len)?;
+    Ok(reader)
+}
+
+/// Refuses column chunks whose byte range (from the footer) is negative or past the end of
+/// the file: the decoder asserts the offsets are not negative, a panic.
+fn check_chunks(reader: &Reader, path: &Path, file_len: u64) -> Result<()> {
+    for (g, rg) in reader.metadata().row_groups().iter().enumerate() {
+        for (c, col) in rg.columns().iter().enumerate() {
+            let start = col
+                .dictionary_page_offset()
+                .unwrap_or_else(|| col.data_page_offset());
+            let len = col.compressed_size();
+            let inside = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(len).ok())
+                .and_then(|(s, l)| s.checked_add(l))
+                .is_some_and(|end| end <= file_len);
+            if !inside {
+                return Err(DataError::invalid(
+                    path,
+                    format!(
+                        "corrupt parquet file: column {c} of row group {g} claims bytes \
+                         {start}..+{len}, outside the file ({file_len} bytes)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn columns(reader: &Reader) -> &[ColumnDescPtr] {

@@ -369,6 +369,9 @@ fn one_hot(t: &Table<i64>, path: &Path) -> Result<Table<f32>> {
         ));
     }
     let width = total as usize;
+    // Rows × width floats: a few thousand lines with labels 0 and 65535 would ask for GiBs.
+    scalegnn_limits::check_array("the one-hot label encoding", &[t.rows, width], 4)
+        .map_err(|e| DataError::invalid(path, e.to_string()))?;
     let mut data = vec![0f32; t.rows * width];
     for (out, row) in data
         .chunks_exact_mut(width)
@@ -706,6 +709,27 @@ mod tests {
         assert!(
             msg.contains("TOY_node_labels.txt") && msg.contains("one-hot width"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn tu_one_hot_larger_than_memory_is_refused_before_allocating() {
+        // Labels 0 and 65535 are within the width limit, but on 2^30 rows (as many lines
+        // as a file would need; the two values stand for them) the encoding is 2^30 ×
+        // 65536 × 4 bytes: refused against the memory cap, naming the file. It was allocated
+        // unchecked (fuzz regression tu/one-hot-rows-times-width: 600 lines, 157 MB).
+        let table = Table {
+            data: vec![0, 65535],
+            width: 1,
+            rows: 1 << 30,
+        };
+        let e = one_hot(&table, Path::new("BIG_node_labels.txt"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("BIG_node_labels.txt") && e.contains("one-hot"),
+            "{e}"
         );
     }
 

@@ -154,6 +154,16 @@ pub struct EpochReport {
     pub factor: f32,
 }
 
+/// What a mixture learns about its experts across epochs besides its parameters: saved with
+/// a run's state so a resumed run prunes as the uninterrupted one would.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MoeState {
+    pub importance: Vec<f64>,
+    pub factor: f32,
+    pub last_val: Option<f64>,
+    pub epochs_seen: usize,
+}
+
 /// The mixture: experts, gate, threshold and task head.
 pub struct Sagmm {
     pub experts: Vec<Expert>,
@@ -267,6 +277,31 @@ impl Sagmm {
             stats: Mutex::new(Stats::default()),
             fallback_gate: Mutex::new(None),
         }
+    }
+
+    /// The state [`MoeState`] holds.
+    pub fn state(&self) -> MoeState {
+        MoeState {
+            importance: self.importance.clone(),
+            factor: self.factor,
+            last_val: self.last_val,
+            epochs_seen: self.epochs_seen,
+        }
+    }
+
+    /// SAGMM-PE after pretraining: the experts no longer train.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// Puts back a state taken with [`Sagmm::state`] (same expert count).
+    pub fn restore(&mut self, s: &MoeState) {
+        if s.importance.len() == self.importance.len() {
+            self.importance.clone_from(&s.importance);
+        }
+        self.factor = s.factor;
+        self.last_val = s.last_val;
+        self.epochs_seen = s.epochs_seen;
     }
 
     /// SAGMM-PE's pretraining pass: each active expert's own logits (`None` for pruned

@@ -16,7 +16,7 @@ use scalegnn_sample::{NeighborSampler, Sampler};
 use scalegnn_store::FeatureStore;
 use scalegnn_tensor::{Matrix, Tape};
 
-use crate::TrainError;
+use crate::LoaderError;
 
 /// An `[rows, cols]` f32 matrix in a scratch file, deleted on drop.
 struct ScratchMatrix {
@@ -26,7 +26,7 @@ struct ScratchMatrix {
 }
 
 impl ScratchMatrix {
-    fn new(dir: &Path, name: &str, rows: usize, cols: usize) -> Result<ScratchMatrix, TrainError> {
+    fn new(dir: &Path, name: &str, rows: usize, cols: usize) -> Result<ScratchMatrix, LoaderError> {
         let path = dir.join(format!(".{name}-{}.scratch", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
@@ -34,12 +34,21 @@ impl ScratchMatrix {
             .create(true)
             .truncate(true)
             .open(&path)
-            .map_err(|e| TrainError::io(&path, e))?;
+            .map_err(|e| LoaderError::Io {
+                path: path.clone(),
+                err: e,
+            })?;
         file.set_len((rows * cols * 4) as u64)
-            .map_err(|e| TrainError::io(&path, e))?;
+            .map_err(|e| LoaderError::Io {
+                path: path.clone(),
+                err: e,
+            })?;
         // SAFETY: the file was just created by this process under a unique name and is only
         // accessed through this map.
-        let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| TrainError::io(&path, e))?;
+        let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| LoaderError::Io {
+            path: path.clone(),
+            err: e,
+        })?;
         Ok(ScratchMatrix { map, path, cols })
     }
 
@@ -68,11 +77,11 @@ pub fn layerwise_logits(
     targets: &[u32],
     chunk: usize,
     scratch_dir: &Path,
-) -> Result<Matrix, TrainError> {
+) -> Result<Matrix, LoaderError> {
     let layers = model.config.layers;
     let n = graph.num_nodes();
     let sampler =
-        NeighborSampler::new(graph, &[-1]).map_err(|e| TrainError::Sample(e.to_string()))?;
+        NeighborSampler::new(graph, &[-1]).map_err(|e| LoaderError::Sample(e.to_string()))?;
     let all: Vec<u32> = (0..n as u32).collect();
     let mut tape = Tape::new(false);
     let mut prev: Option<ScratchMatrix> = None;
@@ -94,7 +103,7 @@ pub fn layerwise_logits(
         for (ci, ids) in dsts.chunks(chunk.max(1)).enumerate() {
             let batch = sampler
                 .sample(ids, 0)
-                .map_err(|e| TrainError::Sample(e.to_string()))?;
+                .map_err(|e| LoaderError::Sample(e.to_string()))?;
             // The layer's input rows: features from the store, or the previous layer's output.
             let cols = prev.as_ref().map_or(store.dim(), |p| p.cols);
             input.rows = batch.nodes.len();
@@ -114,7 +123,7 @@ pub fn layerwise_logits(
             tape.reset(false);
             let x = Features::Dense(Arc::new(std::mem::take(&mut input)));
             let y = model.forward_layer(&mut tape, &x, &g, l).ok_or_else(|| {
-                TrainError::Config(format!(
+                LoaderError::Config(format!(
                     "model {} cannot run layer by layer; evaluate with sampled batches",
                     model.config.kind.name()
                 ))

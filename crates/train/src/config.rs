@@ -1,0 +1,1127 @@
+//! `RunConfig`: every setting of a training run in one struct — what the CLI flags, a TOML
+//! file (keys = flag names, with `-` or `_`), the Python package and a checkpoint all map
+//! onto. Unset keys take their defaults in one place (the accessors below); `check` refuses
+//! bad values and keys that do not apply to the run, naming the key, before anything is
+//! written; `resolved` fills every applicable key, which is what a run directory records
+//! and what `--config` reads back unchanged.
+
+use std::path::{Path, PathBuf};
+
+use scalegnn_nn::moe::expert::ExpertKind;
+use scalegnn_nn::moe::{GateKind, MoeConfig};
+use scalegnn_nn::{ModelConfig, ModelKind};
+use serde::{Deserialize, Serialize};
+
+/// A setting that cannot be used, named by its key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+fn bad(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// How the trainer sees the graph each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoaderKind {
+    /// The whole graph every step.
+    Full,
+    /// Sampled neighbourhoods of a batch of seeds (PyG's NeighborLoader).
+    Neighbor,
+}
+
+/// Which rule keeps the model and drives early stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Selection {
+    /// The epoch with the best validation metric; patience counts epochs since it.
+    #[default]
+    Best,
+    /// The GAT paper's rule: patience counts epochs in which neither the validation metric
+    /// nor the validation loss reached a new best; the kept model is the last at which both did.
+    BestAndLoss,
+}
+
+/// Every setting of a run. `None` means "the default" (see the accessors); after
+/// [`RunConfig::resolved`] every key that applies to the run is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Dataset directory (a config file may name it; the command line's wins).
+    #[cfg_attr(feature = "clap", arg(skip))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<PathBuf>,
+    /// Model: gcn, gat, sage, gin, sgc, jk, cheb, mixhop, mlp or sagmm.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Hidden width (default 16).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<usize>,
+    /// Number of layers (default 2; with --fanouts and no --layers, one per fan-out).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<usize>,
+    /// Dropout probability, in [0, 1) (default 0.5).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f32>,
+    /// Adam learning rate, > 0 (default 0.01).
+    #[cfg_attr(feature = "clap", arg(long, allow_hyphen_values = true))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f32>,
+    /// L2 weight decay added to the gradient, as torch.optim.Adam (default 5e-4).
+    #[cfg_attr(feature = "clap", arg(long, allow_hyphen_values = true))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "weight-decay"
+    )]
+    pub weight_decay: Option<f32>,
+    /// Training epochs (default 200).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+    /// Stop after this many epochs without a better validation metric (default: never).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
+    /// Model selection: best (the best validation --metric, default) or best_and_loss (the
+    /// GAT paper's rule: patience counts epochs improving neither the metric nor the loss).
+    /// val_acc and val_acc_loss are accepted as their old names.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<String>,
+    /// Metric that selects the checkpoint: acc, macro_f1, roc_auc, ap (classification), mse,
+    /// mae, rmse (regression); default acc, roc_auc for binary and multi-label sets, rmse
+    /// for regression.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// Random seed (initialisation, dropout, sampling; default 0).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Runs with seeds seed, seed+1, … (and, on a dataset with several official splits,
+    /// splits split, split+1, …); mean ± std is reported (default 1).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<usize>,
+    /// Which official split of a dataset that has several (train_idx.npy [S, *] or
+    /// *_masks.npy [S, N]); default 0.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<usize>,
+    /// Divide each feature row by its sum clamped at 1 (PyG's NormalizeFeatures; default true
+    /// for loader full, false for neighbor).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "normalize-features"
+    )]
+    pub normalize_features: Option<bool>,
+    /// Dropout on the input features (default: --dropout; 0 for sagmm).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "input-dropout"
+    )]
+    pub input_dropout: Option<f32>,
+    /// Attention heads (gat, and sagmm's gat expert; default 8).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads: Option<usize>,
+    /// Dropout on attention coefficients (gat, sagmm; default: --dropout).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "attn-dropout"
+    )]
+    pub attn_dropout: Option<f32>,
+    /// Propagation hops: SGC's K, ChebNet's K, MixHop's largest power (default 2).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hops: Option<usize>,
+    /// Batch norm inside GIN's MLP (gin, sagmm; default false, as PyG's GIN).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "batch-norm")]
+    pub batch_norm: Option<bool>,
+    /// full (the whole graph every step, default) or neighbor (sampled mini-batches).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loader: Option<String>,
+    /// Neighbours per hop, seeds' hop first, e.g. 15,10,5 (-1 = all); one per propagation
+    /// step (default 15, 10, 5, then 5).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_delimiter = ',', allow_hyphen_values = true)
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanouts: Option<Vec<i64>>,
+    /// Seed nodes per mini-batch (default 1024).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "batch-size")]
+    pub batch_size: Option<usize>,
+    /// Fan-outs for validation/test batches (default: --fanouts).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_delimiter = ',', allow_hyphen_values = true)
+    )]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "eval-fanouts"
+    )]
+    pub eval_fanouts: Option<Vec<i64>>,
+    /// Seed nodes per evaluation batch (default 4096).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "eval-batch-size"
+    )]
+    pub eval_batch_size: Option<usize>,
+    /// Evaluate on a fixed random subset of at most this many val/test nodes.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "eval-max")]
+    pub eval_max: Option<usize>,
+    /// Prepared batches queued ahead of the trainer (default 2).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefetch: Option<usize>,
+    /// Training batches per epoch at most (profiling).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "max-batches"
+    )]
+    pub max_batches: Option<usize>,
+    /// Feature store to read: mmap, sqlite, postgres (default: the one the manifest names).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Codec of the store to read: f32, f16, u8 (default: the manifest's).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+    /// Heap for features (batch buffers, prefetch queue, cache), e.g. 2GiB: the cache and
+    /// queue depth are derived from it; the run refuses to start when one batch cannot fit.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "mem-budget")]
+    pub mem_budget: Option<String>,
+    /// Feature cache rows (90 % hub tier by in-degree, 10 % CLOCK), without a budget.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "cache-rows")]
+    pub cache_rows: Option<usize>,
+    /// Read the mmap or sqlite store with direct I/O, past the page cache (features larger
+    /// than memory: pair it with --mem-budget so the cache holds what memory allows).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "direct-io")]
+    pub direct_io: Option<bool>,
+    /// PostgreSQL server of a postgres store, postgres://USER[:PASSWORD]@HOST:PORT/DB
+    /// (default: $SCALEGNN_PG_URL, then the server recorded at ingest). Never written to
+    /// the run directory.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
+    #[serde(default, skip_serializing, alias = "pg-url")]
+    pub pg_url: Option<String>,
+    /// Threads sampling and gathering features ahead of training (default 4).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "io-threads")]
+    pub io_threads: Option<usize>,
+    /// Final val/test metrics by exact layer-wise inference (full neighbourhoods, every
+    /// layer for every node) instead of sampled batches (gcn, sage, gin, mlp).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "exact-eval")]
+    pub exact_eval: Option<bool>,
+    /// SAGMM: how many experts of the pool (the first E; default all of it).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experts: Option<usize>,
+    /// SAGMM: the expert architectures, in order (default gcn,gat,sage,sgc,jk,cheb,gin,mixhop);
+    /// one name trains that expert alone (the single-expert baseline).
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ','))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "expert-pool"
+    )]
+    pub expert_pool: Option<Vec<String>>,
+    /// SAGMM gate: taag (attention gate + learnable threshold, default), top1 or top2 (noisy
+    /// top-k ablation).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
+    /// SAGMM ablation: every expert a GCN.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "identical-experts"
+    )]
+    pub identical_experts: Option<bool>,
+    /// SAGMM: Laplacian eigenvectors in the gate input (default 8, at most 256).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "gate-eigvecs"
+    )]
+    pub gate_eigvecs: Option<usize>,
+    /// SAGMM: weight of the load-balance loss, CV² of the experts' total weights (default 0.01).
+    #[cfg_attr(feature = "clap", arg(long, allow_hyphen_values = true))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "load-balance"
+    )]
+    pub load_balance: Option<f32>,
+    /// SAGMM: weight of the gate-diversity loss (default 0.01).
+    #[cfg_attr(feature = "clap", arg(long, allow_hyphen_values = true))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diversity: Option<f32>,
+    /// SAGMM: weight of the expert-supervision loss, each expert's output through the head
+    /// scored against the labels (default 0.5; 0 turns it off).
+    #[cfg_attr(feature = "clap", arg(long, allow_hyphen_values = true))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "expert-loss"
+    )]
+    pub expert_loss: Option<f32>,
+    /// SAGMM: prune experts that stop contributing (default true).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<bool>,
+    /// SAGMM: epochs between pruning decisions (default 20).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "prune-interval"
+    )]
+    pub prune_interval: Option<usize>,
+    /// SAGMM: starting pruning factor; experts below mean importance × factor go (default 0.5).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "prune-factor"
+    )]
+    pub prune_factor: Option<f32>,
+    /// SAGMM: never prune below this many experts (default 2).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "min-experts"
+    )]
+    pub min_experts: Option<usize>,
+    /// SAGMM: keep a pruning candidate whose removal would cost more than this much of the
+    /// validation metric, a fraction (default 0.005; 1 turns the check off).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "prune-tolerance"
+    )]
+    pub prune_tolerance: Option<f32>,
+    /// SAGMM-PE: pretrain the experts on a share of the training labels, freeze them, and
+    /// train only the gate and head on the rest (default false).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "pretrain-experts"
+    )]
+    pub pretrain_experts: Option<bool>,
+    /// SAGMM-PE: share of the training nodes the experts are pretrained on (default 0.5).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "pretrain-share"
+    )]
+    pub pretrain_share: Option<f32>,
+    /// SAGMM-PE: pretraining epochs (default half of --epochs).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "pretrain-epochs"
+    )]
+    pub pretrain_epochs: Option<usize>,
+}
+
+/// Keys that only the neighbour loader reads.
+const NEIGHBOR_KEYS: &[&str] = &[
+    "fanouts",
+    "batch_size",
+    "eval_fanouts",
+    "eval_batch_size",
+    "eval_max",
+    "prefetch",
+    "max_batches",
+    "mem_budget",
+    "cache_rows",
+    "direct_io",
+    "io_threads",
+    "exact_eval",
+];
+
+/// Keys that only SAGMM reads.
+const SAGMM_KEYS: &[&str] = &[
+    "experts",
+    "expert_pool",
+    "gate",
+    "identical_experts",
+    "gate_eigvecs",
+    "load_balance",
+    "diversity",
+    "expert_loss",
+    "prune",
+    "prune_interval",
+    "prune_factor",
+    "min_experts",
+    "prune_tolerance",
+    "pretrain_experts",
+    "pretrain_share",
+    "pretrain_epochs",
+];
+
+impl RunConfig {
+    /// Reads a TOML file; unknown keys and bad types are errors naming the key and file.
+    pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
+        use std::io::Read;
+        let mut text = String::new();
+        let f = std::fs::File::open(path)
+            .map_err(|e| bad(&path.display().to_string(), e.to_string()))?;
+        // A run config is a few KiB; 16 MiB is not one.
+        f.take(16 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| bad(&path.display().to_string(), e.to_string()))?;
+        RunConfig::from_toml(&text).map_err(|mut e| {
+            e.key = format!("{}: {}", path.display(), e.key);
+            e
+        })
+    }
+
+    /// Parses TOML text (keys with `-` or `_`).
+    pub fn from_toml(text: &str) -> Result<RunConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| bad("config", e.message().to_string()))
+    }
+
+    /// The configuration as TOML (what `config.toml` holds).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// `self` with every unset key taken from `base`.
+    pub fn or(self, base: RunConfig) -> RunConfig {
+        macro_rules! merge {
+            ($($f:ident),* $(,)?) => { RunConfig { $($f: self.$f.or(base.$f)),* } };
+        }
+        merge!(
+            dataset,
+            model,
+            hidden,
+            layers,
+            dropout,
+            lr,
+            weight_decay,
+            epochs,
+            patience,
+            select,
+            metric,
+            seed,
+            runs,
+            split,
+            normalize_features,
+            input_dropout,
+            heads,
+            attn_dropout,
+            hops,
+            batch_norm,
+            loader,
+            fanouts,
+            batch_size,
+            eval_fanouts,
+            eval_batch_size,
+            eval_max,
+            prefetch,
+            max_batches,
+            store,
+            codec,
+            mem_budget,
+            cache_rows,
+            direct_io,
+            pg_url,
+            io_threads,
+            exact_eval,
+            experts,
+            expert_pool,
+            gate,
+            identical_experts,
+            gate_eigvecs,
+            load_balance,
+            diversity,
+            expert_loss,
+            prune,
+            prune_interval,
+            prune_factor,
+            min_experts,
+            prune_tolerance,
+            pretrain_experts,
+            pretrain_share,
+            pretrain_epochs,
+        )
+    }
+
+    // ---- resolved values (the defaults live here, once) -----------------------------------
+
+    /// The model's kind (after [`RunConfig::check`], never an error).
+    pub fn model_kind(&self) -> Result<ModelKind, ConfigError> {
+        self.model
+            .as_deref()
+            .unwrap_or("gcn")
+            .parse()
+            .map_err(|e: scalegnn_nn::NnError| bad("model", e.to_string()))
+    }
+    fn kind(&self) -> ModelKind {
+        self.model_kind().unwrap_or(ModelKind::Gcn)
+    }
+    /// Hidden width.
+    pub fn hidden(&self) -> usize {
+        self.hidden.unwrap_or(16)
+    }
+    /// Layers: given, else one per fan-out where each layer takes one hop, else 2.
+    pub fn layers(&self) -> usize {
+        self.layers
+            .or_else(|| {
+                let f = self.fanouts.as_ref()?;
+                (self.kind().blocks_per_layer(self.hops()) == 1 && self.kind() != ModelKind::Sgc)
+                    .then_some(f.len())
+            })
+            .unwrap_or(2)
+    }
+    /// Dropout.
+    pub fn dropout(&self) -> f32 {
+        self.dropout.unwrap_or(0.5)
+    }
+    /// Learning rate.
+    pub fn lr(&self) -> f32 {
+        self.lr.unwrap_or(0.01)
+    }
+    /// Weight decay.
+    pub fn weight_decay(&self) -> f32 {
+        self.weight_decay.unwrap_or(5e-4)
+    }
+    /// Epochs.
+    pub fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(200)
+    }
+    /// Selection rule.
+    pub fn selection(&self) -> Selection {
+        match self.select.as_deref() {
+            Some("best_and_loss" | "val_acc_loss") => Selection::BestAndLoss,
+            _ => Selection::Best,
+        }
+    }
+    /// Seed of the first run.
+    pub fn seed(&self) -> u64 {
+        self.seed.unwrap_or(0)
+    }
+    /// Runs.
+    pub fn runs(&self) -> usize {
+        self.runs.unwrap_or(1)
+    }
+    /// First official split.
+    pub fn split(&self) -> usize {
+        self.split.unwrap_or(0)
+    }
+    /// Row-normalised features: by default on the whole graph (the GCN paper's recipe, PyG's
+    /// NormalizeFeatures), off for sampled batches (PyG's products recipe).
+    pub fn normalize_features(&self) -> bool {
+        self.normalize_features
+            .unwrap_or(self.loader_kind() == LoaderKind::Full)
+    }
+    /// Input dropout: SAGMM's experts take the features undropped unless asked (with dropout
+    /// 0.5 on the input, Cora fell from 80.2 to 73.8 %, 3 seeds).
+    pub fn input_dropout(&self) -> f32 {
+        self.input_dropout
+            .unwrap_or(if self.kind() == ModelKind::Sagmm {
+                0.0
+            } else {
+                self.dropout()
+            })
+    }
+    /// Attention heads.
+    pub fn heads(&self) -> usize {
+        self.heads.unwrap_or(8)
+    }
+    /// Attention dropout.
+    pub fn attn_dropout(&self) -> f32 {
+        self.attn_dropout.unwrap_or(self.dropout())
+    }
+    /// Hops.
+    pub fn hops(&self) -> usize {
+        self.hops.unwrap_or(2)
+    }
+    /// GIN's batch norm.
+    pub fn batch_norm(&self) -> bool {
+        self.batch_norm.unwrap_or(false)
+    }
+    /// The loader.
+    pub fn loader_kind(&self) -> LoaderKind {
+        match self.loader.as_deref() {
+            Some("neighbor") => LoaderKind::Neighbor,
+            _ => LoaderKind::Full,
+        }
+    }
+    /// Sampled propagation steps one forward pass takes.
+    pub fn num_blocks(&self) -> usize {
+        self.kind().num_blocks(self.layers(), self.hops())
+    }
+    /// Fan-outs: given, else PyG's 15, 10, 5 (then 5) cut to one per step.
+    pub fn fanouts(&self) -> Vec<i64> {
+        self.fanouts.clone().unwrap_or_else(|| {
+            (0..self.num_blocks())
+                .map(|l| [15, 10, 5].get(l).copied().unwrap_or(5))
+                .collect()
+        })
+    }
+    /// Seeds per batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(1024)
+    }
+    /// Evaluation fan-outs.
+    pub fn eval_fanouts(&self) -> Vec<i64> {
+        self.eval_fanouts.clone().unwrap_or_else(|| self.fanouts())
+    }
+    /// Seeds per evaluation batch.
+    pub fn eval_batch_size(&self) -> usize {
+        self.eval_batch_size.unwrap_or(4096)
+    }
+    /// Prefetch depth.
+    pub fn prefetch(&self) -> usize {
+        self.prefetch.unwrap_or(2)
+    }
+    /// Prefetch threads.
+    pub fn io_threads(&self) -> usize {
+        self.io_threads.unwrap_or(4)
+    }
+    /// Exact layer-wise final evaluation.
+    pub fn exact_eval(&self) -> bool {
+        self.exact_eval.unwrap_or(false)
+    }
+    /// Direct I/O.
+    pub fn direct_io(&self) -> bool {
+        self.direct_io.unwrap_or(false)
+    }
+
+    /// SAGMM's knobs (defaults for unset keys; [`RunConfig::check`] has refused bad ones).
+    pub fn moe(&self) -> MoeConfig {
+        let d = MoeConfig::default();
+        let pool: Vec<ExpertKind> = match &self.expert_pool {
+            Some(names) => names.iter().filter_map(|n| ExpertKind::parse(n)).collect(),
+            None => d.pool.clone(),
+        };
+        MoeConfig {
+            experts: self.experts.unwrap_or(pool.len()),
+            pool,
+            identical: self.identical_experts.unwrap_or(d.identical),
+            gate: self
+                .gate
+                .as_deref()
+                .and_then(|g| g.parse::<GateKind>().ok())
+                .unwrap_or(d.gate),
+            eig_k: self.gate_eigvecs.unwrap_or(d.eig_k),
+            w_imp: self.load_balance.unwrap_or(d.w_imp),
+            w_div: self.diversity.unwrap_or(d.w_div),
+            expert_loss: self.expert_loss.unwrap_or(d.expert_loss),
+            prune: self.prune.unwrap_or(d.prune),
+            prune_interval: self.prune_interval.unwrap_or(d.prune_interval),
+            prune_factor: self.prune_factor.unwrap_or(d.prune_factor),
+            min_experts: self.min_experts.unwrap_or(d.min_experts),
+            prune_tolerance: self.prune_tolerance.unwrap_or(d.prune_tolerance),
+            pruned: Vec::new(),
+            pretrain: self.pretrain_experts.unwrap_or(d.pretrain),
+            pretrain_share: self.pretrain_share.unwrap_or(d.pretrain_share),
+            pretrain_epochs: self.pretrain_epochs.unwrap_or((self.epochs() / 2).max(1)),
+        }
+    }
+
+    /// The model this run trains for `in_dim` inputs and `out_dim` outputs.
+    pub fn model_config(&self, in_dim: usize, out_dim: usize) -> ModelConfig {
+        ModelConfig {
+            input_dropout: self.input_dropout(),
+            heads: self.heads(),
+            attn_dropout: self.attn_dropout(),
+            hops: self.hops(),
+            batch_norm: self.batch_norm(),
+            moe: self.moe(),
+            ..ModelConfig::new(
+                self.kind(),
+                in_dim,
+                self.hidden(),
+                out_dim,
+                self.layers(),
+                self.dropout(),
+            )
+        }
+    }
+
+    // ---- checks ---------------------------------------------------------------------------
+
+    /// Refuses bad values and keys that do not apply to this run, naming the key. Needs no
+    /// dataset: everything here is known from the configuration alone.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let kind = self.model_kind()?;
+        let positive = |key: &str, v: Option<usize>| match v {
+            Some(0) => Err(bad(
+                key,
+                "must be at least 1 (leave it out for the default)",
+            )),
+            _ => Ok(()),
+        };
+        for (key, v) in [
+            ("hidden", self.hidden),
+            ("layers", self.layers),
+            ("epochs", self.epochs),
+            ("patience", self.patience),
+            ("runs", self.runs),
+            ("heads", self.heads),
+            ("hops", self.hops),
+            ("batch_size", self.batch_size),
+            ("eval_batch_size", self.eval_batch_size),
+            ("eval_max", self.eval_max),
+            ("prefetch", self.prefetch),
+            ("max_batches", self.max_batches),
+            ("io_threads", self.io_threads),
+            ("cache_rows", self.cache_rows),
+            ("experts", self.experts),
+            ("min_experts", self.min_experts),
+            ("prune_interval", self.prune_interval),
+            ("pretrain_epochs", self.pretrain_epochs),
+        ] {
+            positive(key, v)?;
+        }
+        for (key, v) in [
+            ("dropout", self.dropout),
+            ("input_dropout", self.input_dropout),
+            ("attn_dropout", self.attn_dropout),
+        ] {
+            if let Some(p) = v.filter(|p| !(0.0..1.0).contains(p)) {
+                return Err(bad(key, format!("{p} is not a probability in [0, 1)")));
+            }
+        }
+        if let Some(lr) = self.lr.filter(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(bad(
+                "lr",
+                format!("{lr} must be a finite number > 0 (a negative rate ascends the loss)"),
+            ));
+        }
+        for (key, v) in [
+            ("weight_decay", self.weight_decay),
+            ("load_balance", self.load_balance),
+            ("diversity", self.diversity),
+            ("expert_loss", self.expert_loss),
+        ] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(bad(key, format!("{v} must be a finite weight ≥ 0")));
+            }
+        }
+        match self.select.as_deref() {
+            None | Some("best" | "best_and_loss" | "val_acc" | "val_acc_loss") => {}
+            Some(s) => {
+                return Err(bad(
+                    "select",
+                    format!("unknown rule `{s}` (expected best or best_and_loss)"),
+                ))
+            }
+        }
+        if let Some(m) = &self.metric {
+            if !crate::scores::METRICS.contains(&m.as_str()) {
+                return Err(bad(
+                    "metric",
+                    format!(
+                        "unknown metric `{m}` (expected one of {})",
+                        crate::scores::METRICS.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(t) = self.io_threads {
+            scalegnn_limits::check_threads("io_threads", t)
+                .map_err(|e| bad("io_threads", e.to_string()))?;
+        }
+        if let Some(k) = self.gate_eigvecs.filter(|&k| k > 256) {
+            // Lanczos keeps max(4k + 40, 64) vectors of n floats: bounded, so a typo cannot
+            // ask for gigabytes.
+            return Err(bad("gate_eigvecs", format!("{k} is more than 256")));
+        }
+        // Keys the run does not read are refused, not ignored.
+        let given = self.given_keys();
+        let loader = match self.loader.as_deref() {
+            None | Some("full") => LoaderKind::Full,
+            Some("neighbor") => LoaderKind::Neighbor,
+            Some(other) => {
+                return Err(bad(
+                    "loader",
+                    format!("unknown loader `{other}` (expected full or neighbor)"),
+                ))
+            }
+        };
+        if loader == LoaderKind::Full {
+            if let Some(k) = given.iter().find(|k| NEIGHBOR_KEYS.contains(k)) {
+                return Err(bad(
+                    k,
+                    "is a mini-batch setting: it needs loader = neighbor (--loader neighbor)",
+                ));
+            }
+        }
+        if kind != ModelKind::Sagmm {
+            if let Some(k) = given.iter().find(|k| SAGMM_KEYS.contains(k)) {
+                return Err(bad(
+                    k,
+                    format!("is a SAGMM setting; model is {}", kind.name()),
+                ));
+            }
+        }
+        let uses = |k: &str| -> bool {
+            match k {
+                "heads" | "attn_dropout" => matches!(kind, ModelKind::Gat | ModelKind::Sagmm),
+                "hops" => matches!(
+                    kind,
+                    ModelKind::Sgc | ModelKind::Cheb | ModelKind::MixHop | ModelKind::Sagmm
+                ),
+                "batch_norm" => matches!(kind, ModelKind::Gin | ModelKind::Sagmm),
+                _ => true,
+            }
+        };
+        if let Some(k) = given.iter().find(|k| !uses(k)) {
+            return Err(bad(k, format!("model {} does not use it", kind.name())));
+        }
+        if kind == ModelKind::Sgc && self.layers.is_some_and(|l| l != 1) {
+            return Err(bad(
+                "layers",
+                "sgc is one linear layer after --hops propagations; set hops instead",
+            ));
+        }
+        if loader == LoaderKind::Neighbor {
+            let steps = self.num_blocks();
+            for (key, f) in [
+                ("fanouts", &self.fanouts),
+                ("eval_fanouts", &self.eval_fanouts),
+            ] {
+                let Some(f) = f else { continue };
+                if let Some(b) = f.iter().find(|&&v| v == 0 || v < -1) {
+                    return Err(bad(key, format!("fan-out {b} must be ≥ 1 or -1 (all)")));
+                }
+                if f.len() != steps {
+                    let per = kind.blocks_per_layer(self.hops());
+                    return Err(bad(
+                        key,
+                        if per == 1 {
+                            format!(
+                                "{key} has {} hops but the model has {} layers; give one fan-out per layer",
+                                f.len(),
+                                self.layers()
+                            )
+                        } else {
+                            format!(
+                                "{key} has {} hops but {} takes {steps} propagation steps ({per} per layer, hops = {}); give one fan-out per step",
+                                f.len(),
+                                kind.name(),
+                                self.hops()
+                            )
+                        },
+                    ));
+                }
+            }
+            if let Some(b) = &self.mem_budget {
+                b.parse::<scalegnn_store::MemoryBudget>()
+                    .map_err(|e| bad("mem_budget", e.to_string()))?;
+            }
+        }
+        if kind == ModelKind::Sagmm {
+            self.check_moe()?;
+        }
+        Ok(())
+    }
+
+    fn check_moe(&self) -> Result<(), ConfigError> {
+        if let Some(names) = &self.expert_pool {
+            if names.is_empty() {
+                return Err(bad("expert_pool", "needs at least one expert"));
+            }
+            if let Some(n) = names.iter().find(|n| ExpertKind::parse(n).is_none()) {
+                return Err(bad(
+                    "expert_pool",
+                    format!(
+                        "unknown expert `{n}` (expected gcn, gat, sage, sgc, jk, cheb, gin or mixhop)"
+                    ),
+                ));
+            }
+        }
+        let pool = self.expert_pool.as_ref().map_or(8, Vec::len);
+        if let Some(e) = self.experts.filter(|e| !(1..=pool).contains(e)) {
+            return Err(bad(
+                "experts",
+                format!("{e} is not in 1..={pool} (the expert pool has {pool} architectures)"),
+            ));
+        }
+        if let Some(g) = &self.gate {
+            g.parse::<GateKind>().map_err(|e| bad("gate", e))?;
+        }
+        let open = |key: &str, v: Option<f32>| match v {
+            Some(v) if !(v > 0.0 && v < 1.0) => Err(bad(key, format!("{v} is not in (0, 1)"))),
+            _ => Ok(()),
+        };
+        open("prune_factor", self.prune_factor)?;
+        open("pretrain_share", self.pretrain_share)?;
+        if let Some(t) = self.prune_tolerance.filter(|t| !(0.0..=1.0).contains(t)) {
+            return Err(bad("prune_tolerance", format!("{t} is not in [0, 1]")));
+        }
+        let pretrain_keys = ["pretrain_share", "pretrain_epochs"];
+        if !self.pretrain_experts.unwrap_or(false) {
+            if let Some(k) = self
+                .given_keys()
+                .into_iter()
+                .find(|k| pretrain_keys.contains(k))
+            {
+                return Err(bad(k, "needs pretrain_experts = true"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the keys that are set.
+    pub fn given_keys(&self) -> Vec<&'static str> {
+        let v = toml::Value::try_from(self).unwrap_or(toml::Value::Table(Default::default()));
+        let mut keys = Vec::new();
+        if let toml::Value::Table(t) = v {
+            for k in t.keys() {
+                if let Some(s) = ALL_KEYS.iter().find(|s| *s == k) {
+                    keys.push(*s);
+                }
+            }
+        }
+        if self.pg_url.is_some() {
+            keys.push("pg_url");
+        }
+        keys
+    }
+
+    /// Every key that applies to this run, set to the value the run uses: what `config.toml`
+    /// records. `store`/`codec` and `metric` are filled by the caller, which knows the dataset.
+    pub fn resolved(&self) -> RunConfig {
+        let kind = self.kind();
+        let mut r = RunConfig {
+            dataset: self.dataset.clone(),
+            model: Some(kind.name().to_string()),
+            hidden: Some(self.hidden()),
+            layers: Some(if kind == ModelKind::Sgc {
+                1
+            } else {
+                self.layers()
+            }),
+            dropout: Some(self.dropout()),
+            lr: Some(self.lr()),
+            weight_decay: Some(self.weight_decay()),
+            epochs: Some(self.epochs()),
+            patience: self.patience,
+            select: Some(
+                match self.selection() {
+                    Selection::Best => "best",
+                    Selection::BestAndLoss => "best_and_loss",
+                }
+                .into(),
+            ),
+            metric: self.metric.clone(),
+            seed: Some(self.seed()),
+            runs: Some(self.runs()),
+            split: Some(self.split()),
+            normalize_features: Some(self.normalize_features()),
+            input_dropout: Some(self.input_dropout()),
+            loader: Some(
+                match self.loader_kind() {
+                    LoaderKind::Full => "full",
+                    LoaderKind::Neighbor => "neighbor",
+                }
+                .into(),
+            ),
+            store: self.store.clone(),
+            codec: self.codec.clone(),
+            pg_url: self.pg_url.clone(),
+            ..Default::default()
+        };
+        if matches!(kind, ModelKind::Gat | ModelKind::Sagmm) {
+            r.heads = Some(self.heads());
+            r.attn_dropout = Some(self.attn_dropout());
+        }
+        if matches!(
+            kind,
+            ModelKind::Sgc | ModelKind::Cheb | ModelKind::MixHop | ModelKind::Sagmm
+        ) {
+            r.hops = Some(self.hops());
+        }
+        if matches!(kind, ModelKind::Gin | ModelKind::Sagmm) {
+            r.batch_norm = Some(self.batch_norm());
+        }
+        if self.loader_kind() == LoaderKind::Neighbor {
+            r.fanouts = Some(self.fanouts());
+            r.batch_size = Some(self.batch_size());
+            r.eval_fanouts = Some(self.eval_fanouts());
+            r.eval_batch_size = Some(self.eval_batch_size());
+            r.eval_max = self.eval_max;
+            r.prefetch = Some(self.prefetch());
+            r.max_batches = self.max_batches;
+            r.mem_budget = self.mem_budget.clone();
+            r.cache_rows = self.cache_rows;
+            r.direct_io = Some(self.direct_io());
+            r.io_threads = Some(self.io_threads());
+            r.exact_eval = Some(self.exact_eval());
+        }
+        if kind == ModelKind::Sagmm {
+            let m = self.moe();
+            r.experts = Some(m.experts);
+            r.expert_pool = Some(m.pool.iter().map(|k| k.name().to_string()).collect());
+            r.gate = Some(m.gate.to_string());
+            r.identical_experts = Some(m.identical);
+            r.gate_eigvecs = Some(m.eig_k);
+            r.load_balance = Some(m.w_imp);
+            r.diversity = Some(m.w_div);
+            r.expert_loss = Some(m.expert_loss);
+            r.prune = Some(m.prune);
+            r.prune_interval = Some(m.prune_interval);
+            r.prune_factor = Some(m.prune_factor);
+            r.min_experts = Some(m.min_experts);
+            r.prune_tolerance = Some(m.prune_tolerance);
+            r.pretrain_experts = Some(m.pretrain);
+            if m.pretrain {
+                r.pretrain_share = Some(m.pretrain_share);
+                r.pretrain_epochs = Some(m.pretrain_epochs);
+            }
+        }
+        r
+    }
+}
+
+/// Every key, as TOML names it.
+const ALL_KEYS: &[&str] = &[
+    "dataset",
+    "model",
+    "hidden",
+    "layers",
+    "dropout",
+    "lr",
+    "weight_decay",
+    "epochs",
+    "patience",
+    "select",
+    "metric",
+    "seed",
+    "runs",
+    "split",
+    "normalize_features",
+    "input_dropout",
+    "heads",
+    "attn_dropout",
+    "hops",
+    "batch_norm",
+    "loader",
+    "fanouts",
+    "batch_size",
+    "eval_fanouts",
+    "eval_batch_size",
+    "eval_max",
+    "prefetch",
+    "max_batches",
+    "store",
+    "codec",
+    "mem_budget",
+    "cache_rows",
+    "direct_io",
+    "pg_url",
+    "io_threads",
+    "exact_eval",
+    "experts",
+    "expert_pool",
+    "gate",
+    "identical_experts",
+    "gate_eigvecs",
+    "load_balance",
+    "diversity",
+    "expert_loss",
+    "prune",
+    "prune_interval",
+    "prune_factor",
+    "min_experts",
+    "prune_tolerance",
+    "pretrain_experts",
+    "pretrain_share",
+    "pretrain_epochs",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_round_trips_and_hyphen_keys_read() {
+        let c = RunConfig::from_toml(
+            "model = \"sagmm\"\nweight-decay = 0.001\nloader = \"neighbor\"\nbatch_size = 64\n",
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(c.weight_decay, Some(0.001));
+        let r = c.resolved();
+        r.check().unwrap();
+        let back = RunConfig::from_toml(&r.to_toml()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.resolved(), r);
+        assert_eq!(r.expert_loss, Some(0.5));
+        assert_eq!(r.fanouts, Some(vec![15, 10]));
+    }
+
+    #[test]
+    fn bad_values_and_unused_keys_name_the_key() {
+        for (text, key) in [
+            ("dropout = 1.5", "dropout"),
+            ("lr = -0.01", "lr"),
+            ("epochs = 0", "epochs"),
+            ("runs = 0", "runs"),
+            ("fanouts = [10, 10]", "fanouts"),
+            ("mem_budget = \"1GiB\"", "mem_budget"),
+            ("heads = 4", "heads"),
+            ("expert_loss = 0.1", "expert_loss"),
+            (
+                "loader = \"neighbor\"\nfanouts = [10, 10, 10]\nlayers = 2",
+                "fanouts",
+            ),
+            ("loader = \"neighbor\"\nbatch_size = 0", "batch_size"),
+            ("loader = \"walk\"", "loader"),
+            ("metric = \"f2\"", "metric"),
+            ("model = \"sagmm\"\nexperts = 9", "experts"),
+            ("model = \"sagmm\"\npretrain_share = 0.3", "pretrain_share"),
+            ("select = \"val_f1\"", "select"),
+        ] {
+            let c = RunConfig::from_toml(text).unwrap();
+            let e = c.check().unwrap_err();
+            assert_eq!(e.key, key, "{text}: {e}");
+        }
+        let e = RunConfig::from_toml("hiden = 3").unwrap_err().to_string();
+        assert!(e.contains("hiden"), "{e}");
+    }
+}

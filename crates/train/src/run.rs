@@ -1,0 +1,615 @@
+//! `train`: a whole training command — settings checked and the dataset, task, features,
+//! loaders and memory plan set up *before* the run directory is made; then one run per seed
+//! (and official split), each resumable, and the summary. The CLI and the Python package
+//! call this; they only parse arguments and print.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use scalegnn_data::{Dataset, OpenOptions};
+use scalegnn_loader::{derived, plan, FullGraph, Loader, PlanInputs, Sampled};
+use scalegnn_nn::{Features, Model, ModelKind};
+use scalegnn_sample::NeighborSampler;
+use scalegnn_store::{Codec, FeatureStore, MemoryBudget, MmapStore, StoreOptions};
+use scalegnn_tensor::{Adam, Matrix};
+
+use crate::callbacks::{Callback, ModelSelection, Progress, Sagmm};
+use crate::config::LoaderKind;
+use crate::state::{self, Saver};
+use crate::trainer::{Best, EpochEnd, Evaluator, ExactEval, Outcome, State, Trainer};
+use crate::{node_task, MetricsLog, RunConfig, RunDir, RunSummary, Splits, Task, TrainError};
+
+/// Feature density below which the first layer multiplies only non-zeros: on Cora (1.3 %
+/// non-zero) that cut the GCN epoch from 23.5 ms to a few ms; dense GEMM wins above ~25 %.
+const SPARSE_MAX_DENSITY: f64 = 0.25;
+
+/// How a `train` command runs besides its configuration.
+pub struct RunOptions<'a> {
+    pub out: PathBuf,
+    /// Replace `out` when it holds an earlier run.
+    pub force: bool,
+    /// Continue the run in `out` (its config.toml) from its saved state.
+    pub resume: bool,
+    /// Verify the dataset's checksums and ranges on open.
+    pub verify: bool,
+    /// Set (by a SIGINT handler) to stop at the next batch boundary.
+    pub interrupt: Option<&'a AtomicBool>,
+}
+
+/// What the caller is told while a command runs.
+pub trait Reporter {
+    /// A remark worth a line (the memory plan, a derived setting).
+    fn note(&mut self, msg: &str);
+    /// A run begins (`from_epoch` > 0 when resumed).
+    fn run_start(&mut self, run: usize, seed: u64, epochs: usize, from_epoch: usize);
+    /// An epoch ended.
+    fn epoch(&mut self, e: &EpochEnd, s: &State);
+    /// A run ended.
+    fn run_end(&mut self, seed: u64, s: &RunSummary);
+}
+
+/// A reporter that says nothing (tests, the demo, library callers).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn note(&mut self, _: &str) {}
+    fn run_start(&mut self, _: usize, _: u64, _: usize, _: usize) {}
+    fn epoch(&mut self, _: &EpochEnd, _: &State) {}
+    fn run_end(&mut self, _: u64, _: &RunSummary) {}
+}
+
+/// How a command ended.
+pub enum TrainOutcome {
+    /// Every run finished: their summaries, in order.
+    Done(Vec<(u64, RunSummary)>),
+    /// Stopped by the user during run `run`, after `epoch` whole epochs.
+    Interrupted { run: usize, epoch: usize },
+}
+
+/// Everything a run needs that comes from the configuration and the dataset, made before
+/// anything is written.
+pub struct Setup {
+    /// The configuration as the run directory records it: every applicable key resolved,
+    /// the dataset, store, codec and metric filled in.
+    pub cfg: RunConfig,
+    pub ds: Dataset,
+    pub metric: &'static str,
+    /// Official splits the dataset holds.
+    pub split_count: usize,
+    /// Whole-graph features (loader full).
+    pub features: Option<Features>,
+    /// The store behind its cache (loader neighbor).
+    pub store: Option<Box<dyn FeatureStore>>,
+    pub prefetch: usize,
+    /// SAGMM's gate input (loader neighbor).
+    pub gate: Option<MmapStore>,
+    pub notes: Vec<String>,
+}
+
+impl Setup {
+    /// Checks `cfg`, opens its dataset and prepares features, loaders' inputs and the
+    /// memory plan; refuses, naming the key or file, whatever would fail later.
+    pub fn new(cfg: &RunConfig, verify: bool) -> Result<Setup, TrainError> {
+        cfg.check()?;
+        let dir = cfg
+            .dataset
+            .clone()
+            .ok_or_else(|| crate::config::ConfigError {
+                key: "dataset".into(),
+                reason: "no dataset given".into(),
+            })?;
+        let ds = Dataset::open(&dir, OpenOptions { verify })?;
+        if ds.y.is_none() {
+            return Err(TrainError::Dataset {
+                path: ds.dir.clone(),
+                reason: "has no node labels (y.npy); node tasks need them".into(),
+            });
+        }
+        let mut notes = Vec::new();
+        if cfg.layers.is_none() && cfg.fanouts.is_some() && cfg.layers() != 2 {
+            notes.push(format!(
+                "layers = {} (one per fan-out of --fanouts)",
+                cfg.layers()
+            ));
+        }
+        let splits = Splits::from_dataset(&ds, cfg.split())?;
+        let task = node_task(&ds, &splits)?;
+        let metric = match &cfg.metric {
+            Some(m) => *task.metrics().iter().find(|t| *t == m).ok_or_else(|| {
+                crate::config::ConfigError {
+                    key: "metric".into(),
+                    reason: format!(
+                        "{m} is not a metric of {} (choose from {})",
+                        task.name(),
+                        task.metrics().join(", ")
+                    ),
+                }
+            })?,
+            None => task.metrics()[0],
+        };
+        let info = &ds.manifest.feature_store;
+        let kind = cfg.store.clone().unwrap_or_else(|| info.kind.clone());
+        let codec = cfg.codec.clone().unwrap_or_else(|| info.codec.clone());
+        let codec_v: Codec =
+            codec
+                .parse()
+                .map_err(|e: scalegnn_store::StoreError| crate::config::ConfigError {
+                    key: "codec".into(),
+                    reason: e.to_string(),
+                })?;
+        if cfg.direct_io() && kind == "postgres" {
+            return Err(crate::config::ConfigError {
+                key: "direct_io".into(),
+                reason: "a postgres store's rows live on its server; direct I/O reads local files (mmap, sqlite)".into(),
+            }
+            .into());
+        }
+        let in_dim = ds.manifest.num_features as usize;
+        if in_dim == 0 {
+            return Err(TrainError::Dataset {
+                path: ds.dir.clone(),
+                reason: "has no node features (x.npy); node tasks need them".into(),
+            });
+        }
+        let mcfg = cfg.model_config(in_dim, task.out_dim());
+        let probe = Model::new(mcfg.clone(), 0)?;
+        let open = || -> Result<Box<dyn FeatureStore>, TrainError> {
+            let opts = StoreOptions {
+                pg_url: cfg.pg_url.clone(),
+                direct_io: cfg.direct_io(),
+                ..Default::default()
+            };
+            let store = scalegnn_store::open_store_with(&ds.dir, &kind, codec_v, &opts)?;
+            // The store's own dimensions (an SQLite meta table, a server's table) are data:
+            // they must be the manifest's before anything is sized from them.
+            let m = &ds.manifest;
+            if (store.num_nodes() as u64, store.dim() as u64) != (m.num_nodes, m.num_features) {
+                let files = scalegnn_store::store_files(&kind, codec_v)
+                    .map(|f| f.join(", "))
+                    .unwrap_or_default();
+                return Err(TrainError::Dataset {
+                    path: ds.dir.clone(),
+                    reason: format!(
+                        "the {kind} feature store ({files}) holds {} nodes x {} features, but manifest.json says {} x {}",
+                        store.num_nodes(),
+                        store.dim(),
+                        m.num_nodes,
+                        m.num_features
+                    ),
+                });
+            }
+            Ok(store)
+        };
+        let (mut features, mut store_out, mut gate, mut prefetch) =
+            (None, None, None, cfg.prefetch());
+        match cfg.loader_kind() {
+            LoaderKind::Full => {
+                mcfg.check_fits(ds.graph.num_nodes(), ds.graph.num_edges())?;
+                let m = if (kind.as_str(), codec_v) == ("mmap", Codec::F32) {
+                    // x.npy is that store: read it directly.
+                    let x = ds.x.as_ref().ok_or_else(|| TrainError::Dataset {
+                        path: ds.dir.clone(),
+                        reason: "has no node features (x.npy)".into(),
+                    })?;
+                    scalegnn_limits::check_array(
+                        "every node's features (full batch)",
+                        &[x.rows(), x.row_len()],
+                        4,
+                    )?;
+                    Matrix::from_vec(x.rows(), x.row_len(), x.to_vec())
+                } else {
+                    let store = open()?;
+                    let (n, f) = (store.num_nodes(), store.dim());
+                    scalegnn_limits::check_array("every node's features (full batch)", &[n, f], 4)?;
+                    let ids: Vec<u32> = (0..n as u32).collect();
+                    let mut m = Matrix::zeros(n, f);
+                    store.gather(&ids, &mut m.data)?;
+                    m
+                };
+                let mut m = m;
+                if cfg.normalize_features() {
+                    scalegnn_loader::normalize_rows(&mut m);
+                }
+                features = Some(Features::from_dense(m, SPARSE_MAX_DENSITY));
+            }
+            LoaderKind::Neighbor => {
+                if !probe.supports_blocks() {
+                    return Err(crate::config::ConfigError {
+                        key: "loader".into(),
+                        reason: format!(
+                            "model {} does not train on sampled blocks yet; use loader = full",
+                            mcfg.kind.name()
+                        ),
+                    }
+                    .into());
+                }
+                if cfg.exact_eval() && !probe.supports_layerwise() {
+                    return Err(crate::config::ConfigError {
+                        key: "exact_eval".into(),
+                        reason: format!(
+                            "model {} cannot run layer by layer (gcn, sage, gin and mlp can); evaluate with sampled batches (eval_fanouts = -1 for full neighbourhoods)",
+                            mcfg.kind.name()
+                        ),
+                    }
+                    .into());
+                }
+                let store = open()?;
+                let sampler = NeighborSampler::new(&ds.graph, &cfg.fanouts())
+                    .map_err(|e| TrainError::Config(format!("fanouts: {e}")))?;
+                let budget = cfg
+                    .mem_budget
+                    .as_deref()
+                    .map(|b| b.parse::<MemoryBudget>())
+                    .transpose()
+                    .map_err(|e| crate::config::ConfigError {
+                        key: "mem_budget".into(),
+                        reason: e.to_string(),
+                    })?;
+                if let Some(b) = &budget {
+                    scalegnn_limits::set_memory_cap(b.bytes());
+                }
+                let planned = plan(
+                    store,
+                    budget.as_ref(),
+                    cfg.cache_rows,
+                    &PlanInputs {
+                        graph: &ds.graph,
+                        sampler: &sampler,
+                        train: &splits.train,
+                        batch_size: cfg.batch_size(),
+                        prefetch: cfg.prefetch(),
+                        model: &mcfg,
+                        fixed_bytes: ds.graph.num_nodes() * 8,
+                    },
+                )
+                .map_err(|e| match e {
+                    scalegnn_loader::LoaderError::Config(msg) => TrainError::Config(msg),
+                    e => e.into(),
+                })?;
+                if let Some(s) = &planned.summary {
+                    notes.push(s.clone());
+                }
+                prefetch = planned.prefetch;
+                if mcfg.kind == ModelKind::Sagmm {
+                    let k = mcfg.moe.eig_k;
+                    let dir = derived::gate_dir(&ds.dir, k);
+                    let (g, worst) =
+                        derived::gate_store(&dir, &ds.graph, planned.store.as_ref(), k)?;
+                    if let Some(r) = worst {
+                        notes.push(format!(
+                            "SAGMM gate input built; largest eigenpair residual {r:.2e}"
+                        ));
+                    }
+                    gate = Some(g);
+                }
+                store_out = Some(planned.store);
+            }
+        }
+        let mut r = cfg.resolved();
+        r.dataset = Some(dir.canonicalize().unwrap_or(dir));
+        r.store = Some(kind);
+        r.codec = Some(codec);
+        r.metric = Some(metric.to_string());
+        r.normalize_features = Some(cfg.normalize_features());
+        Ok(Setup {
+            cfg: r,
+            ds,
+            metric,
+            split_count: splits.count,
+            features,
+            store: store_out,
+            prefetch,
+            gate,
+            notes,
+        })
+    }
+}
+
+/// Runs a `train` command: every run of `cfg` (or, with `opts.resume`, of the run directory's
+/// own config.toml) into `opts.out`.
+pub fn train(
+    cfg: &RunConfig,
+    opts: &RunOptions,
+    report: &mut dyn Reporter,
+) -> Result<TrainOutcome, TrainError> {
+    let cfg = if opts.resume {
+        let mut saved = RunConfig::load(&opts.out.join("config.toml"))?;
+        // A password is never recorded; the command line's is used again.
+        saved.pg_url = cfg.pg_url.clone();
+        saved
+    } else {
+        cfg.clone()
+    };
+    let setup = Setup::new(&cfg, opts.verify)?;
+    for n in &setup.notes {
+        report.note(n);
+    }
+    let top = if opts.resume {
+        RunDir::resume(&opts.out)?
+    } else {
+        let top = RunDir::create(&opts.out, opts.force)?;
+        top.write("config.toml", setup.cfg.to_toml().as_bytes())?;
+        top
+    };
+    let runs = setup.cfg.runs();
+    let mut results = Vec::new();
+    for r in 0..runs {
+        let seed = setup.cfg.seed() + r as u64;
+        let split = (setup.cfg.split() + r) % setup.split_count.max(1);
+        let sub;
+        let dir = if runs == 1 {
+            &top
+        } else {
+            sub = top.sub_or_resume(&format!("run-{r}"), opts.resume)?;
+            &sub
+        };
+        let one = RunConfig {
+            seed: Some(seed),
+            runs: Some(1),
+            split: Some(split),
+            ..setup.cfg.clone()
+        };
+        if runs > 1 && !dir.path().join("config.toml").exists() {
+            dir.write("config.toml", one.to_toml().as_bytes())?;
+        }
+        // A run that finished before an interruption is not run again.
+        let done = dir.path().join("result.json");
+        if opts.resume && done.exists() {
+            let text = std::fs::read_to_string(&done).map_err(|e| TrainError::io(&done, e))?;
+            let s: RunSummary =
+                serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+                    path: done.clone(),
+                    reason: e.to_string(),
+                })?;
+            report.run_end(seed, &s);
+            results.push((seed, s));
+            continue;
+        }
+        match run_one(&setup, &one, (r, seed, split), dir, opts, report)? {
+            Outcome::Done(model, s) => {
+                drop(model);
+                dir.write(
+                    "result.json",
+                    serde_json::to_string_pretty(&s)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                )?;
+                report.run_end(seed, &s);
+                results.push((seed, s));
+            }
+            Outcome::Interrupted { epoch } => {
+                return Ok(TrainOutcome::Interrupted { run: r, epoch });
+            }
+        }
+    }
+    write_summary(&top, &setup, &results)?;
+    Ok(TrainOutcome::Done(results))
+}
+
+/// One run (one seed and split) in `dir`, new or resumed from its saved state.
+fn run_one(
+    setup: &Setup,
+    cfg: &RunConfig,
+    (run, seed, split): (usize, u64, usize),
+    dir: &RunDir,
+    opts: &RunOptions,
+    report: &mut dyn Reporter,
+) -> Result<Outcome, TrainError> {
+    let ds = &setup.ds;
+    let splits = Splits::from_dataset(ds, split)?;
+    let task = node_task(ds, &splits)?;
+    let in_dim = ds.manifest.num_features as usize;
+    let mcfg = cfg.model_config(in_dim, task.out_dim());
+    let saved = if opts.resume {
+        state::load(&dir.path().join(state::STATE_DIR))?
+    } else {
+        None
+    };
+    let mut mcfg = mcfg;
+    if let Some(s) = &saved {
+        mcfg.moe.pruned.clone_from(&s.saved.pruned);
+    }
+    let mut model = Model::new(mcfg, seed)?;
+    let mut opt = Adam::new(cfg.lr(), cfg.weight_decay());
+    let metrics = dir.file("metrics.jsonl")?;
+    let mut log = match &saved {
+        Some(s) => MetricsLog::resume(&metrics, s.saved.log_lines)?,
+        None => MetricsLog::to_file(&metrics)?,
+    };
+    let mut best_params = model.params.values.clone();
+    let (mut epoch, mut best, mut epoch_ms) = (0, Best::default(), Vec::new());
+    let (mut train_time, mut train_items) = (Default::default(), splits.train.clone());
+    if let Some(s) = &saved {
+        s.restore(&mut model, &mut opt)?;
+        epoch = s.saved.epoch;
+        best = s.saved.best.clone();
+        best_params.clone_from(&s.best_params);
+        epoch_ms.clone_from(&s.saved.epoch_ms);
+        train_time = s.train_time();
+        train_items.clone_from(&s.train_items);
+    }
+    // Early stopping may have ended the run just before the interruption.
+    let stop = cfg.patience.is_some_and(|p| epoch > 0 && best.since >= p);
+    let state = State {
+        model,
+        opt,
+        log: &mut log,
+        epoch,
+        train_items,
+        best,
+        best_params,
+        stop,
+        run_dir: Some(dir.path()),
+        epoch_ms,
+        train_time,
+    };
+    report.run_start(run, seed, cfg.epochs(), epoch);
+
+    let graph = &ds.graph;
+    let full;
+    let (train_sampler, eval_sampler);
+    let (train_loader, eval_loader): (Box<dyn Loader + '_>, Option<Box<dyn Loader + '_>>) =
+        match cfg.loader_kind() {
+            LoaderKind::Full => {
+                full = FullGraph::new(
+                    graph,
+                    setup.features.clone().unwrap_or_else(|| {
+                        Features::Dense(std::sync::Arc::new(Matrix::zeros(0, 0)))
+                    }),
+                );
+                (Box::new(full), None)
+            }
+            LoaderKind::Neighbor => {
+                let store = setup
+                    .store
+                    .as_deref()
+                    .ok_or_else(|| TrainError::Config("no feature store was opened".into()))?;
+                train_sampler = NeighborSampler::new(graph, &cfg.fanouts())
+                    .map_err(|e| TrainError::Config(format!("fanouts: {e}")))?;
+                eval_sampler = NeighborSampler::new(graph, &cfg.eval_fanouts())
+                    .map_err(|e| TrainError::Config(format!("eval_fanouts: {e}")))?;
+                let gate = setup.gate.as_ref().map(|g| g as &dyn FeatureStore);
+                let kind = cfg.model_kind()?;
+                let norm = cfg.normalize_features();
+                let t = Sampled::new(
+                    graph,
+                    store,
+                    &train_sampler,
+                    cfg.batch_size(),
+                    setup.prefetch,
+                    cfg.io_threads(),
+                    kind,
+                    gate,
+                )?
+                .normalized(norm);
+                let e = Sampled::new(
+                    graph,
+                    store,
+                    &eval_sampler,
+                    cfg.eval_batch_size(),
+                    setup.prefetch,
+                    cfg.io_threads(),
+                    kind,
+                    gate,
+                )?
+                .normalized(norm);
+                (Box::new(t), Some(Box::new(e)))
+            }
+        };
+    let eval_loader: &dyn Loader = eval_loader.as_deref().unwrap_or(train_loader.as_ref());
+    let splits = subset_eval(splits, cfg);
+    let exact = match (cfg.exact_eval(), setup.store.as_deref()) {
+        (true, Some(store)) => Some(ExactEval {
+            graph,
+            store,
+            chunk: cfg.eval_batch_size(),
+            scratch: dir.path(),
+        }),
+        _ => None,
+    };
+    let trainer = Trainer {
+        cfg,
+        task: task.as_ref(),
+        splits: &splits,
+        train_loader: train_loader.as_ref(),
+        eval: Evaluator::new(eval_loader, task.as_ref(), setup.metric),
+        exact,
+        seed,
+        interrupt: opts.interrupt,
+    };
+    let mut on_epoch = |e: &EpochEnd, s: &State| report.epoch(e, s);
+    let (mut sel, mut moe, mut saver) = (ModelSelection, Sagmm, Saver);
+    let mut progress = Progress(&mut on_epoch);
+    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut sel, &mut moe, &mut saver, &mut progress];
+    let outcome = trainer.fit(state, &mut callbacks)?;
+    if let Outcome::Done(..) = &outcome {
+        if !crate::plot_curves(&log.lines, &dir.file("curves.png")?)? {
+            report.note("no TrueType font found (DejaVu or Liberation); curves.png not drawn");
+        }
+    }
+    Ok(outcome)
+}
+
+/// The splits as evaluated: at most `eval_max` validation and test items (a fixed random
+/// subset) when asked.
+fn subset_eval(mut s: Splits, cfg: &RunConfig) -> Splits {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    if let Some(m) = cfg.eval_max {
+        for (v, seed) in [(&mut s.val, 1u64), (&mut s.test, 2)] {
+            if m < v.len() {
+                v.shuffle(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed));
+                v.truncate(m);
+            }
+        }
+    }
+    s
+}
+
+/// `summary.json`: every run's figures, their mean ± std, and what the run was.
+fn write_summary(
+    top: &RunDir,
+    setup: &Setup,
+    results: &[(u64, RunSummary)],
+) -> Result<(), TrainError> {
+    let vals: Vec<f64> = results.iter().map(|(_, s)| s.test).collect();
+    let n = vals.len().max(1) as f64;
+    let mean = vals.iter().sum::<f64>() / n;
+    let std = (vals.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let epoch_ms = results.iter().map(|(_, s)| s.mean_epoch_ms).sum::<f64>() / n;
+    let per_run: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(seed, s)| {
+            serde_json::json!({"seed": seed, "test": s.test, "best_val": s.best_val,
+                "best_epoch": s.best_epoch, "final_test": s.final_test, "epoch_ms": s.mean_epoch_ms,
+                "epochs_run": s.epochs_run})
+        })
+        .collect();
+    let cfg = &setup.cfg;
+    let summary = serde_json::json!({
+        "model": cfg.model, "dataset": cfg.dataset, "metric": setup.metric,
+        "runs": results.len(), "test_mean": mean, "test_std": std, "epoch_ms_mean": epoch_ms,
+        "num_params": results.first().map(|(_, s)| s.num_params),
+        "threads": rayon::current_num_threads(), "per_run": per_run,
+    });
+    top.write("summary.json", summary.to_string().as_bytes())
+}
+
+/// The run directory a `RUN_DIR` argument names for eval/predict/embed: its config and the
+/// dataset it trained on (or `dataset`).
+pub fn load_run(
+    run_dir: &Path,
+    dataset: Option<&Path>,
+) -> Result<(RunConfig, Dataset), TrainError> {
+    let cfg = RunConfig::load(&run_dir.join("config.toml"))?;
+    let dir = dataset
+        .map(Path::to_path_buf)
+        .or_else(|| cfg.dataset.clone())
+        .ok_or_else(|| crate::config::ConfigError {
+            key: "dataset".into(),
+            reason: format!("{} names no dataset", run_dir.join("config.toml").display()),
+        })?;
+    let ds = Dataset::open(&dir, OpenOptions::default())?;
+    Ok((cfg, ds))
+}
+
+/// Whole-graph features of `ds` as a run with `cfg` trained on them (x.npy, normalised as
+/// the run was), for eval/predict/embed.
+pub fn full_features(ds: &Dataset, cfg: &RunConfig) -> Result<Features, TrainError> {
+    let x = ds.x.as_ref().ok_or_else(|| TrainError::Dataset {
+        path: ds.dir.clone(),
+        reason: "has no node features (x.npy)".into(),
+    })?;
+    scalegnn_limits::check_array("every node's features", &[x.rows(), x.row_len()], 4)?;
+    let mut m = Matrix::from_vec(x.rows(), x.row_len(), x.to_vec());
+    if cfg.normalize_features() {
+        scalegnn_loader::normalize_rows(&mut m);
+    }
+    Ok(Features::from_dense(m, SPARSE_MAX_DENSITY))
+}
+
+/// The task of `ds` for split `k` (for eval/predict).
+pub fn task_of(ds: &Dataset, k: usize) -> Result<(Box<dyn Task>, Splits), TrainError> {
+    let splits = Splits::from_dataset(ds, k)?;
+    Ok((node_task(ds, &splits)?, splits))
+}

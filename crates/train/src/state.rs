@@ -1,0 +1,195 @@
+//! The resumable state of a run, saved after every epoch in `RUN_DIR/state/` (replaced
+//! atomically): the model's and the kept model's parameters, Adam's moments, the epoch, the
+//! selection state, SAGMM's pruning state, the training items and how many metric lines
+//! belong to the epochs done. `--resume` continues from it to the figures the uninterrupted
+//! run reaches (random streams are derived from seed and epoch, so nothing else is needed).
+
+use std::path::Path;
+use std::time::Duration;
+
+use scalegnn_nn::moe::MoeState;
+use scalegnn_nn::Model;
+use scalegnn_tensor::{Adam, Matrix};
+use serde::{Deserialize, Serialize};
+
+use crate::callbacks::Callback;
+use crate::trainer::{Best, EpochEnd, State, Trainer};
+use crate::TrainError;
+
+/// Directory of the state inside a run directory.
+pub const STATE_DIR: &str = "state";
+
+/// What `state.json` records besides the arrays.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saved {
+    pub format: String,
+    pub epoch: usize,
+    pub best: Best,
+    pub epoch_ms: Vec<f64>,
+    pub train_s: f64,
+    /// Metric lines written for the epochs done (later lines are dropped on resume).
+    pub log_lines: usize,
+    pub adam_step: i32,
+    /// Parameter count (each has `p<i>`, `m<i>`, `v<i>`, `best<i>` files).
+    pub params: usize,
+    /// Adam's moments exist (after the first step).
+    pub moments: bool,
+    pub pruned: Vec<usize>,
+    pub frozen: bool,
+    #[serde(default)]
+    pub moe: Option<MoeState>,
+}
+
+const FORMAT: &str = "scalegnn-state/1";
+
+/// Saves the state after every epoch (after selection and pruning).
+pub struct Saver;
+
+impl Callback for Saver {
+    fn on_epoch(&mut self, _t: &Trainer, s: &mut State, _e: &EpochEnd) -> Result<(), TrainError> {
+        let Some(dir) = s.run_dir else {
+            return Ok(());
+        };
+        // Lines on disk first, so the count recorded is what the file holds.
+        s.log.flush()?;
+        save(&dir.join(STATE_DIR), s)
+    }
+}
+
+/// Writes `s` into `dir` (a temp dir renamed over it).
+pub fn save(dir: &Path, s: &State) -> Result<(), TrainError> {
+    let (step, m, v) = s.opt.moments();
+    let moe = s.model.moe();
+    let saved = Saved {
+        format: FORMAT.into(),
+        epoch: s.epoch,
+        best: s.best.clone(),
+        epoch_ms: s.epoch_ms.clone(),
+        train_s: s.train_time.as_secs_f64(),
+        log_lines: s.log.lines.len(),
+        adam_step: step,
+        params: s.model.params.values.len(),
+        moments: !m.is_empty(),
+        pruned: s.model.config.moe.pruned.clone(),
+        frozen: moe.is_some_and(|m| m.is_frozen()),
+        moe: moe.map(|m| m.state()),
+    };
+    crate::rundir::replace_dir(dir, |tmp| {
+        let w = |name: String, a: &Matrix| {
+            scalegnn_npy::write_array(&tmp.join(name), &[a.rows, a.cols], &a.data)
+        };
+        for (i, p) in s.model.params.values.iter().enumerate() {
+            w(format!("p{i}.npy"), p)?;
+            w(format!("best{i}.npy"), &s.best_params[i])?;
+        }
+        for (i, (a, b)) in m.iter().zip(v).enumerate() {
+            w(format!("m{i}.npy"), a)?;
+            w(format!("v{i}.npy"), b)?;
+        }
+        let items: Vec<i64> = s.train_items.iter().map(|&i| i as i64).collect();
+        scalegnn_npy::write_array(&tmp.join("train_items.npy"), &[items.len()], &items)?;
+        let text = serde_json::to_string_pretty(&saved)
+            .map_err(|e| TrainError::io(tmp.join("state.json"), e.into()))?;
+        let p = tmp.join("state.json");
+        std::fs::write(&p, text).map_err(|e| TrainError::io(&p, e))
+    })
+}
+
+/// A run's saved state, read back.
+pub struct Loaded {
+    pub saved: Saved,
+    pub params: Vec<Matrix>,
+    pub best_params: Vec<Matrix>,
+    pub m: Vec<Matrix>,
+    pub v: Vec<Matrix>,
+    pub train_items: Vec<u32>,
+}
+
+/// Reads the state in `dir`, or `None` when there is none (the run never finished an epoch).
+pub fn load(dir: &Path) -> Result<Option<Loaded>, TrainError> {
+    let p = dir.join("state.json");
+    if !p.exists() {
+        return Ok(None);
+    }
+    let bad = |reason: String| TrainError::Checkpoint {
+        path: p.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&p).map_err(|e| TrainError::io(&p, e))?;
+    let saved: Saved = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    if saved.format != FORMAT {
+        return Err(bad(format!(
+            "format {:?}, expected {FORMAT:?}",
+            saved.format
+        )));
+    }
+    let read = |name: String| -> Result<Matrix, TrainError> {
+        let a = scalegnn_npy::read_array::<f32>(&dir.join(&name))?;
+        let (r, c) = match a.shape() {
+            [r, c] => (*r, *c),
+            other => return Err(bad(format!("{name}: shape {other:?}"))),
+        };
+        Ok(Matrix::from_vec(r, c, a.to_vec()))
+    };
+    let n = saved.params;
+    let params = (0..n)
+        .map(|i| read(format!("p{i}.npy")))
+        .collect::<Result<_, _>>()?;
+    let best_params = (0..n)
+        .map(|i| read(format!("best{i}.npy")))
+        .collect::<Result<_, _>>()?;
+    let (m, v) = if saved.moments {
+        (
+            (0..n)
+                .map(|i| read(format!("m{i}.npy")))
+                .collect::<Result<_, _>>()?,
+            (0..n)
+                .map(|i| read(format!("v{i}.npy")))
+                .collect::<Result<_, _>>()?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let items = scalegnn_npy::read_array::<i64>(&dir.join("train_items.npy"))?;
+    let train_items = items.iter().map(|&i| i as u32).collect();
+    Ok(Some(Loaded {
+        saved,
+        params,
+        best_params,
+        m,
+        v,
+        train_items,
+    }))
+}
+
+impl Loaded {
+    /// Puts the saved parameters, moments and SAGMM state into `model` and `opt`.
+    pub fn restore(&self, model: &mut Model, opt: &mut Adam) -> Result<(), TrainError> {
+        if model.params.values.len() != self.params.len()
+            || model
+                .params
+                .values
+                .iter()
+                .zip(&self.params)
+                .any(|(a, b)| (a.rows, a.cols) != (b.rows, b.cols))
+        {
+            return Err(TrainError::Config(
+                "the saved state does not fit the model of this run's config.toml".into(),
+            ));
+        }
+        model.params.values.clone_from(&self.params);
+        opt.restore(self.saved.adam_step, self.m.clone(), self.v.clone());
+        if self.saved.frozen {
+            model.freeze_experts();
+        }
+        if let (Some(moe), Some(st)) = (model.moe_mut(), &self.saved.moe) {
+            moe.restore(st);
+        }
+        Ok(())
+    }
+
+    /// The training time before the interruption.
+    pub fn train_time(&self) -> Duration {
+        Duration::from_secs_f64(self.saved.train_s.max(0.0))
+    }
+}
