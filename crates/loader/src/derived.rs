@@ -31,7 +31,6 @@ pub use gate::{BasisPlace, GatePlan};
 pub use key::{FeatureInputs, FileSum, KeyInputs};
 
 use key::dataset_inputs;
-use scratch::io;
 use table::{is_real_dir, read_marker, remove_stale, Marker, TempTable, PRODUCER};
 
 /// The directory of derived tables inside a dataset (or fallback) directory.
@@ -405,51 +404,4 @@ pub fn gate_input(
         }),
         removed,
     })
-}
-
-/// Where the gate input of a dataset directory lived before derived tables were keyed:
-/// `DATASET/sagmm_gate_k{k}` (superseded by [`gate_input`], kept while callers move).
-pub fn gate_dir(dataset_dir: &Path, k: usize) -> PathBuf {
-    dataset_dir.join(format!("sagmm_gate_k{k}"))
-}
-
-/// The gate input of every node as a memory-mapped feature store in `dir` (`x.npy`,
-/// `[N, F + k]`), built on first use by the same streaming pass as [`gate_input`] under the
-/// process's memory cap, and written atomically. A file of the wrong shape is rebuilt, but a
-/// file of the right shape is reused even when the features changed: superseded by
-/// [`gate_input`], kept while callers move. Also returns, when it solved, the largest
-/// eigenpair residual `‖L v − λ v‖` (how converged the eigenvectors are).
-pub fn gate_store(
-    dir: &Path,
-    graph: &Csr,
-    store: &dyn FeatureStore,
-    k: usize,
-) -> Result<(MmapStore, Option<f64>), DerivedError> {
-    let (n, f) = (store.num_nodes(), store.dim());
-    if let Ok(s) = MmapStore::open(dir, Codec::F32) {
-        if s.num_nodes() == n && s.dim() == f + k {
-            return Ok((s, None));
-        }
-    }
-    let params = GateParams::new(k);
-    check_inputs(graph, store, &params)?;
-    let plan = gate::plan(graph, store, &params, scalegnn_limits::memory_cap().0)?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| GATE_TABLE.into());
-    let tmp = TempTable::create(&parent, &name).map_err(|e| io(&parent, e))?;
-    let built = gate::build(tmp.path(), graph, store, &params, &plan)?;
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let target = dir.join("x.npy");
-    std::fs::rename(tmp.path().join("x.npy"), &target).map_err(|e| io(&target, e))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io(dir, e))?;
-    drop(tmp);
-    Ok((MmapStore::open(dir, Codec::F32)?, built.residual_max))
 }

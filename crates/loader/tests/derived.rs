@@ -2,14 +2,14 @@
 //! `DATASET/derived/<name>-<key>/`, compared with the in-memory computation; keys, staleness,
 //! atomicity (failed and killed builds), budgets and the fallback directory.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use scalegnn_data::synth::{generate, Preset, SynthConfig};
 use scalegnn_data::{xxh3_file, Manifest, NoProgress};
 use scalegnn_graph::{Csr, Validation};
 use scalegnn_loader::derived::{
-    gate_input, gate_plan, gate_store, BasisPlace, BuildOptions, DerivedError, GateParams,
+    gate_input, gate_plan, BasisPlace, BuildOptions, DerivedError, GateParams,
     GateTable, TableLocation, DERIVED_DIR, MARKER_FILE,
 };
 use scalegnn_nn::moe::gate_input::gate_features;
@@ -387,21 +387,6 @@ fn falls_back_when_the_dataset_directory_is_not_writable() {
         std::fs::read(ds.join(DERIVED_DIR)).unwrap(),
         b"not a directory"
     );
-}
-
-#[test]
-fn the_legacy_gate_store_still_builds_the_same_rows() {
-    let root = tempfile::tempdir().unwrap();
-    let ds = root.path().join("ds");
-    synth(&ds, 17);
-    let (g, s) = open(&ds);
-    let legacy: PathBuf = root.path().join("run").join("sagmm_gate_k4");
-    let (old, residual) = gate_store(&legacy, &g, &s, 4).unwrap();
-    assert!(residual.is_some());
-    let new = build(&ds, 4, 8 << 30);
-    assert_eq!(rows(&old), rows(&new.store));
-    // Reused (no solve) the second time.
-    assert!(gate_store(&legacy, &g, &s, 4).unwrap().1.is_none());
 }
 
 #[test]

@@ -272,14 +272,37 @@ impl Setup {
                 prefetch = planned.prefetch;
                 if mcfg.kind == ModelKind::Sagmm {
                     let k = mcfg.moe.eig_k;
-                    let dir = derived::gate_dir(&ds.dir, k);
-                    let (g, worst) =
-                        derived::gate_store(&dir, &ds.graph, planned.store.as_ref(), k)?;
-                    if let Some(r) = worst {
+                    let budget_bytes = budget
+                        .as_ref()
+                        .map_or_else(scalegnn_limits::available_memory, |b| b.bytes());
+                    let cache = user_cache_dir();
+                    let t = derived::gate_input(
+                        &ds.dir,
+                        &ds.graph,
+                        planned.store.as_ref(),
+                        &derived::GateParams::new(k),
+                        &derived::BuildOptions {
+                            budget_bytes,
+                            fallback_dir: cache.as_deref(),
+                        },
+                    )?;
+                    if let derived::TableLocation::Fallback { reason } = &t.location {
+                        notes.push(format!("SAGMM gate input: {reason}"));
+                    }
+                    if let Some(b) = &t.built {
                         notes.push(format!(
-                            "SAGMM gate input built; largest eigenpair residual {r:.2e}"
+                            "SAGMM gate input built in {:.1} s under {}{}",
+                            b.seconds,
+                            t.dir.display(),
+                            b.residual_max
+                                .map(|r| format!("; largest eigenpair residual {r:.2e}"))
+                                .unwrap_or_default()
                         ));
                     }
+                    for r in &t.removed {
+                        notes.push(format!("removed a stale derived table {}", r.display()));
+                    }
+                    let g = t.store;
                     gate = Some(g);
                 }
                 store_out = Some(planned.store);
@@ -612,4 +635,15 @@ pub fn full_features(ds: &Dataset, cfg: &RunConfig) -> Result<Features, TrainErr
 pub fn task_of(ds: &Dataset, k: usize) -> Result<(Box<dyn Task>, Splits), TrainError> {
     let splits = Splits::from_dataset(ds, k)?;
     Ok((node_task(ds, &splits)?, splits))
+}
+
+/// The user's cache directory for derived tables of datasets that are not writable
+/// (`$XDG_CACHE_HOME/scalegnn`, else `~/.cache/scalegnn`): per user, so no other account can
+/// plant a table there; None when neither is set.
+fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("scalegnn"))
 }
