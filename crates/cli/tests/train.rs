@@ -701,8 +701,17 @@ fn sagmm_trains_on_sampled_batches_and_pretrained_experts() {
     ]));
     let losses = train_losses(&mb.join("metrics.jsonl"));
     assert!(losses[losses.len() - 1] < 0.8 * losses[0], "{losses:?}");
-    // The gate input was built beside the features, for the next run to reuse.
-    assert!(ds.join("sagmm_gate_k8/x.npy").exists());
+    // The gate input was built as a keyed derived table of the dataset, for the next run to
+    // reuse.
+    let tables: Vec<_> = std::fs::read_dir(ds.join("derived"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        tables.len() == 1 && tables[0].starts_with("sagmm-gate-"),
+        "{tables:?}"
+    );
+    assert!(ds.join("derived").join(&tables[0]).join("x.npy").exists());
     let pe = root.path().join("pe");
     assert_ok(&run(&[
         "train",

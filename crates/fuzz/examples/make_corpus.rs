@@ -397,20 +397,20 @@ fn saved(cfg: &RunConfig, pruned: &[usize]) -> Res<(Vec<u8>, Vec<Vec<u8>>)> {
 }
 
 fn checkpoint(dir: &Path) -> Res {
-    for kind in ModelKind::ALL {
-        let sagmm = *kind == ModelKind::Sagmm;
+    for kind in &ModelKind::all() {
+        let sagmm = kind.is_mixture();
         let cfg = RunConfig {
             model: Some(kind.name().into()),
             hidden: Some(4),
-            layers: (*kind != ModelKind::Sgc).then_some(2),
-            heads: (*kind == ModelKind::Gat).then_some(2),
+            layers: (kind.name() != "sgc").then_some(2),
+            heads: (kind.name() == "gat").then_some(2),
             experts: sagmm.then_some(3),
             ..Default::default()
         };
         let pruned: &[usize] = if sagmm { &[1] } else { &[] };
         let (json, params) = saved(&cfg, pruned)?;
         put(dir, &format!("{}.json", kind.name()), &json)?;
-        if *kind == ModelKind::Gcn {
+        if kind.name() == "gcn" {
             // With its real parameter files, so their bytes are mutated too.
             let mut with = json.clone();
             with.push(SEP);

@@ -9,8 +9,8 @@ use scalegnn_data::synth::{generate, Preset, SynthConfig};
 use scalegnn_data::{xxh3_file, Manifest, NoProgress};
 use scalegnn_graph::{Csr, Validation};
 use scalegnn_loader::derived::{
-    gate_input, gate_plan, BasisPlace, BuildOptions, DerivedError, GateParams,
-    GateTable, TableLocation, DERIVED_DIR, MARKER_FILE,
+    gate_input, gate_plan, BasisPlace, BuildOptions, DerivedError, GateParams, GateTable,
+    TableLocation, DERIVED_DIR, MARKER_FILE,
 };
 use scalegnn_nn::moe::gate_input::gate_features;
 use scalegnn_store::{write_store, Codec, FeatureStore, MmapStore, NpyRows, StoreError};

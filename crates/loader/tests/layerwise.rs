@@ -31,12 +31,13 @@ fn layerwise_logits_equal_the_full_graph_forward() {
     store.gather(&ids, &mut m.data).unwrap();
     let x = Features::Dense(Arc::new(m));
     let targets: Vec<u32> = (0..n as u32).rev().step_by(3).collect();
-    for kind in [
-        ModelKind::Sage,
-        ModelKind::Gcn,
-        ModelKind::Gin,
-        ModelKind::Mlp,
-    ] {
+    // Every model the registry says runs layer by layer.
+    let kinds: Vec<ModelKind> = ModelKind::all()
+        .into_iter()
+        .filter(|k| k.spec().layerwise)
+        .collect();
+    assert!(kinds.len() >= 4, "{kinds:?}");
+    for kind in kinds {
         let cfg = ModelConfig::new(kind, store.dim(), 12, classes, 3, 0.5);
         let model = Model::new(cfg, 7).unwrap();
         let mut tape = Tape::new(false);

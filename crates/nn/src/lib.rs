@@ -6,7 +6,9 @@ mod features;
 mod model;
 pub mod moe;
 mod propagation;
+pub mod registry;
 
 pub use features::{Features, Input};
-pub use model::{Architecture, Model, ModelConfig, ModelKind, NnError};
+pub use model::{Architecture, Model, ModelConfig, ModelOutput, NnError, SizeShape};
 pub use propagation::{GraphCtx, Propagation};
+pub use registry::ModelKind;

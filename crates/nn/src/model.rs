@@ -1,98 +1,23 @@
 //! `Model`: an architecture (one file each under `arch/`) with its parameters, built from a
 //! `ModelConfig`; every architecture returns logits, or embeddings (the last layer's input).
 
-use std::str::FromStr;
-
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{ParamStore, Tape, Var};
 
+use crate::registry::{Knob, ModelKind};
 use crate::{Features, GraphCtx};
 
 /// Errors of model construction.
 #[derive(Debug, thiserror::Error)]
 pub enum NnError {
-    #[error("unknown model {0:?}; available: {list}", list = ModelKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))]
+    #[error("unknown model {0:?}; available: {list}", list = ModelKind::all().iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))]
     UnknownModel(String),
     #[error("bad model shape: {0}")]
     BadShape(String),
     /// The model (or its activations on the graph) cannot fit in memory.
     #[error("{0}")]
     TooLarge(#[from] scalegnn_limits::LimitError),
-}
-
-/// The architectures available.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelKind {
-    /// Kipf & Welling GCN: `Â h W + b`.
-    Gcn,
-    /// GraphSAGE with mean aggregation and a root weight: `mean(h) W_l + h W_r + b`.
-    Sage,
-    /// Graph-free multi-layer perceptron.
-    Mlp,
-    /// GIN-0: `MLP(h + Σ neighbours)`.
-    Gin,
-    /// SGC: a linear layer over `Â^K X` (K = `hops`).
-    Sgc,
-    /// GCN with jumping knowledge (concatenation of every layer's output).
-    Jk,
-    /// ChebNet with `hops + 1` Chebyshev terms.
-    Cheb,
-    /// MixHop with powers 0..=`hops` of `Â`.
-    MixHop,
-    /// GAT: multi-head attention over in-neighbours and self (`heads` × `hidden`, ELU).
-    Gat,
-    /// SAGMM: a self-adaptive mixture of GNN experts (`moe` module).
-    Sagmm,
-}
-
-impl ModelKind {
-    /// Every architecture, in the order `--help` lists them.
-    pub const ALL: &'static [ModelKind] = &[
-        ModelKind::Gcn,
-        ModelKind::Sage,
-        ModelKind::Mlp,
-        ModelKind::Gin,
-        ModelKind::Sgc,
-        ModelKind::Jk,
-        ModelKind::Cheb,
-        ModelKind::MixHop,
-        ModelKind::Gat,
-        ModelKind::Sagmm,
-    ];
-
-    /// Lower-case name, as in configs.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Gcn => "gcn",
-            ModelKind::Sage => "sage",
-            ModelKind::Mlp => "mlp",
-            ModelKind::Gin => "gin",
-            ModelKind::Sgc => "sgc",
-            ModelKind::Jk => "jk",
-            ModelKind::Cheb => "cheb",
-            ModelKind::MixHop => "mixhop",
-            ModelKind::Gat => "gat",
-            ModelKind::Sagmm => "sagmm",
-        }
-    }
-}
-
-impl FromStr for ModelKind {
-    type Err = NnError;
-    fn from_str(s: &str) -> Result<Self, NnError> {
-        let low = s.to_ascii_lowercase();
-        let low = if low == "graphsage" {
-            "sage".to_string()
-        } else {
-            low
-        };
-        ModelKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.name() == low)
-            .ok_or_else(|| NnError::UnknownModel(s.to_string()))
-    }
 }
 
 /// Shape and regularisation of a model.
@@ -147,24 +72,6 @@ impl ModelConfig {
     }
 }
 
-impl ModelKind {
-    /// Propagation steps one layer takes, each on its own sampled block: `hops` for SGC,
-    /// ChebNet and MixHop (K-hop layers), 1 for the rest.
-    pub fn blocks_per_layer(self, hops: usize) -> usize {
-        match self {
-            ModelKind::Sgc | ModelKind::Cheb | ModelKind::MixHop => hops.max(1),
-            _ => 1,
-        }
-    }
-
-    /// Sampled blocks (fan-outs) one forward pass consumes with `layers` layers: SGC is one
-    /// layer whatever `layers` says.
-    pub fn num_blocks(self, layers: usize, hops: usize) -> usize {
-        let depth = if self == ModelKind::Sgc { 1 } else { layers };
-        depth * self.blocks_per_layer(hops)
-    }
-}
-
 impl ModelConfig {
     /// Sampled blocks (fan-outs) one forward pass consumes.
     pub fn num_blocks(&self) -> usize {
@@ -194,7 +101,7 @@ impl ModelConfig {
             self.hidden,
             self.out_dim,
             self.layers,
-            if self.kind == ModelKind::Gat {
+            if self.kind.uses(Knob::Heads) {
                 format!(", {} heads", self.heads)
             } else {
                 String::new()
@@ -239,101 +146,95 @@ impl ModelConfig {
         total
     }
 
-    /// Parameter count, output width per layer and attention entries per edge (summed over
-    /// SAGMM's experts), for the size estimates.
+    /// Parameter count, output width per layer and attention entries per edge (the
+    /// registry's estimate of the model), for the size estimates.
     fn shape(&self) -> SizeShape {
-        let one = |kind: ModelKind| -> SizeShape {
-            let heads = if kind == ModelKind::Gat {
-                self.heads.max(1) as u128
-            } else {
-                1
-            };
-            let hops = self.hops as u128 + 1;
-            let layers = if kind == ModelKind::Sgc {
-                1
-            } else {
-                self.layers
-            };
-            let mut s = SizeShape::default();
-            for l in 0..layers {
-                let din = if l == 0 {
-                    self.in_dim as u128
-                } else {
-                    self.hidden as u128 * heads
-                };
-                let last = l + 1 == layers;
-                let dout = if last { self.out_dim } else { self.hidden } as u128;
-                let h = if last { 1 } else { heads };
-                let (mult, wide) = match kind {
-                    ModelKind::Sage => (2, 1),
-                    ModelKind::Cheb => (hops, 1),
-                    // MixHop concatenates one output per power.
-                    ModelKind::MixHop => (hops, hops),
-                    _ => (1, 1),
-                };
-                let mut p = din.saturating_mul(dout).saturating_mul(h * mult);
-                if kind == ModelKind::Gin {
-                    // GIN's MLP: a second dout × dout linear.
-                    p = p.saturating_add(dout.saturating_mul(dout));
-                }
-                s.params = s.params.saturating_add(p);
-                s.widths.push(dout.saturating_mul(h * wide));
-                if kind == ModelKind::Gat {
-                    s.per_edge = s.per_edge.saturating_add(h);
-                }
-            }
-            if kind == ModelKind::Jk {
-                // The jumping-knowledge head reads every layer's output.
-                s.params = s.params.saturating_add(
-                    (self.hidden as u128 * self.layers as u128)
-                        .saturating_mul(self.out_dim as u128),
-                );
-            }
-            s
-        };
-        if self.kind != ModelKind::Sagmm {
-            return one(self.kind);
-        }
-        let kinds: Vec<ModelKind> = if self.moe.identical {
-            vec![ModelKind::Gcn; self.moe.experts]
-        } else {
-            self.moe
-                .pool
-                .iter()
-                .take(self.moe.experts.max(1))
-                .filter_map(|k| k.name().parse().ok())
-                .collect()
-        };
-        let mut total = SizeShape::default();
-        for s in kinds.into_iter().map(one) {
-            total.params = total.params.saturating_add(s.params);
-            total.per_edge = total.per_edge.saturating_add(s.per_edge);
-            if total.widths.len() < s.widths.len() {
-                total.widths.resize(s.widths.len(), 0);
-            }
-            for (t, w) in total.widths.iter_mut().zip(&s.widths) {
-                *t = t.saturating_add(*w);
-            }
-        }
-        total
+        (self.kind.spec().size)(self)
     }
 }
 
 /// What the size estimates count.
-#[derive(Default)]
-struct SizeShape {
-    params: u128,
-    widths: Vec<u128>,
-    per_edge: u128,
+#[derive(Debug, Default, Clone)]
+pub struct SizeShape {
+    /// Parameters.
+    pub params: u128,
+    /// Output width of each layer (summed over heads, powers, experts).
+    pub widths: Vec<u128>,
+    /// Attention entries per edge.
+    pub per_edge: u128,
+}
+
+impl SizeShape {
+    /// A stack of `depth` layers of `cfg`'s widths: layer `l` reads `in_dim` (l = 0) or
+    /// `hidden × heads` and writes `hidden` (`out_dim` for the last); `heads` copies of each
+    /// but the last. `layer(din, dout)` gives one head's parameters and output width;
+    /// `attention`: one entry per edge and head.
+    pub fn stack(
+        cfg: &ModelConfig,
+        depth: usize,
+        heads: usize,
+        attention: bool,
+        layer: impl Fn(u128, u128) -> (u128, u128),
+    ) -> SizeShape {
+        let heads = heads.max(1) as u128;
+        let mut s = SizeShape::default();
+        for l in 0..depth {
+            let din = if l == 0 {
+                cfg.in_dim as u128
+            } else {
+                (cfg.hidden as u128).saturating_mul(heads)
+            };
+            let last = l + 1 == depth;
+            let dout = if last { cfg.out_dim } else { cfg.hidden } as u128;
+            let h = if last { 1 } else { heads };
+            let (p, w) = layer(din, dout);
+            s.params = s.params.saturating_add(p.saturating_mul(h));
+            s.widths.push(w.saturating_mul(h));
+            if attention {
+                s.per_edge = s.per_edge.saturating_add(h);
+            }
+        }
+        s
+    }
+
+    /// Adds `other` (another expert of a mixture): parameters and edges add up, widths add
+    /// layer by layer.
+    pub fn add(&mut self, other: &SizeShape) {
+        self.params = self.params.saturating_add(other.params);
+        self.per_edge = self.per_edge.saturating_add(other.per_edge);
+        if self.widths.len() < other.widths.len() {
+            self.widths.resize(other.widths.len(), 0);
+        }
+        for (t, w) in self.widths.iter_mut().zip(&other.widths) {
+            *t = t.saturating_add(*w);
+        }
+    }
+}
+
+/// What a forward pass returns: the output rows and what the model adds to the training
+/// objective (the trainer scores `aux_outputs` with the task's loss, each times its weight,
+/// and adds `aux_losses`). Only mixtures fill the auxiliary parts, only in training.
+pub struct ModelOutput {
+    /// Logits (or embeddings) `[rows, out_dim]`.
+    pub out: Var,
+    /// Regularisers to add to the loss as they are.
+    pub aux_losses: Vec<Var>,
+    /// Further outputs for the task's loss, with their weights.
+    pub aux_outputs: Vec<(Var, f32)>,
+}
+
+impl From<Var> for ModelOutput {
+    fn from(out: Var) -> ModelOutput {
+        ModelOutput {
+            out,
+            aux_losses: Vec::new(),
+            aux_outputs: Vec::new(),
+        }
+    }
 }
 
 /// What every architecture implements.
 pub trait Architecture: Send + Sync {
-    /// Whether `forward` accepts a sampled mini-batch (`GraphCtx::from_batch`).
-    fn supports_blocks(&self) -> bool {
-        false
-    }
-
     /// The mixture of experts, for the trainer's per-epoch pruning (SAGMM only).
     fn moe(&self) -> Option<&crate::moe::Sagmm> {
         None
@@ -342,11 +243,6 @@ pub trait Architecture: Send + Sync {
     /// Mutable access to the mixture of experts (SAGMM only).
     fn moe_mut(&mut self) -> Option<&mut crate::moe::Sagmm> {
         None
-    }
-
-    /// Whether `forward_range` runs single layers (exact layer-wise inference).
-    fn supports_layerwise(&self) -> bool {
-        false
     }
 
     /// Runs only the layers `layers` (layer-wise inference): `x` is the input of layer
@@ -363,6 +259,18 @@ pub trait Architecture: Send + Sync {
         _layers: std::ops::Range<usize>,
     ) -> Option<Var> {
         None
+    }
+
+    /// The training pass: logits and any auxiliary terms (by default, none).
+    fn forward_output(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> ModelOutput {
+        self.forward(tape, params, x, graph, rng, false).into()
     }
 
     /// Records the forward pass; returns logits `[n, out_dim]`, or with `embed` the input of
@@ -413,37 +321,20 @@ impl Model {
                 config.dropout
             )));
         }
-        if config.kind == ModelKind::Gat
+        if config.kind.uses(Knob::Heads)
             && (config.heads == 0 || !(0.0..1.0).contains(&config.attn_dropout))
         {
             return Err(NnError::BadShape(format!(
-                "gat: heads {} (need ≥ 1), attention dropout {} (need [0, 1))",
-                config.heads, config.attn_dropout
+                "{}: heads {} (need ≥ 1), attention dropout {} (need [0, 1))",
+                config.kind.name(),
+                config.heads,
+                config.attn_dropout
             )));
         }
         config.check_fits(0, 0)?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut params = ParamStore::default();
-        let arch: Box<dyn Architecture> = match config.kind {
-            ModelKind::Gcn => Box::new(crate::arch::gcn::Gcn::new(&config, &mut params, &mut rng)),
-            ModelKind::Sage => {
-                Box::new(crate::arch::sage::Sage::new(&config, &mut params, &mut rng))
-            }
-            ModelKind::Mlp => Box::new(crate::arch::mlp::Mlp::new(&config, &mut params, &mut rng)),
-            ModelKind::Gin => Box::new(crate::arch::gin::Gin::new(&config, &mut params, &mut rng)),
-            ModelKind::Sgc => Box::new(crate::arch::sgc::Sgc::new(&config, &mut params, &mut rng)),
-            ModelKind::Jk => Box::new(crate::arch::jk::Jk::new(&config, &mut params, &mut rng)),
-            ModelKind::Cheb => {
-                Box::new(crate::arch::cheb::Cheb::new(&config, &mut params, &mut rng))
-            }
-            ModelKind::MixHop => Box::new(crate::arch::mixhop::MixHop::new(
-                &config,
-                &mut params,
-                &mut rng,
-            )),
-            ModelKind::Gat => Box::new(crate::arch::gat::Gat::new(&config, &mut params, &mut rng)),
-            ModelKind::Sagmm => Box::new(crate::moe::Sagmm::new(&config, &mut params, &mut rng)),
-        };
+        let arch = (config.kind.spec().build)(&config, &mut params, &mut rng);
         Ok(Model {
             config,
             params,
@@ -451,7 +342,21 @@ impl Model {
         })
     }
 
-    /// Records the forward pass on `tape` and returns the logits `[n, out_dim]`.
+    /// The training pass: logits `[n, out_dim]` and the model's auxiliary terms.
+    pub fn forward_output(
+        &self,
+        tape: &mut Tape,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut impl Rng,
+    ) -> ModelOutput {
+        let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
+        self.arch
+            .forward_output(tape, &self.params, x, graph, &mut r)
+    }
+
+    /// Records the forward pass on `tape` and returns the logits `[n, out_dim]` alone (for
+    /// inference: auxiliary terms are training objectives, see [`Model::forward_output`]).
     pub fn forward(
         &self,
         tape: &mut Tape,
@@ -538,12 +443,12 @@ impl Model {
 
     /// Whether this model runs one layer at a time (exact layer-wise inference).
     pub fn supports_layerwise(&self) -> bool {
-        self.arch.supports_layerwise()
+        self.config.kind.spec().layerwise
     }
 
     /// Whether this model trains on sampled blocks (mini-batch).
     pub fn supports_blocks(&self) -> bool {
-        self.arch.supports_blocks()
+        self.config.kind.spec().blocks
     }
 
     /// Folds the batch statistics a training pass recorded on `tape` into the running
@@ -579,7 +484,7 @@ mod tests {
     fn unknown_model_and_bad_shapes_are_errors() {
         let e = "gat2".parse::<ModelKind>().unwrap_err().to_string();
         assert!(e.contains("gat2") && e.contains("gcn"), "{e}");
-        let cfg = ModelConfig::new(ModelKind::Gcn, 0, 4, 2, 2, 0.5);
+        let cfg = ModelConfig::new(ModelKind::DEFAULT, 0, 4, 2, 2, 0.5);
         assert!(Model::new(cfg, 0).is_err());
     }
 
@@ -600,7 +505,7 @@ mod tests {
         );
         let idx = Arc::new((0..6).collect::<Vec<usize>>());
         let y = Arc::new(vec![0usize, 0, 0, 1, 1, 1]);
-        for &kind in ModelKind::ALL {
+        for kind in ModelKind::all() {
             for x in [
                 Features::from_dense(xm.clone(), 0.0),
                 Features::from_dense(xm.clone(), 1.0),

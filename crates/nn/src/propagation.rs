@@ -232,30 +232,16 @@ impl<'g> GraphCtx<'g> {
     /// Builds, for every sampled layer, the operator `kind` will ask for, so a prefetch
     /// worker can pay for it instead of the trainer.
     pub fn prepare(&self, kind: crate::ModelKind) {
-        use crate::ModelKind;
+        use crate::registry::Operator;
         for l in self.first_layer..self.first_layer + self.blocks.len() {
-            match kind {
-                ModelKind::Gcn | ModelKind::Sgc | ModelKind::MixHop | ModelKind::Jk => {
-                    let _ = self.gcn_at(l);
+            for op in kind.spec().operators {
+                match op {
+                    Operator::Gcn => drop(self.gcn_at(l)),
+                    Operator::Cheb => drop(self.cheb_at(l)),
+                    Operator::Mean => drop(self.mean_at(l)),
+                    Operator::Sum => drop(self.sum_at(l)),
+                    Operator::Attention => drop(self.attention_at(l)),
                 }
-                ModelKind::Cheb => {
-                    let _ = self.cheb_at(l);
-                }
-                ModelKind::Sage => {
-                    let _ = self.mean_at(l);
-                }
-                ModelKind::Gin => {
-                    let _ = self.sum_at(l);
-                }
-                ModelKind::Gat => {
-                    let _ = self.attention_at(l);
-                }
-                ModelKind::Sagmm => {
-                    // The expert pool uses every operator.
-                    let _ = (self.gcn_at(l), self.mean_at(l), self.sum_at(l));
-                    let _ = (self.cheb_at(l), self.attention_at(l));
-                }
-                _ => {}
             }
         }
     }

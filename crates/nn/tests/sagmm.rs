@@ -54,7 +54,7 @@ fn config(experts: usize, moe: MoeConfig) -> ModelConfig {
     ModelConfig {
         moe: MoeConfig { experts, ..moe },
         heads: 2,
-        ..ModelConfig::new(ModelKind::Sagmm, 8, 16, 2, 2, 0.1)
+        ..ModelConfig::new("sagmm".parse::<ModelKind>().unwrap(), 8, 16, 2, 2, 0.1)
     }
 }
 
@@ -70,11 +70,14 @@ fn train(m: &mut Model, g: &Csr, x: &Features, y: &[usize], epochs: usize, seed:
     for _ in 0..epochs {
         tape.reset(true);
         m.params.zero_grad();
-        let logits = m.forward(&mut tape, x, &ctx, &mut rng);
-        let lp = tape.log_softmax(logits);
+        let out = m.forward_output(&mut tape, x, &ctx, &mut rng);
+        let lp = tape.log_softmax(out.out);
         let loss = tape.nll(lp, idx.clone(), labels.clone());
         losses.push(tape.value(loss).data[0]);
-        let total = tape.with_aux_losses(loss);
+        let total = out
+            .aux_losses
+            .into_iter()
+            .fold(loss, |acc, a| tape.add(acc, a));
         tape.backward(total, &mut m.params);
         opt.step(&mut m.params);
         if let Some(rep) = m.end_epoch(0.5, true) {
@@ -276,26 +279,28 @@ fn expert_supervision_scores_each_active_expert_in_training_only() {
     };
     let m = Model::new(config(3, supervised.clone()), 1).unwrap();
     let mut tape = Tape::new(true);
-    let logits = m.forward(&mut tape, &x, &ctx, &mut rng);
+    let out = m.forward_output(&mut tape, &x, &ctx, &mut rng);
     // One set of logits per expert, shaped like the mixture's, weighted to a mean.
-    assert_eq!(tape.aux_logits.len(), 3);
-    for &(z, w) in &tape.aux_logits {
-        assert_eq!(tape.value(z).rows, tape.value(logits).rows);
+    assert_eq!(out.aux_outputs.len(), 3);
+    for &(z, w) in &out.aux_outputs {
+        assert_eq!(tape.value(z).rows, tape.value(out.out).rows);
         assert_eq!(tape.value(z).cols, 2);
         assert!((w - 0.2).abs() < 1e-6, "{w}");
     }
     // None in evaluation, none when the weight is 0.
     let mut eval = Tape::new(false);
-    m.forward(&mut eval, &x, &ctx, &mut rng);
-    assert!(eval.aux_logits.is_empty());
+    let out = m.forward_output(&mut eval, &x, &ctx, &mut rng);
+    assert!(out.aux_outputs.is_empty() && out.aux_losses.is_empty());
     let off = MoeConfig {
         expert_loss: 0.0,
         ..MoeConfig::default()
     };
     let plain = Model::new(config(3, off), 1).unwrap();
     let mut t = Tape::new(true);
-    plain.forward(&mut t, &x, &ctx, &mut rng);
-    assert!(t.aux_logits.is_empty());
+    assert!(plain
+        .forward_output(&mut t, &x, &ctx, &mut rng)
+        .aux_outputs
+        .is_empty());
     // Pruned experts are not scored: the weight is shared by those left.
     let pruning = MoeConfig {
         expert_loss: 0.6,
@@ -309,10 +314,13 @@ fn expert_supervision_scores_each_active_expert_in_training_only() {
     let active = p.moe().unwrap().active().iter().filter(|&&a| a).count();
     assert!(active < 5, "nothing was pruned");
     let mut t = Tape::new(true);
-    p.forward(&mut t, &x, &ctx, &mut rng);
-    assert_eq!(t.aux_logits.len(), active);
+    let out = p.forward_output(&mut t, &x, &ctx, &mut rng);
+    assert_eq!(out.aux_outputs.len(), active);
     let share = 0.6 / active as f32;
-    assert!(t.aux_logits.iter().all(|&(_, w)| (w - share).abs() < 1e-6));
+    assert!(out
+        .aux_outputs
+        .iter()
+        .all(|&(_, w)| (w - share).abs() < 1e-6));
     // The experts' own losses reach the expert weights: two steps on them alone (the head
     // starts at zero, so the first moves only the head) change every expert's parameters.
     let mut m = Model::new(config(3, supervised), 1).unwrap();
@@ -323,14 +331,18 @@ fn expert_supervision_scores_each_active_expert_in_training_only() {
     for _ in 0..2 {
         let mut tape = Tape::new(true);
         m.params.zero_grad();
-        let logits = m.forward(&mut tape, &x, &ctx, &mut rng);
-        let lp = tape.log_softmax(logits);
+        let out = m.forward_output(&mut tape, &x, &ctx, &mut rng);
+        let lp = tape.log_softmax(out.out);
         let task = tape.nll(lp, idx.clone(), labels.clone());
         // The mixture's own loss counts for nothing: only the experts' losses move weights.
         let none = tape.scale(task, 0.0);
-        assert_eq!(tape.aux_logits.len(), 3);
-        let total = tape.with_aux_logits(none, None, &idx, &labels);
-        assert!(tape.aux_logits.is_empty());
+        assert_eq!(out.aux_outputs.len(), 3);
+        let total = out.aux_outputs.into_iter().fold(none, |acc, (z, w)| {
+            let lp = tape.log_softmax(z);
+            let l = tape.nll(lp, idx.clone(), labels.clone());
+            let l = tape.scale(l, w);
+            tape.add(acc, l)
+        });
         assert!(tape.value(total).data[0] > 0.0);
         tape.backward(total, &mut m.params);
         opt.step(&mut m.params);

@@ -183,12 +183,6 @@ pub struct Tape {
     /// Batch statistics recorded during a training pass for running-average buffers
     /// (buffer index, value); the trainer folds them in with `ParamStore::apply_stats`.
     pub stats: Vec<(usize, Vec<f32>)>,
-    /// Auxiliary losses a model recorded during its forward pass (SAGMM's load balance and
-    /// diversity); `with_aux_losses` adds them to the task loss.
-    pub aux_losses: Vec<Var>,
-    /// Extra logits a model asks the trainer to score against the same labels as its output,
-    /// each with a weight (SAGMM's expert supervision).
-    pub aux_logits: Vec<(Var, f32)>,
 }
 
 impl Default for Tape {
@@ -205,8 +199,6 @@ impl Tape {
             pool: Pool::default(),
             training,
             stats: Vec::new(),
-            aux_losses: Vec::new(),
-            aux_logits: Vec::new(),
         }
     }
 
@@ -224,8 +216,6 @@ impl Tape {
         }
         self.training = training;
         self.stats.clear();
-        self.aux_losses.clear();
-        self.aux_logits.clear();
     }
 
     pub(crate) fn push(&mut self, op: Op, value: Matrix, needs_grad: bool) -> Var {
@@ -249,48 +239,6 @@ impl Tape {
 
     pub(crate) fn needs(&self, v: Var) -> bool {
         self.nodes[v.0].needs_grad
-    }
-
-    /// The auxiliary losses a model recorded since the last reset (regularisers to add to the
-    /// task loss), taken off the tape.
-    pub fn take_aux_losses(&mut self) -> Vec<Var> {
-        std::mem::take(&mut self.aux_losses)
-    }
-
-    /// The outputs a model asked to have scored by the task loss too, with their weights
-    /// (SAGMM's experts), taken off the tape.
-    pub fn take_aux_logits(&mut self) -> Vec<(Var, f32)> {
-        std::mem::take(&mut self.aux_logits)
-    }
-
-    /// `loss` plus every auxiliary loss recorded since the last reset (`loss` itself when
-    /// there is none).
-    pub fn with_aux_losses(&mut self, loss: Var) -> Var {
-        let aux = std::mem::take(&mut self.aux_losses);
-        aux.into_iter().fold(loss, |acc, a| self.add(acc, a))
-    }
-
-    /// `loss` plus every logits set a model asked to have scored (`aux_logits`), each scored
-    /// as the task loss is: rows `pick` of it (all rows when `None`), log-softmax, NLL on
-    /// `rows` against `labels`, times its weight.
-    pub fn with_aux_logits(
-        &mut self,
-        loss: Var,
-        pick: Option<&Arc<Vec<usize>>>,
-        rows: &Arc<Vec<usize>>,
-        labels: &Arc<Vec<usize>>,
-    ) -> Var {
-        let aux = std::mem::take(&mut self.aux_logits);
-        aux.into_iter().fold(loss, |acc, (z, w)| {
-            let z = match pick {
-                Some(p) => self.gather_rows(z, p.clone()),
-                None => z,
-            };
-            let lp = self.log_softmax(z);
-            let l = self.nll(lp, rows.clone(), labels.clone());
-            let l = self.scale(l, w);
-            self.add(acc, l)
-        })
     }
 
     /// The value of `v`.

@@ -157,9 +157,7 @@ impl Checkpoint {
             }
             model.params.values[i] = Matrix::from_vec(want[0], want[1], a.to_vec());
         }
-        if meta.config.moe().pretrain
-            && meta.config.model_kind().ok() == Some(scalegnn_nn::ModelKind::Sagmm)
-        {
+        if meta.config.moe().pretrain && meta.config.model_kind().is_ok_and(|k| k.is_mixture()) {
             model.freeze_experts();
         }
         Ok((model, meta))

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use scalegnn_nn::moe::expert::ExpertKind;
 use scalegnn_nn::moe::{GateKind, MoeConfig};
+use scalegnn_nn::registry::{Depth, Knob};
 use scalegnn_nn::{ModelConfig, ModelKind};
 use serde::{Deserialize, Serialize};
 
@@ -57,8 +58,8 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<PathBuf>,
-    /// Model: gcn, gat, sage, gin, sgc, jk, cheb, mixhop, mlp or sagmm.
-    #[cfg_attr(feature = "clap", arg(long))]
+    /// Model (the registry's names; `--help` lists them).
+    #[cfg_attr(feature = "clap", arg(long, help = model_help()))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Hidden width (default 16).
@@ -240,7 +241,7 @@ pub struct RunConfig {
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "io-threads")]
     pub io_threads: Option<usize>,
     /// Final val/test metrics by exact layer-wise inference (full neighbourhoods, every
-    /// layer for every node) instead of sampled batches (gcn, sage, gin, mlp).
+    /// layer for every node) instead of sampled batches (models that run layer by layer).
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "exact-eval")]
     pub exact_eval: Option<bool>,
@@ -498,7 +499,7 @@ impl RunConfig {
             .map_err(|e: scalegnn_nn::NnError| bad("model", e.to_string()))
     }
     fn kind(&self) -> ModelKind {
-        self.model_kind().unwrap_or(ModelKind::Gcn)
+        self.model_kind().unwrap_or(ModelKind::DEFAULT)
     }
     /// Hidden width.
     pub fn hidden(&self) -> usize {
@@ -509,7 +510,8 @@ impl RunConfig {
         self.layers
             .or_else(|| {
                 let f = self.fanouts.as_ref()?;
-                (self.kind().blocks_per_layer(self.hops()) == 1 && self.kind() != ModelKind::Sgc)
+                (self.kind().blocks_per_layer(self.hops()) == 1
+                    && self.kind().spec().depth == Depth::Layers)
                     .then_some(f.len())
             })
             .unwrap_or(2)
@@ -558,12 +560,11 @@ impl RunConfig {
     /// Input dropout: SAGMM's experts take the features undropped unless asked (with dropout
     /// 0.5 on the input, Cora fell from 80.2 to 73.8 %, 3 seeds).
     pub fn input_dropout(&self) -> f32 {
-        self.input_dropout
-            .unwrap_or(if self.kind() == ModelKind::Sagmm {
-                0.0
-            } else {
-                self.dropout()
-            })
+        self.input_dropout.unwrap_or(if self.kind().is_mixture() {
+            0.0
+        } else {
+            self.dropout()
+        })
     }
     /// Attention heads.
     pub fn heads(&self) -> usize {
@@ -790,7 +791,7 @@ impl RunConfig {
                 ));
             }
         }
-        if kind != ModelKind::Sagmm {
+        if !kind.is_mixture() {
             if let Some(k) = given.iter().find(|k| SAGMM_KEYS.contains(k)) {
                 return Err(bad(
                     k,
@@ -800,22 +801,22 @@ impl RunConfig {
         }
         let uses = |k: &str| -> bool {
             match k {
-                "heads" | "attn_dropout" => matches!(kind, ModelKind::Gat | ModelKind::Sagmm),
-                "hops" => matches!(
-                    kind,
-                    ModelKind::Sgc | ModelKind::Cheb | ModelKind::MixHop | ModelKind::Sagmm
-                ),
-                "batch_norm" => matches!(kind, ModelKind::Gin | ModelKind::Sagmm),
+                "heads" | "attn_dropout" => kind.uses(Knob::Heads),
+                "hops" => kind.uses(Knob::Hops),
+                "batch_norm" => kind.uses(Knob::BatchNorm),
                 _ => true,
             }
         };
         if let Some(k) = given.iter().find(|k| !uses(k)) {
             return Err(bad(k, format!("model {} does not use it", kind.name())));
         }
-        if kind == ModelKind::Sgc && self.layers.is_some_and(|l| l != 1) {
+        if kind.spec().depth == Depth::One && self.layers.is_some_and(|l| l != 1) {
             return Err(bad(
                 "layers",
-                "sgc is one linear layer after --hops propagations; set hops instead",
+                format!(
+                    "{} is one layer (after --hops propagations); set hops instead",
+                    kind.name()
+                ),
             ));
         }
         if loader == LoaderKind::Neighbor {
@@ -854,7 +855,7 @@ impl RunConfig {
                     .map_err(|e| bad("mem_budget", e.to_string()))?;
             }
         }
-        if kind == ModelKind::Sagmm {
+        if kind.is_mixture() {
             self.check_moe()?;
         }
         Ok(())
@@ -931,11 +932,7 @@ impl RunConfig {
             dataset: self.dataset.clone(),
             model: Some(kind.name().to_string()),
             hidden: Some(self.hidden()),
-            layers: Some(if kind == ModelKind::Sgc {
-                1
-            } else {
-                self.layers()
-            }),
+            layers: Some(kind.depth(self.layers())),
             dropout: Some(self.dropout()),
             lr: Some(self.lr()),
             weight_decay: Some(self.weight_decay()),
@@ -966,17 +963,14 @@ impl RunConfig {
             pg_url: self.pg_url.clone(),
             ..Default::default()
         };
-        if matches!(kind, ModelKind::Gat | ModelKind::Sagmm) {
+        if kind.uses(Knob::Heads) {
             r.heads = Some(self.heads());
             r.attn_dropout = Some(self.attn_dropout());
         }
-        if matches!(
-            kind,
-            ModelKind::Sgc | ModelKind::Cheb | ModelKind::MixHop | ModelKind::Sagmm
-        ) {
+        if kind.uses(Knob::Hops) {
             r.hops = Some(self.hops());
         }
-        if matches!(kind, ModelKind::Gin | ModelKind::Sagmm) {
+        if kind.uses(Knob::BatchNorm) {
             r.batch_norm = Some(self.batch_norm());
         }
         if self.loader_kind() == LoaderKind::Neighbor {
@@ -993,7 +987,7 @@ impl RunConfig {
             r.io_threads = Some(self.io_threads());
             r.exact_eval = Some(self.exact_eval());
         }
-        if kind == ModelKind::Sagmm {
+        if kind.is_mixture() {
             let m = self.moe();
             r.experts = Some(m.experts);
             r.expert_pool = Some(m.pool.iter().map(|k| k.name().to_string()).collect());
@@ -1073,6 +1067,15 @@ const ALL_KEYS: &[&str] = &[
     "pretrain_share",
     "pretrain_epochs",
 ];
+
+/// `--model`'s help: every registered model with its one-line description.
+pub fn model_help() -> String {
+    let mut h = String::from("Model:");
+    for k in ModelKind::all() {
+        h.push_str(&format!("\n  {:<8} {}", k.name(), k.spec().about));
+    }
+    h
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use scalegnn_data::{Dataset, OpenOptions};
 use scalegnn_loader::{derived, plan, FullGraph, Loader, PlanInputs, Sampled};
-use scalegnn_nn::{Features, Model, ModelKind};
+use scalegnn_nn::{Features, Model};
 use scalegnn_sample::NeighborSampler;
 use scalegnn_store::{Codec, FeatureStore, MemoryBudget, MmapStore, StoreOptions};
 use scalegnn_tensor::{Adam, Matrix};
@@ -227,8 +227,14 @@ impl Setup {
                     return Err(crate::config::ConfigError {
                         key: "exact_eval".into(),
                         reason: format!(
-                            "model {} cannot run layer by layer (gcn, sage, gin and mlp can); evaluate with sampled batches (eval_fanouts = -1 for full neighbourhoods)",
-                            mcfg.kind.name()
+                            "model {} cannot run layer by layer ({} can); evaluate with sampled batches (eval_fanouts = -1 for full neighbourhoods)",
+                            mcfg.kind.name(),
+                            scalegnn_nn::ModelKind::all()
+                                .iter()
+                                .filter(|k| k.spec().layerwise)
+                                .map(|k| k.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     }
                     .into());
@@ -270,7 +276,7 @@ impl Setup {
                     notes.push(s.clone());
                 }
                 prefetch = planned.prefetch;
-                if mcfg.kind == ModelKind::Sagmm {
+                if mcfg.kind.is_mixture() {
                     let k = mcfg.moe.eig_k;
                     let budget_bytes = budget
                         .as_ref()

@@ -243,21 +243,21 @@ impl Trainer<'_> {
     ) -> f32 {
         tape.reset(true);
         model.params.zero_grad();
-        let out = model.forward(tape, &p.x, &p.graph, rng);
+        let out = model.forward_output(tape, &p.x, &p.graph, rng);
         let pick = |tape: &mut Tape, z: Var| match &p.rows {
             Some(rows) => tape.gather_rows(z, rows.clone()),
             None => z,
         };
-        let picked = pick(tape, out);
+        let picked = pick(tape, out.out);
         let loss = self.task.loss(tape, picked, &p.items);
         let loss_v = tape.value(loss).data[0];
         // Regularisers a model records (SAGMM's load balance and diversity), and outputs it
         // asks to have scored by the task loss too (SAGMM's experts), with their weights.
         let mut total = loss;
-        for a in tape.take_aux_losses() {
+        for a in out.aux_losses {
             total = tape.add(total, a);
         }
-        for (z, w) in tape.take_aux_logits() {
+        for (z, w) in out.aux_outputs {
             let z = pick(tape, z);
             let l = self.task.loss(tape, z, &p.items);
             let l = tape.scale(l, w);

@@ -5,7 +5,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
-use crate::model::Architecture;
+use crate::model::{Architecture, SizeShape};
+use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// ChebConv layers with `hops + 1` polynomial terms each.
@@ -47,10 +48,6 @@ impl Cheb {
 }
 
 impl Architecture for Cheb {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
     fn forward(
         &self,
         tape: &mut Tape,
@@ -119,4 +116,25 @@ pub(crate) fn cheb_layer(
         acc = tape.add(acc, term);
     }
     tape.add_bias(acc, b)
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "cheb",
+    aliases: &[],
+    about: "ChebNet with hops + 1 Chebyshev terms",
+    knobs: &[Knob::Hops],
+    depth: Depth::Layers,
+    steps: Steps::Hops,
+    operators: &[Operator::Cheb],
+    blocks: true,
+    layerwise: false,
+    mixture: false,
+    build: |cfg, params, rng| Box::new(Cheb::new(cfg, params, rng)),
+    size,
+};
+
+fn size(cfg: &ModelConfig) -> SizeShape {
+    let k = cfg.hops as u128 + 1;
+    SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (k * i * o, o))
 }

@@ -9,7 +9,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{EdgeIndex, Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
-use crate::model::Architecture;
+use crate::model::{Architecture, SizeShape};
+use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// Negative slope of the edge-score LeakyReLU (the paper's and PyG's 0.2).
@@ -105,10 +106,6 @@ pub(crate) fn gat_layer(
 }
 
 impl Architecture for Gat {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
     fn forward(
         &self,
         tape: &mut Tape,
@@ -141,6 +138,26 @@ impl Architecture for Gat {
         }
         unreachable!("a model has at least one layer")
     }
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "gat",
+    aliases: &[],
+    about: "GAT: multi-head attention over in-neighbours and self",
+    knobs: &[Knob::Heads],
+    depth: Depth::Layers,
+    steps: Steps::One,
+    operators: &[Operator::Attention],
+    blocks: true,
+    layerwise: false,
+    mixture: false,
+    build: |cfg, params, rng| Box::new(Gat::new(cfg, params, rng)),
+    size,
+};
+
+fn size(cfg: &ModelConfig) -> SizeShape {
+    SizeShape::stack(cfg, cfg.layers, cfg.heads, true, |i, o| (i * o, o))
 }
 
 #[cfg(test)]

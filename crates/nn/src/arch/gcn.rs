@@ -6,7 +6,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{ParamStore, Tape, Var};
 
 use crate::features::Input;
-use crate::model::Architecture;
+use crate::model::{Architecture, SizeShape};
+use crate::registry::{Depth, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// A stack of GCN layers with ReLU and dropout between them.
@@ -86,14 +87,6 @@ impl Gcn {
 }
 
 impl Architecture for Gcn {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
-    fn supports_layerwise(&self) -> bool {
-        true
-    }
-
     fn forward(
         &self,
         tape: &mut Tape,
@@ -122,4 +115,24 @@ impl Architecture for Gcn {
     ) -> Option<Var> {
         Some(self.run(tape, params, x, graph, rng, layers))
     }
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "gcn",
+    aliases: &[],
+    about: "Kipf & Welling GCN: Â h W + b",
+    knobs: &[],
+    depth: Depth::Layers,
+    steps: Steps::One,
+    operators: &[Operator::Gcn],
+    blocks: true,
+    layerwise: true,
+    mixture: false,
+    build: |cfg, params, rng| Box::new(Gcn::new(cfg, params, rng)),
+    size,
+};
+
+fn size(cfg: &ModelConfig) -> SizeShape {
+    SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (i * o, o))
 }

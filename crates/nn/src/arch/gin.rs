@@ -10,7 +10,8 @@ use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::arch::norm::BatchNorm;
 use crate::features::Input;
-use crate::model::Architecture;
+use crate::model::{Architecture, SizeShape};
+use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// GIN layers, each `Linear → BatchNorm → ReLU → Linear` after the sum aggregation.
@@ -104,14 +105,6 @@ impl Gin {
 }
 
 impl Architecture for Gin {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
-    fn supports_layerwise(&self) -> bool {
-        true
-    }
-
     fn forward(
         &self,
         tape: &mut Tape,
@@ -140,4 +133,25 @@ impl Architecture for Gin {
     ) -> Option<Var> {
         Some(self.run(tape, params, x, graph, rng, layers))
     }
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "gin",
+    aliases: &[],
+    about: "GIN-0: MLP(h + sum of neighbours)",
+    knobs: &[Knob::BatchNorm],
+    depth: Depth::Layers,
+    steps: Steps::One,
+    operators: &[Operator::Sum],
+    blocks: true,
+    layerwise: true,
+    mixture: false,
+    build: |cfg, params, rng| Box::new(Gin::new(cfg, params, rng)),
+    size,
+};
+
+fn size(cfg: &ModelConfig) -> SizeShape {
+    // GIN's MLP: a second dout × dout linear.
+    SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (i * o + o * o, o))
 }

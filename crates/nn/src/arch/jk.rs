@@ -6,7 +6,8 @@ use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::arch::gcn::gcn_layer;
 use crate::features::Input;
-use crate::model::Architecture;
+use crate::model::{Architecture, SizeShape};
+use crate::registry::{Depth, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// `layers` GCN layers of width `hidden`, then a linear layer over their concatenation.
@@ -47,10 +48,6 @@ impl Jk {
 }
 
 impl Architecture for Jk {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
     fn forward(
         &self,
         tape: &mut Tape,
@@ -88,4 +85,28 @@ impl Architecture for Jk {
         let z = tape.matmul(cat, w);
         tape.add_bias(z, b)
     }
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "jk",
+    aliases: &[],
+    about: "GCN with jumping knowledge (concatenated layer outputs)",
+    knobs: &[],
+    depth: Depth::Layers,
+    steps: Steps::One,
+    operators: &[Operator::Gcn],
+    blocks: true,
+    layerwise: false,
+    mixture: false,
+    build: |cfg, params, rng| Box::new(Jk::new(cfg, params, rng)),
+    size,
+};
+
+fn size(cfg: &ModelConfig) -> SizeShape {
+    let mut s = SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (i * o, o));
+    // The jumping-knowledge head reads every layer's output.
+    let head = (cfg.hidden as u128 * cfg.layers as u128).saturating_mul(cfg.out_dim as u128);
+    s.params = s.params.saturating_add(head);
+    s
 }

@@ -5,7 +5,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
-use crate::model::Architecture;
+use crate::model::{Architecture, SizeShape};
+use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// `layers` MixHop layers (each `(P+1)·hidden` wide) and a linear head.
@@ -59,10 +60,6 @@ impl MixHop {
 }
 
 impl Architecture for MixHop {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
     fn forward(
         &self,
         tape: &mut Tape,
@@ -126,4 +123,26 @@ pub(crate) fn mixhop_layer(
         parts.push(tape.add_bias(t, bv));
     }
     tape.concat_cols(&parts)
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "mixhop",
+    aliases: &[],
+    about: "MixHop with powers 0..=hops of Â",
+    knobs: &[Knob::Hops],
+    depth: Depth::Layers,
+    steps: Steps::Hops,
+    operators: &[Operator::Gcn],
+    blocks: true,
+    layerwise: false,
+    mixture: false,
+    build: |cfg, params, rng| Box::new(MixHop::new(cfg, params, rng)),
+    size,
+};
+
+fn size(cfg: &ModelConfig) -> SizeShape {
+    // MixHop concatenates one output per power.
+    let k = cfg.hops as u128 + 1;
+    SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (k * i * o, k * o))
 }

@@ -6,7 +6,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{ParamStore, Tape, Var};
 
 use crate::features::Input;
-use crate::model::Architecture;
+use crate::model::{Architecture, SizeShape};
+use crate::registry::{Depth, ModelSpec, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// Linear layers with ReLU and dropout between them.
@@ -71,14 +72,6 @@ impl Mlp {
 }
 
 impl Architecture for Mlp {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
-    fn supports_layerwise(&self) -> bool {
-        true
-    }
-
     fn forward(
         &self,
         tape: &mut Tape,
@@ -107,4 +100,24 @@ impl Architecture for Mlp {
     ) -> Option<Var> {
         Some(self.run(tape, params, x, graph, rng, layers))
     }
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "mlp",
+    aliases: &[],
+    about: "graph-free multi-layer perceptron",
+    knobs: &[],
+    depth: Depth::Layers,
+    steps: Steps::One,
+    operators: &[],
+    blocks: true,
+    layerwise: true,
+    mixture: false,
+    build: |cfg, params, rng| Box::new(Mlp::new(cfg, params, rng)),
+    size,
+};
+
+fn size(cfg: &ModelConfig) -> SizeShape {
+    SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (i * o, o))
 }

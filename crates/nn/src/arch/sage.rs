@@ -6,7 +6,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
-use crate::model::Architecture;
+use crate::model::{Architecture, SizeShape};
+use crate::registry::{Depth, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// A stack of SAGE layers with ReLU and dropout between them.
@@ -98,14 +99,6 @@ impl Sage {
 }
 
 impl Architecture for Sage {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
-    fn supports_layerwise(&self) -> bool {
-        true
-    }
-
     fn forward(
         &self,
         tape: &mut Tape,
@@ -134,4 +127,24 @@ impl Architecture for Sage {
     ) -> Option<Var> {
         Some(self.run(tape, params, x, graph, rng, layers))
     }
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "sage",
+    aliases: &["graphsage"],
+    about: "GraphSAGE, mean aggregation with a root weight",
+    knobs: &[],
+    depth: Depth::Layers,
+    steps: Steps::One,
+    operators: &[Operator::Mean],
+    blocks: true,
+    layerwise: true,
+    mixture: false,
+    build: |cfg, params, rng| Box::new(Sage::new(cfg, params, rng)),
+    size,
+};
+
+fn size(cfg: &ModelConfig) -> SizeShape {
+    SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (2 * i * o, o))
 }

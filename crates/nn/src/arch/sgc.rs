@@ -6,7 +6,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{spmm, Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
-use crate::model::Architecture;
+use crate::model::{Architecture, SizeShape};
+use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// One linear layer over `K`-hop smoothed features.
@@ -72,10 +73,6 @@ impl Sgc {
 }
 
 impl Architecture for Sgc {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
     fn forward(
         &self,
         tape: &mut Tape,
@@ -123,4 +120,24 @@ impl Architecture for Sgc {
         let z = h.matmul(tape, w);
         tape.add_bias(z, b)
     }
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "sgc",
+    aliases: &[],
+    about: "SGC: one linear layer over Â^K X (K = hops)",
+    knobs: &[Knob::Hops],
+    depth: Depth::One,
+    steps: Steps::Hops,
+    operators: &[Operator::Gcn],
+    blocks: true,
+    layerwise: false,
+    mixture: false,
+    build: |cfg, params, rng| Box::new(Sgc::new(cfg, params, rng)),
+    size,
+};
+
+fn size(cfg: &ModelConfig) -> SizeShape {
+    SizeShape::stack(cfg, 1, 1, false, |i, o| (i * o, o))
 }

@@ -15,7 +15,8 @@ use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
-use crate::model::Architecture;
+use crate::model::{Architecture, ModelOutput, SizeShape};
+use crate::registry::{Depth, Knob, ModelKind, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, Input, ModelConfig};
 use expert::{Expert, ExpertKind, ExpertShape};
 
@@ -610,12 +611,12 @@ impl Sagmm {
         &self.cfg.pruned
     }
 
-    /// Records the gate's auxiliary losses on the tape (training only).
-    fn aux_losses(&self, tape: &mut Tape, params: &ParamStore, w: Var) {
-        if !tape.training {
-            return;
-        }
+    /// The gate's auxiliary losses (training only).
+    fn aux_losses(&self, tape: &mut Tape, params: &ParamStore, w: Var) -> Vec<Var> {
         let mut terms = Vec::new();
+        if !tape.training {
+            return terms;
+        }
         if self.cfg.w_imp > 0.0 {
             let cv = tape.cv_squared(w, &self.active);
             terms.push(tape.scale(cv, self.cfg.w_imp));
@@ -627,7 +628,7 @@ impl Sagmm {
                 terms.push(tape.scale(d, self.cfg.w_div));
             }
         }
-        tape.aux_losses.extend(terms);
+        terms
     }
 
     /// Per-node weights `[n, E]` from the gate.
@@ -723,10 +724,6 @@ fn features_id(x: &Features) -> usize {
 }
 
 impl Architecture for Sagmm {
-    fn supports_blocks(&self) -> bool {
-        true
-    }
-
     fn moe(&self) -> Option<&Sagmm> {
         Some(self)
     }
@@ -744,9 +741,37 @@ impl Architecture for Sagmm {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
+        self.run(tape, params, x, graph, rng, embed).out
+    }
+
+    fn forward_output(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> ModelOutput {
+        self.run(tape, params, x, graph, rng, false)
+    }
+}
+
+impl Sagmm {
+    /// The pass: logits (or with `embed` the mixture entering the head), the gate's
+    /// regularisers, and in training each expert's logits through the shared head.
+    fn run(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> ModelOutput {
         debug_assert_eq!(x.cols(), self.in_dim);
         let total = graph.num_blocks();
         let outs = self.expert_outputs(tape, params, x, graph, rng);
+        let mut aux_losses = Vec::new();
         let mix = if self.experts.len() == 1 {
             // A single expert trained alone (the baseline the mixture is compared with): no
             // gate, the expert's output goes straight to the head.
@@ -761,17 +786,22 @@ impl Architecture for Sagmm {
             );
             let g = tape.constant(&gi);
             let w = self.gate(tape, params, g, rng);
-            self.aux_losses(tape, params, w);
+            aux_losses = self.aux_losses(tape, params, w);
             self.record(tape, w, &outs);
             tape.mix_experts(w, &outs)
         };
         if embed {
-            return mix;
+            return ModelOutput {
+                out: mix,
+                aux_losses,
+                aux_outputs: Vec::new(),
+            };
         }
         let (hw, hb) = (
             tape.param(params, self.head.0),
             tape.param(params, self.head.1),
         );
+        let mut aux_outputs = Vec::new();
         if tape.training && self.cfg.expert_loss > 0.0 && self.experts.len() > 1 && !self.frozen {
             // Each expert alone through the shared head, scored by the trainer: every expert
             // must classify on its own, so the mixture weighs classifiers, not features that
@@ -781,10 +811,56 @@ impl Architecture for Sagmm {
             for o in active {
                 let z = tape.matmul(o, hw);
                 let z = tape.add_bias(z, hb);
-                tape.aux_logits.push((z, w));
+                aux_outputs.push((z, w));
             }
         }
         let z = tape.matmul(mix, hw);
-        tape.add_bias(z, hb)
+        ModelOutput {
+            out: tape.add_bias(z, hb),
+            aux_losses,
+            aux_outputs,
+        }
     }
+}
+
+/// The registry's entry.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: "sagmm",
+    aliases: &[],
+    about: "SAGMM: a self-adaptive mixture of GNN experts",
+    knobs: &[Knob::Heads, Knob::Hops, Knob::BatchNorm],
+    depth: Depth::Layers,
+    steps: Steps::One,
+    // The expert pool uses every operator.
+    operators: &[
+        Operator::Gcn,
+        Operator::Cheb,
+        Operator::Mean,
+        Operator::Sum,
+        Operator::Attention,
+    ],
+    blocks: true,
+    layerwise: false,
+    mixture: true,
+    build: |cfg, params, rng| Box::new(Sagmm::new(cfg, params, rng)),
+    size,
+};
+
+/// The sum of the experts' estimates, each as the standalone model of its name.
+fn size(cfg: &ModelConfig) -> SizeShape {
+    let kinds: Vec<ModelKind> = if cfg.moe.identical {
+        vec![ModelKind::DEFAULT; cfg.moe.experts]
+    } else {
+        cfg.moe
+            .pool
+            .iter()
+            .take(cfg.moe.experts.max(1))
+            .filter_map(|k| k.name().parse().ok())
+            .collect()
+    };
+    let mut total = SizeShape::default();
+    for k in kinds {
+        total.add(&(k.spec().size)(cfg));
+    }
+    total
 }
