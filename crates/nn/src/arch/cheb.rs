@@ -4,10 +4,11 @@
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
+use crate::arch::stack::{relu_if, Stack};
 use crate::features::Input;
-use crate::model::{Architecture, SizeShape};
+use crate::model::SizeShape;
 use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
-use crate::{Features, GraphCtx, ModelConfig};
+use crate::{GraphCtx, ModelConfig};
 
 /// ChebConv layers with `hops + 1` polynomial terms each.
 pub struct Cheb {
@@ -47,36 +48,37 @@ impl Cheb {
     }
 }
 
-impl Architecture for Cheb {
-    fn forward(
+impl Stack for Cheb {
+    fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn input_dropout(&self) -> f32 {
+        self.input_dropout
+    }
+
+    fn dropout(&self) -> f32 {
+        self.dropout
+    }
+
+    fn blocks_per_layer(&self) -> usize {
+        self.layers[0].0.len() - 1
+    }
+
+    fn layer(
         &self,
         tape: &mut Tape,
         params: &ParamStore,
-        x: &Features,
+        h: &Input,
         graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        embed: bool,
+        l: usize,
+        activate: bool,
     ) -> Var {
-        let hops = self.layers[0].0.len() - 1;
-        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
-        let last = self.layers.len() - 1;
-        for (l, (ws, b)) in self.layers.iter().enumerate() {
-            let first = l * hops;
-            if embed && l == last {
-                // The embedding of the nodes the logits would be for.
-                let hv = h.dense(tape);
-                return super::dst_rows(tape, hv, graph.num_dst(first + hops - 1));
-            }
-            let wv: Vec<Var> = ws.iter().map(|&w| tape.param(params, w)).collect();
-            let bv = tape.param(params, *b);
-            let z = cheb_layer(tape, &h, &wv, bv, graph, first);
-            if l == last {
-                return z;
-            }
-            let a = tape.relu(z);
-            h = Input::Dense(tape.dropout(a, self.dropout, rng));
-        }
-        unreachable!("a model has at least one layer")
+        let (ws, b) = &self.layers[l];
+        let wv: Vec<Var> = ws.iter().map(|&w| tape.param(params, w)).collect();
+        let bv = tape.param(params, *b);
+        let z = cheb_layer(tape, h, &wv, bv, graph, l * self.blocks_per_layer());
+        relu_if(tape, z, activate)
     }
 }
 

@@ -1,14 +1,13 @@
 //! GCN (Kipf & Welling 2017): `h' = Â h W + b` with `Â = D^-1/2 (A+I) D^-1/2`.
 
-use std::ops::Range;
-
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{ParamStore, Tape, Var};
 
+use crate::arch::stack::{relu_if, Stack};
 use crate::features::Input;
-use crate::model::{Architecture, SizeShape};
+use crate::model::SizeShape;
 use crate::registry::{Depth, ModelSpec, Operator, Steps};
-use crate::{Features, GraphCtx, ModelConfig};
+use crate::{GraphCtx, ModelConfig};
 
 /// A stack of GCN layers with ReLU and dropout between them.
 pub struct Gcn {
@@ -53,67 +52,32 @@ pub fn gcn_layer(tape: &mut Tape, h: &Input, w: Var, b: Var, graph: &GraphCtx, l
     tape.add_bias(z, b)
 }
 
-impl Gcn {
-    /// Layers `layers` on `x` (features before layer 0, activations after): returns the
-    /// logits after the last layer, else the activations entering layer `layers.end`.
-    fn run(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        x: &Features,
-        graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        layers: Range<usize>,
-    ) -> Var {
-        let p_in = if layers.start == 0 {
-            self.input_dropout
-        } else {
-            0.0
-        };
-        let mut h = Input::from_features(tape, x, p_in, rng);
-        let last = self.layers.len() - 1;
-        for l in layers {
-            let (w, b) = self.layers[l];
-            let (wv, bv) = (tape.param(params, w), tape.param(params, b));
-            let z = gcn_layer(tape, &h, wv, bv, graph, l);
-            if l == last {
-                return z;
-            }
-            let a = tape.relu(z);
-            h = Input::Dense(tape.dropout(a, self.dropout, rng));
-        }
-        h.dense(tape)
-    }
-}
-
-impl Architecture for Gcn {
-    fn forward(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        x: &Features,
-        graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        embed: bool,
-    ) -> Var {
-        let last = self.layers.len() - 1;
-        if embed {
-            let h = self.run(tape, params, x, graph, rng, 0..last);
-            return super::dst_rows(tape, h, graph.num_dst(last));
-        }
-        self.run(tape, params, x, graph, rng, 0..last + 1)
+impl Stack for Gcn {
+    fn num_layers(&self) -> usize {
+        self.layers.len()
     }
 
-    fn forward_range(
+    fn input_dropout(&self) -> f32 {
+        self.input_dropout
+    }
+
+    fn dropout(&self) -> f32 {
+        self.dropout
+    }
+
+    fn layer(
         &self,
         tape: &mut Tape,
         params: &ParamStore,
-        x: &Features,
+        h: &Input,
         graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        layers: Range<usize>,
-    ) -> Option<Var> {
-        Some(self.run(tape, params, x, graph, rng, layers))
+        l: usize,
+        activate: bool,
+    ) -> Var {
+        let (w, b) = self.layers[l];
+        let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+        let z = gcn_layer(tape, h, wv, bv, graph, l);
+        relu_if(tape, z, activate)
     }
 }
 

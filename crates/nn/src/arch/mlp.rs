@@ -1,14 +1,13 @@
 //! Multi-layer perceptron: the graph-free baseline (and the student of distillation later).
 
-use std::ops::Range;
-
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{ParamStore, Tape, Var};
 
+use crate::arch::stack::{relu_if, Stack};
 use crate::features::Input;
-use crate::model::{Architecture, SizeShape};
+use crate::model::SizeShape;
 use crate::registry::{Depth, ModelSpec, Steps};
-use crate::{Features, GraphCtx, ModelConfig};
+use crate::{GraphCtx, ModelConfig};
 
 /// Linear layers with ReLU and dropout between them.
 pub struct Mlp {
@@ -35,70 +34,35 @@ impl Mlp {
     }
 }
 
-impl Mlp {
-    /// Layers `layers` on `x` (features before layer 0, activations after): returns the
-    /// logits after the last layer, else the activations entering layer `layers.end`.
+impl Stack for Mlp {
+    fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn input_dropout(&self) -> f32 {
+        self.input_dropout
+    }
+
+    fn dropout(&self) -> f32 {
+        self.dropout
+    }
+
     /// On a mini-batch each layer keeps only its dst rows (the seeds after the last).
-    fn run(
+    fn layer(
         &self,
         tape: &mut Tape,
         params: &ParamStore,
-        x: &Features,
+        h: &Input,
         graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        layers: Range<usize>,
+        l: usize,
+        activate: bool,
     ) -> Var {
-        let p_in = if layers.start == 0 {
-            self.input_dropout
-        } else {
-            0.0
-        };
-        let mut h = Input::from_features(tape, x, p_in, rng);
-        let last = self.layers.len() - 1;
-        for l in layers {
-            let (w, b) = self.layers[l];
-            let (wv, bv) = (tape.param(params, w), tape.param(params, b));
-            let t = h.matmul(tape, wv);
-            let t = super::dst_rows(tape, t, graph.num_dst(l));
-            let z = tape.add_bias(t, bv);
-            if l == last {
-                return z;
-            }
-            let a = tape.relu(z);
-            h = Input::Dense(tape.dropout(a, self.dropout, rng));
-        }
-        h.dense(tape)
-    }
-}
-
-impl Architecture for Mlp {
-    fn forward(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        x: &Features,
-        graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        embed: bool,
-    ) -> Var {
-        let last = self.layers.len() - 1;
-        if embed {
-            let h = self.run(tape, params, x, graph, rng, 0..last);
-            return super::dst_rows(tape, h, graph.num_dst(last));
-        }
-        self.run(tape, params, x, graph, rng, 0..last + 1)
-    }
-
-    fn forward_range(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        x: &Features,
-        graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        layers: Range<usize>,
-    ) -> Option<Var> {
-        Some(self.run(tape, params, x, graph, rng, layers))
+        let (w, b) = self.layers[l];
+        let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+        let t = h.matmul(tape, wv);
+        let t = super::dst_rows(tape, t, graph.num_dst(l));
+        let z = tape.add_bias(t, bv);
+        relu_if(tape, z, activate)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod mlp;
 pub mod norm;
 pub mod sage;
 pub mod sgc;
+pub mod stack;
 
 use std::sync::Arc;
 

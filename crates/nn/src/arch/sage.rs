@@ -1,14 +1,13 @@
 //! GraphSAGE with mean aggregation (Hamilton et al. 2017): `h' = mean(h) W_l + h W_r + b`.
 
-use std::ops::Range;
-
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
+use crate::arch::stack::{relu_if, Stack};
 use crate::features::Input;
-use crate::model::{Architecture, SizeShape};
+use crate::model::SizeShape;
 use crate::registry::{Depth, ModelSpec, Operator, Steps};
-use crate::{Features, GraphCtx, ModelConfig};
+use crate::{GraphCtx, ModelConfig};
 
 /// A stack of SAGE layers with ReLU and dropout between them.
 pub struct Sage {
@@ -42,90 +41,50 @@ impl Sage {
     }
 }
 
-impl Sage {
-    /// Layers `layers` on `x` (features before layer 0, activations after): returns the
-    /// logits after the last layer, else the activations entering layer `layers.end`.
-    fn run(
+impl Stack for Sage {
+    fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn input_dropout(&self) -> f32 {
+        self.input_dropout
+    }
+
+    fn dropout(&self) -> f32 {
+        self.dropout
+    }
+
+    fn layer(
         &self,
         tape: &mut Tape,
         params: &ParamStore,
-        x: &Features,
+        h: &Input,
         graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        layers: Range<usize>,
+        l: usize,
+        activate: bool,
     ) -> Var {
-        let p_in = if layers.start == 0 {
-            self.input_dropout
-        } else {
-            0.0
-        };
-        let mut h = Input::from_features(tape, x, p_in, rng);
-        let last = self.layers.len() - 1;
-        for l in layers {
-            let (w, r, b) = self.layers[l];
-            let (p, nd) = (graph.mean_at(l), graph.num_dst(l));
-            let (wv, rv, bv) = (
-                tape.param(params, w),
-                tape.param(params, r),
-                tape.param(params, b),
-            );
-            let z = match &h {
-                // Dense input (hidden layers; dense features): the fused layer aggregates
-                // first and runs both GEMMs on the dst rows only, in two buffers.
-                Input::Dense(hv) => tape.sage_layer(&p.a, &p.at, *hv, wv, rv, bv, l != last),
-                // Sparse features: mean(h)·W = mean(h·W), multiplied first so they never
-                // densify.
-                Input::Sparse(..) => {
-                    let t = h.matmul(tape, wv);
-                    let left = tape.spmm(&p.a, &p.at, t);
-                    let right = h.matmul(tape, rv);
-                    let right = super::dst_rows(tape, right, nd);
-                    let s = tape.add(left, right);
-                    let z = tape.add_bias(s, bv);
-                    if l == last {
-                        z
-                    } else {
-                        tape.relu(z)
-                    }
-                }
-            };
-            if l == last {
-                return z;
+        let (w, r, b) = self.layers[l];
+        let (p, nd) = (graph.mean_at(l), graph.num_dst(l));
+        let (wv, rv, bv) = (
+            tape.param(params, w),
+            tape.param(params, r),
+            tape.param(params, b),
+        );
+        match h {
+            // Dense input (hidden layers; dense features): the fused layer aggregates first
+            // and runs both GEMMs on the dst rows only, in two buffers.
+            Input::Dense(hv) => tape.sage_layer(&p.a, &p.at, *hv, wv, rv, bv, activate),
+            // Sparse features: mean(h)·W = mean(h·W), multiplied first so they never densify.
+            Input::Sparse(..) => {
+                let t = h.matmul(tape, wv);
+                let left = tape.spmm(&p.a, &p.at, t);
+                let right = h.matmul(tape, rv);
+                let right = super::dst_rows(tape, right, nd);
+                let s = tape.add(left, right);
+                let z = tape.add_bias(s, bv);
+                relu_if(tape, z, activate)
             }
-            h = Input::Dense(tape.dropout(z, self.dropout, rng));
         }
-        h.dense(tape)
-    }
-}
-
-impl Architecture for Sage {
-    fn forward(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        x: &Features,
-        graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        embed: bool,
-    ) -> Var {
-        let last = self.layers.len() - 1;
-        if embed {
-            let h = self.run(tape, params, x, graph, rng, 0..last);
-            return super::dst_rows(tape, h, graph.num_dst(last));
-        }
-        self.run(tape, params, x, graph, rng, 0..last + 1)
-    }
-
-    fn forward_range(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        x: &Features,
-        graph: &GraphCtx,
-        rng: &mut Xoshiro256PlusPlus,
-        layers: Range<usize>,
-    ) -> Option<Var> {
-        Some(self.run(tape, params, x, graph, rng, layers))
     }
 }
 
