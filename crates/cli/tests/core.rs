@@ -143,6 +143,11 @@ fn the_resolved_config_reruns_the_same_run_and_hyphen_keys_read() {
 fn bad_values_are_refused_before_anything_is_written() {
     let root = tempfile::tempdir().unwrap();
     let ds = tiny(root.path(), "2");
+    // --resume of a directory scalegnn did not write says so (before looking for its config).
+    fails(
+        &run(&["train", "--resume", p(root.path())]),
+        &["not a run directory"],
+    );
     let out = root.path().join("out");
     for (flags, needles) in [
         (&["--dropout", "1.5"][..], &["dropout", "1.5"][..]),
@@ -399,6 +404,10 @@ fn multilabel_regression_binary_and_several_splits_train_and_predict() {
     // The targets' std is ~14; predicting the mean would give about that.
     assert!(s["test_mean"].as_f64().unwrap() < 12.0, "{s}");
     ok(&run(&["predict", p(&out)]));
+    fails(
+        &run(&["predict", "--proba", p(&out)]),
+        &["--proba", "values"],
+    );
     let v = scalegnn_npy::read_array::<f32>(&out.join("predictions.npy")).unwrap();
     assert!(
         v.iter().all(|x| (60.0..=160.0).contains(x)),
@@ -422,8 +431,10 @@ fn multilabel_regression_binary_and_several_splits_train_and_predict() {
     for part in ["train", "val", "test"] {
         let f = format!("{part}_idx.npy");
         let a = scalegnn_npy::read_array::<i64>(&sp.join(&f)).unwrap();
+        // The second split is one shorter: -1 pads it, as in OGB/WebKB-style mask files.
         let mut two = a.to_vec();
-        two.extend(a.iter().rev());
+        two.extend(a.iter().rev().skip(1));
+        two.push(-1);
         scalegnn_npy::write_array(&sp.join(&f), &[2, a.len()], &two).unwrap();
         names.push(f);
     }
@@ -442,6 +453,10 @@ fn multilabel_regression_binary_and_several_splits_train_and_predict() {
     ]));
     let c1 = std::fs::read_to_string(out.join("run-1/config.toml")).unwrap();
     assert!(c1.contains("split = 1") && c1.contains("seed = 1"), "{c1}");
+    // Its runs evaluate (checksums verified, padding accepted).
+    let e = run(&["eval", p(&out.join("run-1"))]);
+    ok(&e);
+    assert!(String::from_utf8_lossy(&e.stdout).contains("test"));
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -229,7 +229,9 @@ impl Dataset {
             let p = dir.join(format!("{part}_idx.npy"));
             let s = opt_map::<i64>(&p)?;
             if let (Some(s), true) = (&s, opts.verify) {
-                if let Some(bad) = s.par_iter().find_any(|&&v| v < 0 || v as usize >= items) {
+                // A 2-D file holds one official split per row, the shorter rows padded with -1.
+                let pad = if s.shape().len() == 2 { -1 } else { 0 };
+                if let Some(bad) = s.par_iter().find_any(|&&v| v < pad || v >= items as i64) {
                     return Err(DataError::invalid(
                         &p,
                         format!("index {bad} is outside 0..{items}"),

@@ -112,7 +112,7 @@ pub enum DerivedError {
 /// The parameters of SAGMM's gate input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct GateParams {
-    /// Laplacian eigenvectors appended to the mixed features (`--eig-k`).
+    /// Laplacian eigenvectors appended to the mixed features (`--gate-eigvecs`).
     pub k: usize,
     /// Lanczos steps.
     pub steps: usize,

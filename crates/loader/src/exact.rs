@@ -5,8 +5,7 @@
 //! products preset) live in a memory-mapped scratch file, so the kernel can page them out
 //! rather than the run holding them on the heap.
 
-use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use memmap2::MmapMut;
@@ -18,38 +17,25 @@ use scalegnn_tensor::{Matrix, Tape};
 
 use crate::LoaderError;
 
-/// An `[rows, cols]` f32 matrix in a scratch file, deleted on drop.
+/// An `[rows, cols]` f32 matrix in an unnamed scratch file (O_TMPFILE where the file system
+/// has it): nothing is left behind, even when the process is killed, and no name in the
+/// directory can be planted in advance.
 struct ScratchMatrix {
     map: MmapMut,
-    path: PathBuf,
     cols: usize,
 }
 
 impl ScratchMatrix {
-    fn new(dir: &Path, name: &str, rows: usize, cols: usize) -> Result<ScratchMatrix, LoaderError> {
-        let path = dir.join(format!(".{name}-{}.scratch", std::process::id()));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| LoaderError::Io {
-                path: path.clone(),
-                err: e,
-            })?;
-        file.set_len((rows * cols * 4) as u64)
-            .map_err(|e| LoaderError::Io {
-                path: path.clone(),
-                err: e,
-            })?;
-        // SAFETY: the file was just created by this process under a unique name and is only
-        // accessed through this map.
-        let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| LoaderError::Io {
-            path: path.clone(),
-            err: e,
-        })?;
-        Ok(ScratchMatrix { map, path, cols })
+    fn new(dir: &Path, rows: usize, cols: usize) -> Result<ScratchMatrix, LoaderError> {
+        let io = |err| LoaderError::Io {
+            path: dir.to_path_buf(),
+            err,
+        };
+        let file = tempfile::tempfile_in(dir).map_err(io)?;
+        file.set_len((rows * cols * 4) as u64).map_err(io)?;
+        // SAFETY: the file is unnamed, so only this map reaches it.
+        let map = unsafe { MmapMut::map_mut(&file) }.map_err(io)?;
+        Ok(ScratchMatrix { map, cols })
     }
 
     fn data(&self) -> &[f32] {
@@ -58,13 +44,6 @@ impl ScratchMatrix {
 
     fn data_mut(&mut self) -> &mut [f32] {
         bytemuck::cast_slice_mut(&mut self.map[..])
-    }
-}
-
-impl Drop for ScratchMatrix {
-    fn drop(&mut self) {
-        // Best effort: a leftover scratch file is named so it is recognisable.
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -92,12 +71,7 @@ pub fn layerwise_logits(
         let mut out = if last {
             None
         } else {
-            Some(ScratchMatrix::new(
-                scratch_dir,
-                &format!("layer{l}"),
-                n,
-                model.config.hidden,
-            )?)
+            Some(ScratchMatrix::new(scratch_dir, n, model.config.hidden)?)
         };
         let mut logits = Matrix::zeros(if last { targets.len() } else { 0 }, model.config.out_dim);
         for (ci, ids) in dsts.chunks(chunk.max(1)).enumerate() {

@@ -56,6 +56,11 @@ pub fn plan(
         }
         None => match cache_rows {
             Some(rows) => {
+                // More rows than nodes would only reserve memory no row can fill; the rows
+                // kept are checked against the memory cap before the cache allocates them.
+                let rows = rows.min(p.graph.num_nodes());
+                scalegnn_limits::check_array("--cache-rows", &[rows, store.dim()], 4)
+                    .map_err(|e| LoaderError::Config(format!("cache_rows: {e}")))?;
                 let hub = rows * 9 / 10;
                 (hub, rows - hub, p.prefetch, None)
             }

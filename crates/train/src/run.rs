@@ -342,6 +342,15 @@ pub fn train(
     report: &mut dyn Reporter,
 ) -> Result<TrainOutcome, TrainError> {
     let cfg = if opts.resume {
+        if !opts.out.join(crate::rundir::MARKER).is_file() {
+            // Said before reading its config.toml, which a foreign directory lacks.
+            return Err(TrainError::RunDir {
+                path: opts.out.clone(),
+                reason:
+                    "is not a run directory scalegnn wrote (no .scalegnn-run): nothing to resume"
+                        .into(),
+            });
+        }
         let mut saved = RunConfig::load(&opts.out.join("config.toml"))?;
         // A password is never recorded; the command line's is used again.
         saved.pg_url = cfg.pg_url.clone();
@@ -455,6 +464,20 @@ fn run_one(
         best_params.clone_from(&s.best_params);
         epoch_ms.clone_from(&s.saved.epoch_ms);
         train_time = s.train_time();
+        // The saved items must be training nodes of this dataset (a subset once expert
+        // pretraining took its share): a changed state/ directory is an error, not a panic.
+        let mut known = splits.train.clone();
+        known.sort_unstable();
+        if let Some(bad) = s
+            .train_items
+            .iter()
+            .find(|i| known.binary_search(i).is_err())
+        {
+            return Err(TrainError::Checkpoint {
+                path: dir.path().join("state"),
+                reason: format!("train_items.npy holds node {bad}, which is not a training node"),
+            });
+        }
         train_items.clone_from(&s.train_items);
     }
     // Early stopping may have ended the run just before the interruption.

@@ -61,21 +61,34 @@ impl RunDir {
             }
             Err(e) => return Err(TrainError::io(path, e)),
         }
-        let lock = lock(path)?;
-        let entries = list(path)?;
-        let is_run = entries.iter().any(|n| n == MARKER);
-        let foreign: Vec<&String> = entries
-            .iter()
-            .filter(|n| n.as_str() != LOCK && !owned(path, n))
-            .collect();
-        if !foreign.is_empty() {
+        let foreign_files = |entries: &[String]| -> Result<(), TrainError> {
+            let foreign: Vec<&String> = entries
+                .iter()
+                .filter(|n| n.as_str() != LOCK && !owned(path, n))
+                .collect();
+            if foreign.is_empty() {
+                return Ok(());
+            }
             let shown: Vec<&str> = foreign.iter().take(5).map(|s| s.as_str()).collect();
-            return Err(refuse(format!(
+            Err(refuse(format!(
                 "holds files scalegnn did not write ({}{}); choose another --out",
                 shown.join(", "),
                 if foreign.len() > 5 { ", …" } else { "" }
-            )));
+            )))
+        };
+        // Checked before the lock file is created, so a refused directory is left untouched;
+        // checked again under the lock, against a race.
+        foreign_files(&list(path)?)?;
+        let had_lock = path.join(LOCK).exists();
+        let lock = lock(path)?;
+        let entries = list(path)?;
+        if let Err(e) = foreign_files(&entries) {
+            if !had_lock {
+                let _ = std::fs::remove_file(path.join(LOCK));
+            }
+            return Err(e);
         }
+        let is_run = entries.iter().any(|n| n == MARKER);
         if is_run && !force {
             return Err(refuse(
                 "already holds a run; choose another --out, or --force to replace it".into(),
@@ -307,6 +320,12 @@ mod tests {
             std::fs::read_to_string(home.join("notes.txt")).unwrap(),
             "mine"
         );
+        // Nothing was added to it either (not even the lock file).
+        let names: Vec<_> = std::fs::read_dir(&home)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["notes.txt"]);
         // A new run; a second one into it is refused while held, and without --force.
         let run = root.path().join("run");
         let r = RunDir::create(&run, false).unwrap();

@@ -26,6 +26,11 @@ pub trait Task: Send + Sync {
     fn metrics(&self) -> &'static [&'static str];
     /// What `predict` writes for outputs `out`: class ids, probabilities (`proba`), or values.
     fn predict(&self, out: &Matrix, proba: bool) -> Prediction;
+
+    /// Whether `predict` can write probabilities (not for regression).
+    fn has_probabilities(&self) -> bool {
+        true
+    }
 }
 
 /// Predictions as written to `predictions.npy`.
@@ -433,6 +438,10 @@ impl Task for Regression {
 
     fn metrics(&self) -> &'static [&'static str] {
         &["rmse", "mse", "mae"]
+    }
+
+    fn has_probabilities(&self) -> bool {
+        false
     }
 
     fn predict(&self, out: &Matrix, _proba: bool) -> Prediction {

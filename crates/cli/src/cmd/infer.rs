@@ -45,6 +45,12 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
         &a.run_dir.join("checkpoint"),
         Some((ds.manifest.num_features as usize, task.out_dim())),
     )?;
+    if a.proba && !task.has_probabilities() {
+        anyhow::bail!(
+            "--proba: {} predicts values, not class probabilities; run predict without --proba",
+            task.name()
+        );
+    }
     let x = full_features(&ds, &cfg)?;
     let loader = FullGraph::new(&ds.graph, x);
     let out_path = |name: &str| -> Result<PathBuf> {
@@ -77,6 +83,13 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
                     task.name(),
                     ds.dir.display()
                 );
+                if cfg.loader_kind() == scalegnn_train::LoaderKind::Neighbor {
+                    // The figures differ from metrics.jsonl: say why, before anyone wonders.
+                    println!(
+                        "scored with every neighbour (the whole graph); the run chose this checkpoint on sampled fan-outs {:?}",
+                        cfg.eval_fanouts()
+                    );
+                }
                 let metrics: Vec<&str> = scores[0].iter().map(|(m, _)| *m).collect();
                 print!("{:<8}", "split");
                 for m in &metrics {

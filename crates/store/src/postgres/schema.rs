@@ -14,7 +14,8 @@
 //!
 //! `x.postgres.json` in the dataset dir records the server URL *without password*, the table,
 //! codec and shape; at open time the URL comes from `--pg-url`, else `$SCALEGNN_PG_URL`, else
-//! the recorded one, and a URL without password takes it from `$PGPASSWORD`.
+//! the recorded one. `$PGPASSWORD` is added only to a URL the user gave for this run, or to a
+//! recorded one whose host the user trusts (`conn.rs`: `SCALEGNN_PG_TRUSTED_HOSTS`, PGHOST).
 
 use std::path::Path;
 
