@@ -35,6 +35,16 @@ pub struct Batch {
     pub nodes: Vec<u32>,
     /// Message-flow layers, input layer first.
     pub blocks: Vec<Block>,
+    /// For a batch of edge seeds (`SeedInput::Edges`): where each edge's endpoints are among
+    /// the seeds (`nodes[src[i]] → nodes[dst[i]]`), in the order the edges were given.
+    pub edges: Option<EdgeSeeds>,
+}
+
+/// Positions of a batch's seed edges' endpoints among its seed nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EdgeSeeds {
+    pub src: Vec<u32>,
+    pub dst: Vec<u32>,
 }
 
 impl Batch {

@@ -29,6 +29,15 @@ pub enum SampleError {
         u32::MAX
     )]
     TooManyNodes { num_nodes: usize },
+    /// The sampler does not build batches of this kind of seed input.
+    #[error("the {sampler} sampler does not build batches of {input}")]
+    Unsupported {
+        sampler: &'static str,
+        input: &'static str,
+    },
+    /// An edge seed list whose two sides differ in length.
+    #[error("edge seeds: {src} sources but {dst} destinations")]
+    EdgeLengths { src: usize, dst: usize },
     /// The CSR holds a row or index that is not valid (it was opened unchecked).
     #[error("corrupt graph at node {node}: {reason}")]
     CorruptGraph { node: u32, reason: String },

@@ -1,5 +1,5 @@
-//! Mini-batch construction: the `Sampler` trait, the `Batch`/`Block` message-flow layers it
-//! returns, and `NeighborSampler` (per-hop fan-outs, PyG's `NeighborLoader` semantics).
+//! Mini-batch construction: the `Sampler` trait over `SeedInput` (nodes, edges, graphs), the
+//! `Batch`/`Block` message-flow layers it returns, and `NeighborSampler` (per-hop fan-outs, PyG's `NeighborLoader` semantics).
 
 mod block;
 mod error;
@@ -9,10 +9,10 @@ mod pick;
 mod prefetch;
 mod sampler;
 
-pub use block::{Batch, Block};
+pub use block::{Batch, Block, EdgeSeeds};
 pub use error::SampleError;
 pub use neighbor::NeighborSampler;
-pub use sampler::Sampler;
+pub use sampler::{Sampler, SeedInput};
 
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, SampleError>;

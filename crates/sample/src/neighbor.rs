@@ -16,7 +16,7 @@ use scalegnn_graph::{Csr, Indices};
 use crate::id_map::{IdMap, IdMapPool};
 use crate::pick::{chunk_rng, Picker, RawId};
 use crate::prefetch::prefetch;
-use crate::{Batch, Block, Result, SampleError, Sampler};
+use crate::{Batch, Block, EdgeSeeds, Result, SampleError, Sampler, SeedInput};
 
 /// Frontier nodes per parallel task and per random stream (fixed: it defines the streams).
 const CHUNK: usize = 256;
@@ -322,17 +322,70 @@ fn assemble(nodes: Vec<u32>, s: Sampled) -> Batch {
         num_seeds: s.sizes[0],
         nodes,
         blocks,
+        edges: None,
     }
 }
 
-impl Sampler for NeighborSampler<'_> {
-    fn sample(&self, seeds: &[u32], seed: u64) -> Result<Batch> {
+impl NeighborSampler<'_> {
+    /// The batch of node seeds `seeds`.
+    fn sample_nodes(&self, seeds: &[u32], seed: u64) -> Result<Batch> {
         let mut map = self.maps.take();
         let mut nodes = Vec::new();
         let sampled = self.run(&mut map, &mut nodes, seeds, seed);
         map.reset(&nodes);
         self.maps.give(map);
         Ok(assemble(nodes, sampled?))
+    }
+
+    /// The batch of edge seeds: one neighbourhood per distinct endpoint (in order of first
+    /// appearance), as PyG's `LinkNeighborLoader` samples.
+    fn sample_edges(&self, src: &[u32], dst: &[u32], seed: u64) -> Result<Batch> {
+        if src.len() != dst.len() {
+            return Err(SampleError::EdgeLengths {
+                src: src.len(),
+                dst: dst.len(),
+            });
+        }
+        let n = self.graph.num_nodes();
+        let mut at = std::collections::HashMap::with_capacity(2 * src.len());
+        let mut seeds = Vec::with_capacity(2 * src.len());
+        let mut place = |v: u32, position: usize| -> Result<u32> {
+            if v as usize >= n {
+                return Err(SampleError::SeedOutOfRange {
+                    position,
+                    id: v,
+                    num_nodes: n,
+                });
+            }
+            Ok(*at.entry(v).or_insert_with(|| {
+                seeds.push(v);
+                (seeds.len() - 1) as u32
+            }))
+        };
+        let mut edges = EdgeSeeds {
+            src: Vec::with_capacity(src.len()),
+            dst: Vec::with_capacity(src.len()),
+        };
+        for (i, (&s, &d)) in src.iter().zip(dst).enumerate() {
+            edges.src.push(place(s, i)?);
+            edges.dst.push(place(d, i)?);
+        }
+        let mut batch = self.sample_nodes(&seeds, seed)?;
+        batch.edges = Some(edges);
+        Ok(batch)
+    }
+}
+
+impl Sampler for NeighborSampler<'_> {
+    fn sample_input(&self, input: SeedInput<'_>, seed: u64) -> Result<Batch> {
+        match input {
+            SeedInput::Nodes(seeds) => self.sample_nodes(seeds, seed),
+            SeedInput::Edges { src, dst } => self.sample_edges(src, dst, seed),
+            SeedInput::Graphs(_) => Err(SampleError::Unsupported {
+                sampler: "neighbour",
+                input: input.kind(),
+            }),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_graph::{Csr, CsrBuilder};
-use scalegnn_sample::{Batch, NeighborSampler, Sampler};
+use scalegnn_sample::{Batch, NeighborSampler, SampleError, Sampler, SeedInput};
 
 /// 2,000 nodes: most with 0–30 random in-neighbours, some isolated, 5 hubs with ~600.
 fn random_graph() -> Csr {
@@ -200,6 +200,64 @@ fn conformance<'g, S: Sampler>(
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(outs.iter().all(|b| *b == a));
+    // Edge seeds (link prediction): endpoints repeat within and across edges, and an edge
+    // may be a self loop.
+    for size in [1usize, 40, 600] {
+        let src: Vec<u32> = (0..size).map(|_| rng.random_range(0..n.min(60))).collect();
+        let mut dst: Vec<u32> = (0..size).map(|_| rng.random_range(0..n)).collect();
+        dst[0] = src[0];
+        let input = SeedInput::Edges {
+            src: &src,
+            dst: &dst,
+        };
+        let b = sampler.sample_input(input, 9).unwrap();
+        let e = b
+            .edges
+            .as_ref()
+            .expect("an edge batch says where its edges are");
+        assert_eq!((e.src.len(), e.dst.len()), (size, size));
+        // Each endpoint is a seed holding the right node; the seeds are the distinct
+        // endpoints, each once.
+        for i in 0..size {
+            assert_eq!(b.nodes[e.src[i] as usize], src[i]);
+            assert_eq!(b.nodes[e.dst[i] as usize], dst[i]);
+            assert!((e.src[i] as usize) < b.num_seeds && (e.dst[i] as usize) < b.num_seeds);
+        }
+        let distinct: HashSet<u32> = src.iter().chain(&dst).copied().collect();
+        assert_eq!(b.num_seeds, distinct.len());
+        let seeds = b.nodes[..b.num_seeds].to_vec();
+        check_batch(
+            g,
+            &b,
+            &seeds,
+            neighbor_semantics.then_some(&[15i64, 10, 5][..]),
+        );
+        assert_eq!(b, sampler.sample_input(input, 9).unwrap(), "deterministic");
+    }
+    let bad = [n];
+    let e = sampler
+        .sample_input(
+            SeedInput::Edges {
+                src: &[0],
+                dst: &bad,
+            },
+            0,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(e, SampleError::SeedOutOfRange { id, .. } if id == n),
+        "{e}"
+    );
+    let e = sampler
+        .sample_input(
+            SeedInput::Edges {
+                src: &[0, 1],
+                dst: &[1],
+            },
+            0,
+        )
+        .unwrap_err();
+    assert!(matches!(e, SampleError::EdgeLengths { .. }), "{e}");
 }
 
 #[test]
@@ -244,4 +302,12 @@ fn tiny_graph_by_hand() {
     assert_eq!(input.indptr, vec![0, 3, 5, 6, 6]);
     assert_eq!(input.indices, vec![1, 2, 3, 0, 4, 5]);
     assert_eq!(b.num_edges(), 6);
+}
+
+#[test]
+fn a_neighbour_sampler_refuses_graph_seeds_by_name() {
+    let g = tiny_graph();
+    let s = NeighborSampler::new(&g, &[2]).unwrap();
+    let e = s.sample_input(SeedInput::Graphs(&[0]), 0).unwrap_err();
+    assert!(e.to_string().contains("graphs"), "{e}");
 }
