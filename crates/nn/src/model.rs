@@ -331,6 +331,16 @@ impl Model {
                 config.attn_dropout
             )));
         }
+        if config.kind.is_mixture() {
+            if let Some(k) = config.moe.pool.iter().find(|k| k.expert().is_none()) {
+                return Err(NnError::BadShape(format!(
+                    "{}: `{}` cannot be an expert (experts: {})",
+                    config.kind.name(),
+                    k.name(),
+                    crate::moe::expert::expert_names().join(", ")
+                )));
+            }
+        }
         config.check_fits(0, 0)?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut params = ParamStore::default();

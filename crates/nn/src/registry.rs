@@ -6,10 +6,11 @@
 use std::sync::RwLock;
 
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_tensor::ParamStore;
+use scalegnn_tensor::{ParamStore, Tape, Var};
 
 use crate::model::{Architecture, NnError, SizeShape};
-use crate::ModelConfig;
+use crate::moe::expert::ExpertParams;
+use crate::{GraphCtx, ModelConfig};
 
 /// Every built-in model, in the order `--help` lists them.
 pub static BUILTIN: &[&ModelSpec] = &[
@@ -99,6 +100,40 @@ pub struct ModelSpec {
     /// Parameter count, output width per layer and attention entries per edge, for the
     /// memory estimates.
     pub size: fn(&ModelConfig) -> SizeShape,
+    /// How the model serves as one of SAGMM's experts; None: it cannot.
+    pub expert: Option<ExpertConv>,
+}
+
+/// A model's convolution inside a SAGMM expert: the expert owns the input projection and the
+/// LayerNorm → ReLU → dropout after every convolution (`moe/expert.rs`); the model gives the
+/// convolution itself, `hidden` wide.
+pub struct ExpertConv {
+    /// Propagation steps one convolution takes, given `hops` and `layers` (every expert sees
+    /// the same `layers`-hop neighbourhood).
+    pub hops_per_conv: fn(usize, usize) -> usize,
+    /// Whether it uses `heads` attention heads (when they divide `hidden`).
+    pub multi_head: bool,
+    /// Whether a jumping-knowledge projection reads every convolution's output.
+    pub jumping_knowledge: bool,
+    /// Registers one convolution's parameters under `name`: their indices, in the order
+    /// `conv` reads them.
+    pub params: fn(&mut ExpertParams<'_>, &str, &ConvShape, &mut Xoshiro256PlusPlus) -> Vec<usize>,
+    /// The convolution of `h`, its first block `blk`.
+    pub conv:
+        fn(&mut Tape, &[Var], Var, &GraphCtx, usize, &ConvShape, &mut Xoshiro256PlusPlus) -> Var,
+}
+
+/// The shape of one expert convolution.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvShape {
+    /// Width in and out.
+    pub hidden: usize,
+    /// Propagation steps it takes.
+    pub hops: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Dropout on attention coefficients.
+    pub attn_dropout: f32,
 }
 
 /// A model in the registry (a copyable handle to its [`ModelSpec`]).
@@ -164,6 +199,11 @@ impl ModelKind {
         self.0.mixture
     }
 
+    /// How it serves as a SAGMM expert (None: it cannot).
+    pub fn expert(self) -> Option<&'static ExpertConv> {
+        self.0.expert.as_ref()
+    }
+
     /// Propagation steps one layer takes, each on its own sampled block.
     pub fn blocks_per_layer(self, hops: usize) -> usize {
         match self.0.steps {
@@ -182,7 +222,8 @@ impl ModelKind {
 
     /// Sampled blocks (fan-outs) one forward pass consumes with `layers` layers.
     pub fn num_blocks(self, layers: usize, hops: usize) -> usize {
-        self.depth(layers) * self.blocks_per_layer(hops)
+        self.depth(layers)
+            .saturating_mul(self.blocks_per_layer(hops))
     }
 }
 

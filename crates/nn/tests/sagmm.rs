@@ -6,7 +6,6 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_graph::{Csr, CsrBuilder};
-use scalegnn_nn::moe::expert::ExpertKind;
 use scalegnn_nn::moe::MoeConfig;
 use scalegnn_nn::{Features, GraphCtx, Model, ModelConfig, ModelKind};
 use scalegnn_tensor::{Adam, Matrix, Tape};
@@ -105,10 +104,10 @@ fn the_threshold_gives_nodes_of_a_two_regime_graph_variable_expert_counts() {
     let moe = MoeConfig {
         prune: false,
         pool: vec![
-            ExpertKind::Gcn,
-            ExpertKind::Sage,
-            ExpertKind::Sgc,
-            ExpertKind::Gin,
+            "gcn".parse::<ModelKind>().unwrap(),
+            "sage".parse().unwrap(),
+            "sgc".parse().unwrap(),
+            "gin".parse().unwrap(),
         ],
         ..MoeConfig::default()
     };

@@ -53,6 +53,7 @@ static TOY: ModelSpec = ModelSpec {
         Box::new(Toy { w, b })
     },
     size: |cfg| SizeShape::stack(cfg, 1, 1, false, |i, o| (i * o + o, o)),
+    expert: None,
 };
 
 #[test]

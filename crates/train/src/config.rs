@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use scalegnn_nn::moe::expert::ExpertKind;
+use scalegnn_nn::moe::expert;
 use scalegnn_nn::moe::{GateKind, MoeConfig};
 use scalegnn_nn::registry::{Depth, Knob};
 use scalegnn_nn::{ModelConfig, ModelKind};
@@ -633,8 +633,8 @@ impl RunConfig {
     /// SAGMM's knobs (defaults for unset keys; [`RunConfig::check`] has refused bad ones).
     pub fn moe(&self) -> MoeConfig {
         let d = MoeConfig::default();
-        let pool: Vec<ExpertKind> = match &self.expert_pool {
-            Some(names) => names.iter().filter_map(|n| ExpertKind::parse(n)).collect(),
+        let pool: Vec<ModelKind> = match &self.expert_pool {
+            Some(names) => names.iter().filter_map(|n| expert::parse(n)).collect(),
             None => d.pool.clone(),
         };
         MoeConfig {
@@ -716,6 +716,14 @@ impl RunConfig {
             ("pretrain_epochs", self.pretrain_epochs),
         ] {
             positive(key, v)?;
+        }
+        // Depth sizes per-layer lists (fan-outs, blocks) before any model is built: bounded
+        // here so `layers × hops` cannot overflow or allocate from a config value. Deep GNNs
+        // in the literature stay well below (DeeperGCN: 112 layers).
+        for (key, v, max) in [("layers", self.layers, 1024), ("hops", self.hops, 64)] {
+            if let Some(v) = v.filter(|&v| v > max) {
+                return Err(bad(key, format!("{v} is more than {max}")));
+            }
         }
         for (key, v) in [
             ("dropout", self.dropout),
@@ -866,11 +874,12 @@ impl RunConfig {
             if names.is_empty() {
                 return Err(bad("expert_pool", "needs at least one expert"));
             }
-            if let Some(n) = names.iter().find(|n| ExpertKind::parse(n).is_none()) {
+            if let Some(n) = names.iter().find(|n| expert::parse(n).is_none()) {
                 return Err(bad(
                     "expert_pool",
                     format!(
-                        "unknown expert `{n}` (expected gcn, gat, sage, sgc, jk, cheb, gin or mixhop)"
+                        "unknown expert `{n}` (expected one of {})",
+                        expert::expert_names().join(", ")
                     ),
                 ));
             }
@@ -1069,6 +1078,7 @@ const ALL_KEYS: &[&str] = &[
 ];
 
 /// `--model`'s help: every registered model with its one-line description.
+#[cfg(feature = "clap")]
 pub fn model_help() -> String {
     let mut h = String::from("Model:");
     for k in ModelKind::all() {

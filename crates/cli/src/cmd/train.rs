@@ -52,7 +52,17 @@ fn default_run_dir() -> PathBuf {
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
+    // Only async-signal-safe calls here: an atomic swap, write(2) and _exit(2).
+    if INTERRUPTED.swap(true, Ordering::Relaxed) {
+        // The second Ctrl-C: stop now (setup, e.g. checksums or a derived table, has no batch
+        // boundary to wait for). Every file is written to a temporary name first, so a
+        // finished file is never left half-written.
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+    let msg = b"\nstopping at the next batch boundary (Ctrl-C again to stop at once)\n";
+    // SAFETY: write(2) on stderr with a valid buffer is async-signal-safe.
+    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
 }
 
 /// Runs `scalegnn train`.

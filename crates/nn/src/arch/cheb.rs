@@ -7,7 +7,7 @@ use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 use crate::arch::stack::{relu_if, Stack};
 use crate::features::Input;
 use crate::model::SizeShape;
-use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
+use crate::registry::{Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
 use crate::{GraphCtx, ModelConfig};
 
 /// ChebConv layers with `hops + 1` polynomial terms each.
@@ -134,9 +134,33 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(Cheb::new(cfg, params, rng)),
     size,
+    expert: Some(EXPERT),
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {
     let k = cfg.hops as u128 + 1;
     SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (k * i * o, o))
 }
+
+/// As a SAGMM expert: a ChebConv with 3 terms (2 hops, at most `layers`).
+const EXPERT: ExpertConv = ExpertConv {
+    hops_per_conv: |_, layers| 2.min(layers.max(1)),
+    multi_head: false,
+    jumping_knowledge: false,
+    params: |r, name, s, rng| {
+        let mut p: Vec<usize> = (0..=s.hops)
+            .map(|k| {
+                r.add(
+                    &format!("{name}.weight{k}"),
+                    Matrix::glorot(s.hidden, s.hidden, rng),
+                )
+            })
+            .collect();
+        p.push(r.add(&format!("{name}.bias"), Matrix::zeros(1, s.hidden)));
+        p
+    },
+    conv: |tape, p, h, graph, blk, _, _| {
+        let (ws, b) = p.split_at(p.len() - 1);
+        cheb_layer(tape, &Input::Dense(h), ws, b[0], graph, blk)
+    },
+};

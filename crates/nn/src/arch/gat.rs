@@ -10,7 +10,7 @@ use scalegnn_tensor::{EdgeIndex, Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
 use crate::model::{Architecture, SizeShape};
-use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
+use crate::registry::{Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// Negative slope of the edge-score LeakyReLU (the paper's and PyG's 0.2).
@@ -154,11 +154,44 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(Gat::new(cfg, params, rng)),
     size,
+    expert: Some(EXPERT),
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {
     SizeShape::stack(cfg, cfg.layers, cfg.heads, true, |i, o| (i * o, o))
 }
+
+/// As a SAGMM expert: multi-head attention, the heads concatenated to `hidden`.
+const EXPERT: ExpertConv = ExpertConv {
+    hops_per_conv: |_, _| 1,
+    multi_head: true,
+    jumping_knowledge: false,
+    params: |r, name, s, rng| {
+        let (h, heads) = (s.hidden, s.heads);
+        let w = r.add(&format!("{name}.weight"), Matrix::glorot(h, h, rng));
+        let att = |rng: &mut Xoshiro256PlusPlus| {
+            let m = Matrix::glorot(heads, h / heads, rng);
+            Matrix::from_vec(1, h, m.data)
+        };
+        let a_src = r.add(&format!("{name}.att_src"), att(rng));
+        let a_dst = r.add(&format!("{name}.att_dst"), att(rng));
+        let b = r.add(&format!("{name}.bias"), Matrix::zeros(1, h));
+        vec![w, a_src, a_dst, b]
+    },
+    conv: |tape, p, h, graph, blk, s, rng| {
+        let edges = graph.attention_at(blk);
+        let vars = (p[0], p[1], p[2], p[3]);
+        gat_layer(
+            tape,
+            &Input::Dense(h),
+            vars,
+            s.heads,
+            &edges,
+            s.attn_dropout,
+            rng,
+        )
+    },
+};
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,8 @@ use scalegnn_tensor::{ParamStore, Tape, Var};
 use crate::arch::stack::{relu_if, Stack};
 use crate::features::Input;
 use crate::model::SizeShape;
-use crate::registry::{Depth, ModelSpec, Operator, Steps};
+use crate::moe::expert::ExpertParams;
+use crate::registry::{ConvShape, Depth, ExpertConv, ModelSpec, Operator, Steps};
 use crate::{GraphCtx, ModelConfig};
 
 /// A stack of GCN layers with ReLU and dropout between them.
@@ -95,8 +96,41 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(Gcn::new(cfg, params, rng)),
     size,
+    expert: Some(EXPERT),
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {
     SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (i * o, o))
+}
+
+/// As a SAGMM expert: `Â h W + b`.
+pub(crate) const EXPERT: ExpertConv = ExpertConv {
+    hops_per_conv: |_, _| 1,
+    multi_head: false,
+    jumping_knowledge: false,
+    params: expert_params,
+    conv: expert_conv,
+};
+
+/// One `[hidden, hidden]` linear.
+pub(crate) fn expert_params(
+    r: &mut ExpertParams<'_>,
+    name: &str,
+    s: &ConvShape,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Vec<usize> {
+    r.linear(name, s.hidden, s.hidden, rng).to_vec()
+}
+
+/// GCN's convolution on block `blk`.
+pub(crate) fn expert_conv(
+    tape: &mut Tape,
+    p: &[Var],
+    h: Var,
+    graph: &GraphCtx,
+    blk: usize,
+    _: &ConvShape,
+    _: &mut Xoshiro256PlusPlus,
+) -> Var {
+    gcn_layer(tape, &Input::Dense(h), p[0], p[1], graph, blk)
 }

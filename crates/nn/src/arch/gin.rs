@@ -10,7 +10,7 @@ use crate::arch::norm::BatchNorm;
 use crate::arch::stack::{relu_if, Stack};
 use crate::features::Input;
 use crate::model::SizeShape;
-use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
+use crate::registry::{Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
 use crate::{GraphCtx, ModelConfig};
 
 /// GIN layers, each `Linear → BatchNorm → ReLU → Linear` after the sum aggregation.
@@ -113,9 +113,33 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(Gin::new(cfg, params, rng)),
     size,
+    expert: Some(EXPERT),
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {
     // GIN's MLP: a second dout × dout linear.
     SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (i * o + o * o, o))
 }
+
+/// As a SAGMM expert: GIN-0's sum and two-layer MLP.
+const EXPERT: ExpertConv = ExpertConv {
+    hops_per_conv: |_, _| 1,
+    multi_head: false,
+    jumping_knowledge: false,
+    params: |r, name, s, rng| {
+        let mut p = r
+            .linear(&format!("{name}.mlp0"), s.hidden, s.hidden, rng)
+            .to_vec();
+        p.extend(r.linear(&format!("{name}.mlp1"), s.hidden, s.hidden, rng));
+        p
+    },
+    conv: |tape, p, h, graph, blk, _, _| {
+        let a = graph.sum_at(blk);
+        let t = tape.spmm(&a.a, &a.at, h);
+        let t = tape.matmul(t, p[0]);
+        let t = tape.add_bias(t, p[1]);
+        let t = tape.relu(t);
+        let t = tape.matmul(t, p[2]);
+        tape.add_bias(t, p[3])
+    },
+};

@@ -7,7 +7,7 @@ use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 use crate::arch::gcn::gcn_layer;
 use crate::features::Input;
 use crate::model::{Architecture, SizeShape};
-use crate::registry::{Depth, ModelSpec, Operator, Steps};
+use crate::registry::{Depth, ExpertConv, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// `layers` GCN layers of width `hidden`, then a linear layer over their concatenation.
@@ -101,6 +101,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(Jk::new(cfg, params, rng)),
     size,
+    expert: Some(EXPERT),
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {
@@ -110,3 +111,9 @@ fn size(cfg: &ModelConfig) -> SizeShape {
     s.params = s.params.saturating_add(head);
     s
 }
+
+/// As a SAGMM expert: GCN convolutions whose outputs a jumping-knowledge projection reads.
+const EXPERT: ExpertConv = ExpertConv {
+    jumping_knowledge: true,
+    ..crate::arch::gcn::EXPERT
+};

@@ -6,7 +6,7 @@ use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
 use crate::model::{Architecture, SizeShape};
-use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
+use crate::registry::{Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// `layers` MixHop layers (each `(P+1)·hidden` wide) and a linear head.
@@ -139,6 +139,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(MixHop::new(cfg, params, rng)),
     size,
+    expert: Some(EXPERT),
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {
@@ -146,3 +147,26 @@ fn size(cfg: &ModelConfig) -> SizeShape {
     let k = cfg.hops as u128 + 1;
     SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (k * i * o, k * o))
 }
+
+/// As a SAGMM expert: powers 0..=2 (at most `layers`) concatenated, then projected back.
+const EXPERT: ExpertConv = ExpertConv {
+    hops_per_conv: |_, layers| 2.min(layers.max(1)),
+    multi_head: false,
+    jumping_knowledge: false,
+    params: |r, name, s, rng| {
+        let h = s.hidden;
+        let mut p = Vec::new();
+        for q in 0..=s.hops {
+            p.extend(r.linear(&format!("{name}.power{q}"), h, h, rng));
+        }
+        p.extend(r.linear(&format!("{name}.proj"), (s.hops + 1) * h, h, rng));
+        p
+    },
+    conv: |tape, p, h, graph, blk, _, _| {
+        let n = p.len();
+        let wb: Vec<(Var, Var)> = p[..n - 2].chunks(2).map(|c| (c[0], c[1])).collect();
+        let cat = mixhop_layer(tape, &Input::Dense(h), &wb, graph, blk);
+        let t = tape.matmul(cat, p[n - 2]);
+        tape.add_bias(t, p[n - 1])
+    },
+};

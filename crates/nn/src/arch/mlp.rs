@@ -80,6 +80,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(Mlp::new(cfg, params, rng)),
     size,
+    expert: None,
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {

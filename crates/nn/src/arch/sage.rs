@@ -6,7 +6,7 @@ use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 use crate::arch::stack::{relu_if, Stack};
 use crate::features::Input;
 use crate::model::SizeShape;
-use crate::registry::{Depth, ModelSpec, Operator, Steps};
+use crate::registry::{Depth, ExpertConv, ModelSpec, Operator, Steps};
 use crate::{GraphCtx, ModelConfig};
 
 /// A stack of SAGE layers with ReLU and dropout between them.
@@ -102,8 +102,28 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(Sage::new(cfg, params, rng)),
     size,
+    expert: Some(EXPERT),
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {
     SizeShape::stack(cfg, cfg.layers, 1, false, |i, o| (2 * i * o, o))
 }
+
+/// As a SAGMM expert: mean aggregation with a root weight.
+const EXPERT: ExpertConv = ExpertConv {
+    hops_per_conv: |_, _| 1,
+    multi_head: false,
+    jumping_knowledge: false,
+    params: |r, name, s, rng| {
+        let [w, b] = r.linear(name, s.hidden, s.hidden, rng);
+        let root = r.add(
+            &format!("{name}.root"),
+            Matrix::glorot(s.hidden, s.hidden, rng),
+        );
+        vec![w, root, b]
+    },
+    conv: |tape, p, h, graph, blk, _, _| {
+        let a = graph.mean_at(blk);
+        tape.sage_layer(&a.a, &a.at, h, p[0], p[1], p[2], false)
+    },
+};

@@ -7,7 +7,7 @@ use scalegnn_tensor::{spmm, Matrix, ParamStore, Tape, Var};
 
 use crate::features::Input;
 use crate::model::{Architecture, SizeShape};
-use crate::registry::{Depth, Knob, ModelSpec, Operator, Steps};
+use crate::registry::{Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, ModelConfig};
 
 /// One linear layer over `K`-hop smoothed features.
@@ -136,8 +136,26 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(Sgc::new(cfg, params, rng)),
     size,
+    expert: Some(EXPERT),
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {
     SizeShape::stack(cfg, 1, 1, false, |i, o| (i * o, o))
 }
+
+/// As a SAGMM expert: `hops` propagations (at most `layers`), then a linear.
+const EXPERT: ExpertConv = ExpertConv {
+    hops_per_conv: |hops, layers| hops.clamp(1, layers.max(1)),
+    multi_head: false,
+    jumping_knowledge: false,
+    params: crate::arch::gcn::expert_params,
+    conv: |tape, p, h, graph, blk, s, _| {
+        let mut t = h;
+        for k in 0..s.hops {
+            let a = graph.gcn_at(blk + k);
+            t = tape.spmm(&a.a, &a.at, t);
+        }
+        let t = tape.matmul(t, p[0]);
+        tape.add_bias(t, p[1])
+    },
+};

@@ -7,65 +7,32 @@
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
-use crate::arch::{
-    cheb::cheb_layer, dst_rows, gat::gat_layer, gcn::gcn_layer, mixhop::mixhop_layer,
-};
+use crate::arch::dst_rows;
+use crate::registry::{ConvShape, ExpertConv, ModelKind};
 use crate::{GraphCtx, Input};
 
-/// The architectures an expert can have, in pool order (`experts = E` takes the first E).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpertKind {
-    Gcn,
-    Gat,
-    Sage,
-    Sgc,
-    Jk,
-    Cheb,
-    Gin,
-    MixHop,
+/// The default pool, in the order experts are taken (`experts = E` takes the first E).
+pub const POOL: [&str; 8] = ["gcn", "gat", "sage", "sgc", "jk", "cheb", "gin", "mixhop"];
+
+/// The default pool as registry models.
+pub fn default_pool() -> Vec<ModelKind> {
+    POOL.iter().filter_map(|n| parse(n)).collect()
 }
 
-impl ExpertKind {
-    /// The pool, in the order experts are taken.
-    pub const POOL: [ExpertKind; 8] = [
-        ExpertKind::Gcn,
-        ExpertKind::Gat,
-        ExpertKind::Sage,
-        ExpertKind::Sgc,
-        ExpertKind::Jk,
-        ExpertKind::Cheb,
-        ExpertKind::Gin,
-        ExpertKind::MixHop,
-    ];
+/// The registry model named `name` when it can be an expert.
+pub fn parse(name: &str) -> Option<ModelKind> {
+    name.parse::<ModelKind>()
+        .ok()
+        .filter(|k| k.expert().is_some())
+}
 
-    /// The kind named `name` (as `name()` prints it).
-    pub fn parse(name: &str) -> Option<ExpertKind> {
-        ExpertKind::POOL.into_iter().find(|k| k.name() == name)
-    }
-
-    /// Lower-case name (plots, logs).
-    pub fn name(self) -> &'static str {
-        match self {
-            ExpertKind::Gcn => "gcn",
-            ExpertKind::Gat => "gat",
-            ExpertKind::Sage => "sage",
-            ExpertKind::Sgc => "sgc",
-            ExpertKind::Jk => "jk",
-            ExpertKind::Cheb => "cheb",
-            ExpertKind::Gin => "gin",
-            ExpertKind::MixHop => "mixhop",
-        }
-    }
-
-    /// Hops one convolution takes: SGC's K (`hops`, at most `layers`), ChebNet with K = 3
-    /// Chebyshev terms (2 hops), MixHop with powers 0..=2 (2 hops), 1 for the rest.
-    fn hops_per_conv(self, hops: usize, layers: usize) -> usize {
-        match self {
-            ExpertKind::Sgc => hops.clamp(1, layers.max(1)),
-            ExpertKind::Cheb | ExpertKind::MixHop => 2.min(layers.max(1)),
-            _ => 1,
-        }
-    }
+/// Names of every registered model that can be an expert (for messages).
+pub fn expert_names() -> Vec<&'static str> {
+    ModelKind::all()
+        .into_iter()
+        .filter(|k| k.expert().is_some())
+        .map(|k| k.name())
+        .collect()
 }
 
 /// Parameter indices of one convolution (layout depends on the kind) and its norm.
@@ -76,7 +43,8 @@ struct Conv {
 
 /// One expert: its kind, parameters and shape.
 pub struct Expert {
-    pub kind: ExpertKind,
+    pub kind: ModelKind,
+    ops: &'static ExpertConv,
     input: (usize, usize),
     input_norm: (usize, usize),
     convs: Vec<Conv>,
@@ -84,21 +52,23 @@ pub struct Expert {
     proj: Option<(usize, usize)>,
     hops_per_conv: usize,
     heads: usize,
+    hidden: usize,
     /// Every parameter index this expert owns (freed together when it is pruned).
     pub params: Vec<usize>,
 }
 
 /// Registers parameters under one expert's prefix; a pruned expert's are empty buffers so
 /// indices and names still line up with the checkpoint.
-struct Reg<'a> {
+pub struct ExpertParams<'a> {
     params: &'a mut ParamStore,
     prefix: String,
     pruned: bool,
     owned: Vec<usize>,
 }
 
-impl Reg<'_> {
-    fn add(&mut self, name: &str, m: Matrix) -> usize {
+impl ExpertParams<'_> {
+    /// Registers `name` (under the expert's prefix); its index.
+    pub fn add(&mut self, name: &str, m: Matrix) -> usize {
         let full = format!("{}.{name}", self.prefix);
         let i = if self.pruned {
             self.params.add_buffer(&full, Matrix::zeros(0, 0))
@@ -109,7 +79,8 @@ impl Reg<'_> {
         i
     }
 
-    fn linear(
+    /// Registers `{name}.weight` (Glorot `[din, dout]`) and `{name}.bias` (zeros).
+    pub fn linear(
         &mut self,
         name: &str,
         din: usize,
@@ -143,24 +114,26 @@ pub struct ExpertShape {
 }
 
 impl Expert {
-    /// Registers expert `index` of kind `kind` (`pruned`: as empty buffers).
+    /// Registers expert `index` of kind `kind` (`pruned`: as empty buffers); None when the
+    /// model cannot be an expert.
     pub fn new(
         index: usize,
-        kind: ExpertKind,
+        kind: ModelKind,
         s: &ExpertShape,
         params: &mut ParamStore,
         pruned: bool,
         rng: &mut Xoshiro256PlusPlus,
-    ) -> Expert {
+    ) -> Option<Expert> {
+        let ops = kind.expert()?;
         let h = s.hidden;
-        let hpc = kind.hops_per_conv(s.hops, s.layers);
+        let hpc = (ops.hops_per_conv)(s.hops, s.layers);
         let n_convs = (s.layers / hpc).max(1);
-        let heads = if kind == ExpertKind::Gat && s.heads > 0 && h.is_multiple_of(s.heads) {
+        let heads = if ops.multi_head && s.heads > 0 && h.is_multiple_of(s.heads) {
             s.heads
         } else {
             1
         };
-        let mut r = Reg {
+        let mut r = ExpertParams {
             params,
             prefix: format!("expert{index}.{}", kind.name()),
             pruned,
@@ -168,68 +141,36 @@ impl Expert {
         };
         let [iw, ib] = r.linear("input", s.in_dim, h, rng);
         let input_norm = r.norm("input_norm", h);
+        let shape = ConvShape {
+            hidden: h,
+            hops: hpc,
+            heads,
+            attn_dropout: 0.0,
+        };
         let convs = (0..n_convs)
             .map(|l| {
                 let c = format!("conv{l}");
-                let p = match kind {
-                    ExpertKind::Gcn | ExpertKind::Jk | ExpertKind::Sgc => {
-                        r.linear(&c, h, h, rng).to_vec()
-                    }
-                    ExpertKind::Sage => {
-                        let [w, b] = r.linear(&c, h, h, rng);
-                        let root = r.add(&format!("{c}.root"), Matrix::glorot(h, h, rng));
-                        vec![w, root, b]
-                    }
-                    ExpertKind::Gat => {
-                        let w = r.add(&format!("{c}.weight"), Matrix::glorot(h, h, rng));
-                        let att = |rng: &mut Xoshiro256PlusPlus| {
-                            let m = Matrix::glorot(heads, h / heads, rng);
-                            Matrix::from_vec(1, h, m.data)
-                        };
-                        let a_src = r.add(&format!("{c}.att_src"), att(rng));
-                        let a_dst = r.add(&format!("{c}.att_dst"), att(rng));
-                        let b = r.add(&format!("{c}.bias"), Matrix::zeros(1, h));
-                        vec![w, a_src, a_dst, b]
-                    }
-                    ExpertKind::Cheb => {
-                        let mut p: Vec<usize> = (0..=hpc)
-                            .map(|k| r.add(&format!("{c}.weight{k}"), Matrix::glorot(h, h, rng)))
-                            .collect();
-                        p.push(r.add(&format!("{c}.bias"), Matrix::zeros(1, h)));
-                        p
-                    }
-                    ExpertKind::Gin => {
-                        let mut p = r.linear(&format!("{c}.mlp0"), h, h, rng).to_vec();
-                        p.extend(r.linear(&format!("{c}.mlp1"), h, h, rng));
-                        p
-                    }
-                    ExpertKind::MixHop => {
-                        let mut p = Vec::new();
-                        for q in 0..=hpc {
-                            p.extend(r.linear(&format!("{c}.power{q}"), h, h, rng));
-                        }
-                        p.extend(r.linear(&format!("{c}.proj"), (hpc + 1) * h, h, rng));
-                        p
-                    }
-                };
+                let p = (ops.params)(&mut r, &c, &shape, rng);
                 let norm = r.norm(&format!("{c}.norm"), h);
                 Conv { p, norm }
             })
             .collect();
-        let proj = (kind == ExpertKind::Jk).then(|| {
+        let proj = ops.jumping_knowledge.then(|| {
             let [w, b] = r.linear("jk", n_convs * h, h, rng);
             (w, b)
         });
-        Expert {
+        Some(Expert {
             kind,
+            ops,
             input: (iw, ib),
             input_norm,
             convs,
             proj,
             hops_per_conv: hpc,
             heads,
+            hidden: h,
             params: r.owned,
-        }
+        })
     }
 
     /// Sampled blocks (hops) this expert consumes.
@@ -273,57 +214,13 @@ impl Expert {
         let mut blk = offset;
         for conv in &self.convs {
             let p: Vec<Var> = conv.p.iter().map(|&i| tape.param(params, i)).collect();
-            let z = match self.kind {
-                ExpertKind::Gcn | ExpertKind::Jk => {
-                    gcn_layer(tape, &Input::Dense(h), p[0], p[1], graph, blk)
-                }
-                ExpertKind::Sage => {
-                    let a = graph.mean_at(blk);
-                    tape.sage_layer(&a.a, &a.at, h, p[0], p[1], p[2], false)
-                }
-                ExpertKind::Gat => {
-                    let edges = graph.attention_at(blk);
-                    let vars = (p[0], p[1], p[2], p[3]);
-                    gat_layer(
-                        tape,
-                        &Input::Dense(h),
-                        vars,
-                        self.heads,
-                        &edges,
-                        attn_dropout,
-                        rng,
-                    )
-                }
-                ExpertKind::Sgc => {
-                    let mut t = h;
-                    for s in 0..self.hops_per_conv {
-                        let a = graph.gcn_at(blk + s);
-                        t = tape.spmm(&a.a, &a.at, t);
-                    }
-                    let t = tape.matmul(t, p[0]);
-                    tape.add_bias(t, p[1])
-                }
-                ExpertKind::Cheb => {
-                    let (ws, b) = p.split_at(p.len() - 1);
-                    cheb_layer(tape, &Input::Dense(h), ws, b[0], graph, blk)
-                }
-                ExpertKind::Gin => {
-                    let a = graph.sum_at(blk);
-                    let t = tape.spmm(&a.a, &a.at, h);
-                    let t = tape.matmul(t, p[0]);
-                    let t = tape.add_bias(t, p[1]);
-                    let t = tape.relu(t);
-                    let t = tape.matmul(t, p[2]);
-                    tape.add_bias(t, p[3])
-                }
-                ExpertKind::MixHop => {
-                    let n = p.len();
-                    let wb: Vec<(Var, Var)> = p[..n - 2].chunks(2).map(|c| (c[0], c[1])).collect();
-                    let cat = mixhop_layer(tape, &Input::Dense(h), &wb, graph, blk);
-                    let t = tape.matmul(cat, p[n - 2]);
-                    tape.add_bias(t, p[n - 1])
-                }
+            let shape = ConvShape {
+                hidden: self.hidden,
+                hops: self.hops_per_conv,
+                heads: self.heads,
+                attn_dropout,
             };
+            let z = (self.ops.conv)(tape, &p, h, graph, blk, &shape, rng);
             blk += self.hops_per_conv;
             h = self.norm_act(tape, params, z, conv.norm, dropout, rng);
             if self.proj.is_some() {

@@ -18,7 +18,7 @@ use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 use crate::model::{Architecture, ModelOutput, SizeShape};
 use crate::registry::{Depth, Knob, ModelKind, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, Input, ModelConfig};
-use expert::{Expert, ExpertKind, ExpertShape};
+use expert::{Expert, ExpertShape};
 
 /// How the mixture picks experts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +55,9 @@ impl std::str::FromStr for GateKind {
 /// SAGMM's knobs (the `sagmm_*` keys of a run).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MoeConfig {
-    /// The expert architectures to draw from, in order (default `ExpertKind::POOL`).
-    pub pool: Vec<ExpertKind>,
+    /// The expert architectures to draw from, in order (default `expert::POOL`): registry
+    /// models that can be experts.
+    pub pool: Vec<ModelKind>,
     /// How many experts of the pool to use (the first ones).
     pub experts: usize,
     /// Ablation: every expert a GCN (different initialisations only).
@@ -97,7 +98,7 @@ pub struct MoeConfig {
 impl Default for MoeConfig {
     fn default() -> Self {
         MoeConfig {
-            pool: ExpertKind::POOL.to_vec(),
+            pool: expert::default_pool(),
             experts: 8,
             identical: false,
             gate: GateKind::Taag,
@@ -203,7 +204,7 @@ impl Sagmm {
     pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> Sagmm {
         let m = cfg.moe.clone();
         let pool = if m.pool.is_empty() {
-            ExpertKind::POOL.to_vec()
+            expert::default_pool()
         } else {
             m.pool.clone()
         };
@@ -218,11 +219,13 @@ impl Sagmm {
         let experts: Vec<Expert> = (0..e)
             .map(|i| {
                 let kind = if m.identical {
-                    ExpertKind::Gcn
+                    ModelKind::DEFAULT
                 } else {
                     pool[i]
                 };
+                // Model::new refused a pool holding a model that cannot be an expert.
                 Expert::new(i, kind, &shape, params, m.pruned.contains(&i), rng)
+                    .expect("the expert pool was checked by Model::new")
             })
             .collect();
         let gate_dim = cfg.in_dim + m.eig_k;
@@ -844,6 +847,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: true,
     build: |cfg, params, rng| Box::new(Sagmm::new(cfg, params, rng)),
     size,
+    expert: None,
 };
 
 /// The sum of the experts' estimates, each as the standalone model of its name.
