@@ -39,9 +39,6 @@ pub struct Target {
 }
 
 /// Every target, in the order the docs list them.
-// TODO(config): the run-config TOML target goes here (`config`/`try_config` on the library's
-// parser, e.g. `scalegnn_train::RunConfig::from_toml`), with seeds in corpus/config/, a test
-// in tests/smoke.rs and fuzz/fuzz_targets/config.rs (+ its [[bin]] in fuzz/Cargo.toml).
 pub const TARGETS: &[Target] = &[
     Target {
         name: "npy_header",
@@ -70,6 +67,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "checkpoint",
         run: try_checkpoint,
+    },
+    Target {
+        name: "config",
+        run: try_config,
     },
 ];
 
@@ -419,6 +420,31 @@ pub fn try_checkpoint(data: &[u8]) -> Outcome {
     scalegnn_train::Checkpoint::load(dir.path(), None)
         .map(|_| ())
         .map_err(text)
+}
+
+/// The run-config parser (`RunConfig::from_toml`, what `--config` and a run directory's
+/// `config.toml` go through) and `check` on the input as TOML text; a configuration that
+/// passes is resolved, written as TOML and read back, as a run directory records it and a
+/// resumed run reads it.
+pub fn config(data: &[u8]) {
+    let _ = try_config(data);
+}
+
+/// [`config`], reporting whether the configuration was accepted (parsed, checked, and its
+/// resolved form read back and checked again).
+pub fn try_config(data: &[u8]) -> Outcome {
+    init();
+    let _input = alloc::CurrentInput::set(data);
+    // Invalid UTF-8 becomes U+FFFD rather than an early refusal, so byte-level mutations
+    // still reach the TOML parser (`RunConfig::load` itself refuses such a file).
+    let toml = String::from_utf8_lossy(data);
+    let c = scalegnn_train::RunConfig::from_toml(&toml).map_err(text)?;
+    c.check().map_err(text)?;
+    let written = c.resolved().to_toml();
+    let back = scalegnn_train::RunConfig::from_toml(&written)
+        .map_err(|e| format!("the resolved config.toml does not parse: {e}\n{written}"))?;
+    back.check()
+        .map_err(|e| format!("the resolved config.toml is refused: {e}\n{written}"))
 }
 
 #[cfg(test)]

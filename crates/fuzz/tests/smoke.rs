@@ -1,9 +1,10 @@
 //! The fuzz smoke run CI does on every change: each target replays its seed corpus and every
-//! regression input (inputs that once crashed a reader), then runs a seeded, count-bounded
-//! mutation loop around the corpus. A panic anywhere, caught by a reader or not (save the
-//! parquet decoder's, which the Parquet reader contains by design), fails the test and saves
-//! the input under the target's temp dir; an allocation above the limit
-//! aborts the binary, printing the input (`scalegnn_fuzz::alloc`).
+//! regression input (inputs that once crashed, hung or stalled a reader: each must finish
+//! within [`REGRESSION_DEADLINE`], and those in [`REFUSED`] must be refused with the error
+//! named there), then runs a seeded, count-bounded mutation loop around the corpus. A panic
+//! anywhere, caught by a reader or not (save the parquet decoder's, which the Parquet reader
+//! contains by design), fails the test and saves the input under the target's temp dir; an
+//! allocation above the limit aborts the binary, printing the input (`scalegnn_fuzz::alloc`).
 //!
 //! Coverage-guided runs of the same targets (libFuzzer, millions of executions) live in
 //! `fuzz/`; figures and commands in `docs/reliability.md`.
@@ -12,6 +13,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
+use std::time::Duration;
 
 use scalegnn_fuzz::alloc::CappedAlloc;
 use scalegnn_fuzz::mutate::Mutator;
@@ -45,6 +47,37 @@ fn count_panics() {
         }));
     });
 }
+
+/// Longest a regression input may take: they run in milliseconds once fixed, while the hangs
+/// among them never end (a thread runs each, so a hang fails the test instead of stalling it).
+const REGRESSION_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Regression inputs a reader must refuse, with a phrase of the error it must give: target,
+/// file name, phrase. A finding that came back as a slow accept or a different error fails.
+const REFUSED: &[(&str, &str, &str)] = &[
+    (
+        "parquet",
+        "negative-chunk-offset.parquet",
+        "claims bytes -276..+50, outside the file",
+    ),
+    (
+        "parquet",
+        "slow-footer-list-of-bools.parquet",
+        "footer metadata (bytes 821..2090) at byte 1007: field 3 of ColumnMetaData is a list \
+         of bool",
+    ),
+    (
+        "parquet",
+        "hang-page-header-skip-at-eof.parquet",
+        "row group 0 column \"src\": page header at byte 4 runs past the end of the column chunk",
+    ),
+    (
+        "parquet",
+        "dictionary-page-num-values-alloc.parquet",
+        "row group 0 column \"dst\": page header at byte 63 declares a dictionary of 853920663 \
+         values",
+    ),
+];
 
 /// Files of `dir` (sorted by name; none when it does not exist), README files aside.
 fn inputs(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -85,6 +118,24 @@ fn run(target: &Target, data: &[u8]) -> Result<scalegnn_fuzz::Outcome, PathBuf> 
     Err(p)
 }
 
+/// [`run`] on a thread of its own, failing when it does not finish within
+/// [`REGRESSION_DEADLINE`] (the thread of a hang is left running; the test fails anyway).
+fn run_with_deadline(
+    target: &'static Target,
+    data: Vec<u8>,
+) -> Result<scalegnn_fuzz::Outcome, PathBuf> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(run(target, &data));
+    });
+    rx.recv_timeout(REGRESSION_DEADLINE).unwrap_or_else(|_| {
+        panic!(
+            "{}: a regression input did not finish within {REGRESSION_DEADLINE:?}",
+            target.name
+        )
+    })
+}
+
 /// Replays the corpus (every seed must be accepted: a seed the reader refuses no longer
 /// reaches the code behind the check that refused it) and the regressions, then `mutants`
 /// mutated inputs.
@@ -105,9 +156,26 @@ fn smoke(name: &str, mutants: usize) {
             Err(saved) => findings.push(saved),
         }
     }
-    for (_, data) in inputs(&root.join("regressions").join(name)) {
-        if let Err(saved) = run(target, &data) {
-            findings.push(saved);
+    for (p, data) in inputs(&root.join("regressions").join(name)) {
+        let file = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        let outcome = match run_with_deadline(target, data) {
+            Ok(outcome) => outcome,
+            Err(saved) => {
+                findings.push(saved);
+                continue;
+            }
+        };
+        let expected = REFUSED
+            .iter()
+            .find(|(t, f, _)| *t == name && Some(*f) == file.as_deref());
+        if let Some((_, _, phrase)) = expected {
+            match outcome {
+                Err(e) if e.contains(phrase) => {}
+                other => panic!(
+                    "{name}: regression {} should be refused with \"{phrase}\", got {other:?}",
+                    p.display()
+                ),
+            }
         }
     }
     let seeds: Vec<Vec<u8>> = corpus.into_iter().map(|(_, d)| d).collect();
@@ -170,7 +238,10 @@ fn checkpoint() {
     smoke("checkpoint", 25_000);
 }
 
-// TODO(config): `smoke("config", …)` once the run-config target exists (see TARGETS).
+#[test]
+fn config() {
+    smoke("config", 100_000);
+}
 
 #[test]
 fn every_target_has_a_test_and_a_corpus() {
@@ -182,6 +253,7 @@ fn every_target_has_a_test_and_a_corpus() {
         "parquet",
         "manifest",
         "checkpoint",
+        "config",
     ];
     let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
     assert_eq!(names, listed);
@@ -192,5 +264,13 @@ fn every_target_has_a_test_and_a_corpus() {
             .join("../../fuzz/fuzz_targets")
             .join(format!("{}.rs", t.name));
         assert!(libfuzzer.is_file(), "{} has no libFuzzer target", t.name);
+    }
+    for (target, file, _) in REFUSED {
+        let p = root.join("regressions").join(target).join(file);
+        assert!(
+            p.is_file(),
+            "{} is listed in REFUSED but missing",
+            p.display()
+        );
     }
 }

@@ -4,5 +4,6 @@ pub mod csv;
 pub mod npy_dir;
 pub mod npz;
 pub mod parquet;
+mod parquet_guard;
 pub mod table;
 pub mod tu;

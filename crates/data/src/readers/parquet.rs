@@ -12,6 +12,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::schema::types::ColumnDescPtr;
 use serde_json::json;
 
+use super::parquet_guard::{self, Chunk, ValueWidth};
 use crate::{DataError, RawDataset, RawFeatures, RawLabels, Result};
 
 /// Where the tables are and which columns to use.
@@ -58,7 +59,21 @@ pub(crate) struct NodeTable {
     pub feature_columns: Vec<String>,
 }
 
-type Reader = SerializedFileReader<File>;
+/// The parquet crate's reader, and a handle on the same open file for the page checks.
+struct Reader {
+    inner: SerializedFileReader<File>,
+    file: File,
+}
+
+impl Reader {
+    fn metadata(&self) -> &parquet::file::metadata::ParquetMetaData {
+        self.inner.metadata()
+    }
+
+    fn num_row_groups(&self) -> usize {
+        self.inner.num_row_groups()
+    }
+}
 
 /// Records decoded per call into the column readers.
 const BATCH: usize = 64 * 1024;
@@ -83,12 +98,49 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
+/// Opens a table: the footer is walked (`parquet_guard`) before the parquet crate decodes
+/// it, and every column chunk's byte range is checked against the file.
 fn open(path: &Path) -> Result<Reader> {
     let f = File::open(path).map_err(|e| DataError::io(path, e))?;
     let file_len = f.metadata().map_err(|e| DataError::io(path, e))?.len();
-    let reader = SerializedFileReader::new(f).map_err(pq_err(path))?;
+    parquet_guard::check_footer(&f, path, file_len)?;
+    let file = f.try_clone().map_err(|e| DataError::io(path, e))?;
+    let inner = SerializedFileReader::new(f).map_err(pq_err(path))?;
+    let reader = Reader { inner, file };
     check_chunks(&reader, path, file_len)?;
     Ok(reader)
+}
+
+/// Walks the page headers of column `col` in row group `g` (`parquet_guard::check_pages`),
+/// before the decoder reads them.
+fn check_pages(reader: &Reader, path: &Path, g: usize, col: usize) -> Result<()> {
+    let meta = reader.metadata().row_group(g).column(col);
+    let descr = &columns(reader)[col];
+    let start = meta
+        .dictionary_page_offset()
+        .unwrap_or_else(|| meta.data_page_offset());
+    // check_chunks refused negative offsets and lengths already.
+    let (Ok(start), Ok(len)) = (u64::try_from(start), u64::try_from(meta.compressed_size())) else {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "corrupt parquet file: column {col} of row group {g} has a negative byte range"
+            ),
+        ));
+    };
+    let name = format!("row group {g} column {:?}", descr.path().string());
+    parquet_guard::check_pages(
+        &reader.file,
+        path,
+        &Chunk {
+            name: &name,
+            start,
+            len,
+            width: ValueWidth::of(descr.physical_type(), descr.type_length()),
+            uncompressed: meta.compression() == parquet::basic::Compression::UNCOMPRESSED,
+            gzip: matches!(meta.compression(), parquet::basic::Compression::GZIP(_)),
+        },
+    )
 }
 
 /// Refuses column chunks whose byte range (from the footer) is negative or past the end of
@@ -183,7 +235,8 @@ fn scan<T: DataType>(
     let mut defs: Vec<i16> = Vec::with_capacity(BATCH);
     let mut row = 0usize;
     for g in 0..reader.num_row_groups() {
-        let rg = reader.get_row_group(g).map_err(pq_err(path))?;
+        check_pages(reader, path, g, col)?;
+        let rg = reader.inner.get_row_group(g).map_err(pq_err(path))?;
         let group_rows = usize::try_from(rg.metadata().num_rows())
             .map_err(|_| DataError::invalid(path, "corrupt parquet file: bad row count"))?;
         let untyped = rg.get_column_reader(col).map_err(pq_err(path))?;
@@ -707,6 +760,366 @@ mod tests {
         );
         let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
         assert!(msg.contains("row 2: null in column src"), "{msg}");
+    }
+
+    /// A Thrift compact protocol writer, for files built byte by byte.
+    struct Thrift {
+        out: Vec<u8>,
+        /// Last field id of each open struct, innermost last.
+        last: Vec<i16>,
+    }
+
+    impl Thrift {
+        fn new() -> Self {
+            Thrift {
+                out: Vec::new(),
+                last: vec![0],
+            }
+        }
+
+        fn varint(&mut self, mut v: u64) -> &mut Self {
+            while v >= 0x80 {
+                self.out.push(v as u8 | 0x80);
+                v >>= 7;
+            }
+            self.out.push(v as u8);
+            self
+        }
+
+        fn zigzag(&mut self, v: i64) -> &mut Self {
+            self.varint(((v << 1) ^ (v >> 63)) as u64)
+        }
+
+        fn field(&mut self, id: i16, t: u8) -> &mut Self {
+            let last = self.last.last_mut().unwrap();
+            let delta = id - *last;
+            *last = id;
+            if (1..=15).contains(&delta) {
+                self.out.push((delta as u8) << 4 | t);
+                self
+            } else {
+                self.out.push(t);
+                self.zigzag(i64::from(id))
+            }
+        }
+
+        fn i32(&mut self, id: i16, v: i32) -> &mut Self {
+            self.field(id, 5).zigzag(i64::from(v))
+        }
+
+        fn i64(&mut self, id: i16, v: i64) -> &mut Self {
+            self.field(id, 6).zigzag(v)
+        }
+
+        fn bin(&mut self, id: i16, b: &[u8]) -> &mut Self {
+            self.field(id, 8).varint(b.len() as u64);
+            self.out.extend_from_slice(b);
+            self
+        }
+
+        /// A struct field; fields follow until `end`.
+        fn begin(&mut self, id: i16) -> &mut Self {
+            self.field(id, 12);
+            self.last.push(0);
+            self
+        }
+
+        /// A struct element of a list; fields follow until `end`.
+        fn element(&mut self) -> &mut Self {
+            self.last.push(0);
+            self
+        }
+
+        fn end(&mut self) -> &mut Self {
+            self.out.push(0);
+            self.last.pop();
+            self
+        }
+
+        /// A list field of `n` elements of type `elem`, which follow.
+        fn list(&mut self, id: i16, elem: u8, n: usize) -> &mut Self {
+            self.field(id, 9);
+            if n < 15 {
+                self.out.push((n as u8) << 4 | elem);
+                self
+            } else {
+                self.out.push(0xf0 | elem);
+                self.varint(n as u64)
+            }
+        }
+
+        fn done(mut self) -> Vec<u8> {
+            self.end();
+            self.out
+        }
+    }
+
+    /// An uncompressed data page of PLAIN i64 values.
+    fn plain_page(values: &[i64]) -> Vec<u8> {
+        let size = (values.len() * 8) as i32;
+        let mut t = Thrift::new();
+        t.i32(1, 0).i32(2, size).i32(3, size).begin(5);
+        t.i32(1, values.len() as i32)
+            .i32(2, 0)
+            .i32(3, 3)
+            .i32(4, 3)
+            .end();
+        let mut page = t.done();
+        page.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        page
+    }
+
+    /// A dictionary page holding `values` whose header declares `declared` values.
+    fn dictionary_page(values: &[i64], declared: i32) -> Vec<u8> {
+        let size = (values.len() * 8) as i32;
+        let mut t = Thrift::new();
+        t.i32(1, 2).i32(2, size).i32(3, size).begin(7);
+        t.i32(1, declared).i32(2, 0).end();
+        let mut page = t.done();
+        page.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        page
+    }
+
+    /// A data page of dictionary indices (< 4), one RLE run each.
+    fn indices_page(indices: &[u8]) -> Vec<u8> {
+        let mut data = vec![2u8];
+        for &i in indices {
+            data.extend([2, i]);
+        }
+        let mut t = Thrift::new();
+        t.i32(1, 0)
+            .i32(2, data.len() as i32)
+            .i32(3, data.len() as i32)
+            .begin(5);
+        t.i32(1, indices.len() as i32)
+            .i32(2, 8)
+            .i32(3, 3)
+            .i32(4, 3)
+            .end();
+        let mut page = t.done();
+        page.extend(data);
+        page
+    }
+
+    /// A file of one row group and REQUIRED INT64 columns `src` and `dst`, each chunk given
+    /// as its pages and whether the first is a dictionary page. Built byte by byte, so a
+    /// test can declare what no writer would.
+    fn crafted(rows: i64, chunks: [(Vec<u8>, bool); 2]) -> Vec<u8> {
+        let mut file = b"PAR1".to_vec();
+        let mut placed = Vec::new();
+        for (pages, dictionary) in &chunks {
+            placed.push((file.len() as i64, pages.len() as i64, *dictionary));
+            file.extend_from_slice(pages);
+        }
+        let mut t = Thrift::new();
+        t.i32(1, 1).list(2, 12, 3);
+        t.element().bin(4, b"schema").i32(5, 2).end();
+        for name in ["src", "dst"] {
+            t.element()
+                .i32(1, 2)
+                .i32(3, 0)
+                .bin(4, name.as_bytes())
+                .end();
+        }
+        t.i64(3, rows).list(4, 12, 1).element().list(1, 12, 2);
+        for ((start, len, dictionary), name) in placed.into_iter().zip(["src", "dst"]) {
+            t.element().i64(2, start).begin(3);
+            t.i32(1, 2).list(2, 5, 3).zigzag(0).zigzag(3).zigzag(8);
+            t.list(3, 8, 1).varint(3);
+            t.out.extend_from_slice(name.as_bytes());
+            t.i32(4, 0).i64(5, rows).i64(6, len).i64(7, len);
+            if dictionary {
+                t.i64(9, start + len - indices_page(&[0; 3]).len() as i64)
+                    .i64(11, start);
+            } else {
+                t.i64(9, start);
+            }
+            t.end().end();
+        }
+        t.i64(2, 0).i64(3, rows).end();
+        let footer = t.done();
+        file.extend_from_slice(&footer);
+        file.extend_from_slice(&(footer.len() as u32).to_le_bytes());
+        file.extend_from_slice(b"PAR1");
+        file
+    }
+
+    #[test]
+    fn crafted_files_read() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.parquet");
+        let dict = [dictionary_page(&[7, 8, 9], 3), indices_page(&[2, 0, 1])].concat();
+        std::fs::write(
+            &p,
+            crafted(3, [(plain_page(&[0, 1, 2]), false), (dict, true)]),
+        )
+        .unwrap();
+        let raw = read(&ParquetOptions::new(&p)).unwrap();
+        assert_eq!((raw.src, raw.dst), (vec![0, 1, 2], vec![9, 7, 8]));
+    }
+
+    /// Finding 6 (docs/reliability.md): a dictionary page header declaring ~854 M values
+    /// made parquet 60.1 allocate 3.4 GB before decoding the 24 bytes the page holds.
+    #[test]
+    fn dictionary_declaring_more_values_than_its_page_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("dict.parquet");
+        let dict = [
+            dictionary_page(&[7, 8, 9], 853_920_663),
+            indices_page(&[2, 0, 1]),
+        ]
+        .concat();
+        std::fs::write(
+            &p,
+            crafted(3, [(plain_page(&[0, 1, 2]), false), (dict, true)]),
+        )
+        .unwrap();
+        let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
+        assert!(
+            msg.contains("dict.parquet: corrupt parquet file: row group 0 column \"dst\": page header at byte")
+                && msg.contains("a dictionary of 853920663 values (6831365304 bytes at least), more than the page's 24 bytes"),
+            "{msg}"
+        );
+    }
+
+    /// Finding 3: a dictionary-encoded data page without a dictionary page made parquet
+    /// 60.1 panic ("Decoder for dict should have been set"); now refused before decoding.
+    #[test]
+    fn dictionary_encoded_page_without_dictionary_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("nodict.parquet");
+        let chunks = [
+            (plain_page(&[0, 1, 2]), false),
+            (indices_page(&[2, 0, 1]), false),
+        ];
+        std::fs::write(&p, crafted(3, chunks)).unwrap();
+        let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
+        assert!(
+            msg.contains("column \"dst\"") && msg.contains("no dictionary page precedes it"),
+            "{msg}"
+        );
+    }
+
+    /// A valid file written by the parquet crate, its bytes and its metadata.
+    fn written(d: &Path) -> (PathBuf, Vec<u8>, parquet::file::metadata::ParquetMetaData) {
+        let p = d.join("w.parquet");
+        write_table(
+            &p,
+            EDGE_SCHEMA,
+            &[vec![Col::I64(&[0, 1, 2], None), Col::I32(&[1, 2, 0], None)]],
+        );
+        let meta = open(&p).unwrap().metadata().clone();
+        (p.clone(), std::fs::read(&p).unwrap(), meta)
+    }
+
+    /// Finding 4: an unknown footer field holding a list of ~2^31 booleans took parquet
+    /// 60.1 one loop turn per declared element (it skips them without reading a byte).
+    #[test]
+    fn footer_list_of_booleans_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, mut bytes, _) = written(d.path());
+        let n = bytes.len();
+        let meta_len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+        // Before FileMetaData's stop byte: field 100 (long form), a list (header 0xf1: size
+        // as a varint, booleans) of 2^31 - 1 elements.
+        let field = [0x09, 0xc8, 0x01, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07];
+        let stop = n - 9;
+        assert_eq!(bytes[stop], 0);
+        bytes.splice(stop..stop, field);
+        let n = bytes.len();
+        bytes[n - 8..n - 4].copy_from_slice(&((meta_len + field.len()) as u32).to_le_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
+        assert!(
+            msg.contains("w.parquet: corrupt parquet file: footer metadata")
+                && msg.contains("a list of 2147483647 booleans"),
+            "{msg}"
+        );
+    }
+
+    /// Finding 5: a page header declaring billions of fixed-size elements in an unknown
+    /// field made parquet 60.1 "skip" them past the end of the file forever.
+    #[test]
+    fn page_header_list_past_the_chunk_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, mut bytes, meta) = written(d.path());
+        let (start, len) = meta.row_group(0).column(0).byte_range();
+        // The chunk's first page header becomes field 100, a list of 2^31 - 1 doubles.
+        let field = [0x09, 0xc8, 0x01, 0xf7, 0xff, 0xff, 0xff, 0xff, 0x07];
+        let start = start as usize;
+        bytes[start..start + field.len()].copy_from_slice(&field);
+        std::fs::write(&p, &bytes).unwrap();
+        let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
+        let expect = format!(
+            "row group 0 column \"src\": page header at byte {start} (byte 3 of it): a list of \
+             2147483647 elements of at least 8 byte(s) each, more than the {} bytes left",
+            len as usize - field.len()
+        );
+        assert!(msg.contains(&expect), "{msg}");
+    }
+
+    /// A footer whose schema nests 10,000 groups (80 KB) overflowed the stack of parquet
+    /// 60.1's recursive schema conversion, an abort; refused past 128 levels.
+    #[test]
+    fn deeply_nested_schema_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("deep.parquet");
+        let depth = 10_000;
+        let mut t = Thrift::new();
+        t.i32(1, 1).list(2, 12, depth + 2);
+        t.element().bin(4, b"root").i32(5, 1).end();
+        for _ in 0..depth {
+            t.element().i32(3, 0).bin(4, b"g").i32(5, 1).end();
+        }
+        t.element().i32(1, 2).i32(3, 0).bin(4, b"x").end();
+        t.i64(3, 0).list(4, 12, 0);
+        let footer = t.done();
+        let mut file = b"PAR1".to_vec();
+        file.extend_from_slice(&footer);
+        file.extend_from_slice(&(footer.len() as u32).to_le_bytes());
+        file.extend_from_slice(b"PAR1");
+        std::fs::write(&p, &file).unwrap();
+        let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
+        assert!(
+            msg.contains("a schema nested deeper than 128 levels"),
+            "{msg}"
+        );
+    }
+
+    /// Page sizes past the chunk and negative counts are refused with the column named.
+    #[test]
+    fn page_sizes_are_held_to_the_chunk() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sizes.parquet");
+        let mut page = plain_page(&[0, 1, 2]);
+        // compressed_page_size 24 -> 25 (zigzag 48 -> 50): one byte past the chunk.
+        let at = page.iter().position(|&b| b == 48).unwrap();
+        page[at + 2] = 50;
+        std::fs::write(
+            &p,
+            crafted(3, [(page, false), (plain_page(&[1, 2, 0]), false)]),
+        )
+        .unwrap();
+        let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
+        assert!(
+            msg.contains("column \"src\"") && msg.contains("declares 25 bytes of page data"),
+            "{msg}"
+        );
+        let mut t = Thrift::new();
+        t.i32(1, 0).i32(2, 24).i32(3, 24).begin(5);
+        t.i32(1, -3).i32(2, 0).i32(3, 3).i32(4, 3).end();
+        let mut page = t.done();
+        page.extend([0u8; 24]);
+        std::fs::write(
+            &p,
+            crafted(3, [(plain_page(&[0, 1, 2]), false), (page, false)]),
+        )
+        .unwrap();
+        let msg = read(&ParquetOptions::new(&p)).unwrap_err().to_string();
+        assert!(
+            msg.contains("column \"dst\"") && msg.contains("declares -3 values"),
+            "{msg}"
+        );
     }
 
     #[test]
