@@ -32,16 +32,18 @@ pub trait Callback {
     }
 }
 
-/// Saves the kept model as the run's checkpoint.
+/// Saves the kept model as the run's checkpoint (made durable by `state::Saver` with the
+/// resumable state).
 pub(crate) fn save_checkpoint(t: &Trainer, s: &State, value: f64) -> Result<(), TrainError> {
     if let Some(dir) = s.run_dir {
-        Checkpoint::save(
+        Checkpoint::save_with(
             &dir.join("checkpoint"),
             &s.model,
             t.cfg,
             s.epoch,
             t.eval.metric,
             value,
+            false,
         )?;
     }
     Ok(())

@@ -570,7 +570,7 @@ fn run_one(
         interrupt: opts.interrupt,
     };
     let mut on_epoch = |e: &EpochEnd, s: &State| report.epoch(e, s);
-    let (mut sel, mut moe, mut saver) = (ModelSelection, Sagmm, Saver);
+    let (mut sel, mut moe, mut saver) = (ModelSelection, Sagmm, Saver::default());
     let mut progress = Progress(&mut on_epoch);
     let mut callbacks: Vec<&mut dyn Callback> = vec![&mut sel, &mut moe, &mut saver, &mut progress];
     let outcome = trainer.fit(state, &mut callbacks)?;

@@ -191,11 +191,12 @@ impl RunDir {
     }
 }
 
-/// Writes a directory's files with `fill` into a temp directory beside `dir`, fsyncs them,
-/// then renames it over `dir` (the old one is removed after): a crash never leaves a half
-/// directory under the final name.
+/// Writes a directory's files with `fill` into a temp directory beside `dir`, fsyncs them
+/// when `sync`, then renames it over `dir` (the old one is removed after): neither a kill nor
+/// (with `sync`) a crash of the machine leaves a half directory under the final name.
 pub fn replace_dir(
     dir: &Path,
+    sync: bool,
     fill: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
     let name = dir
@@ -209,17 +210,7 @@ pub fn replace_dir(
     let _ = std::fs::remove_dir_all(&tmp);
     let _ = std::fs::remove_file(&tmp);
     std::fs::create_dir(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    let res = fill(&tmp).and_then(|()| {
-        for e in std::fs::read_dir(&tmp).map_err(|e| TrainError::io(&tmp, e))? {
-            let p = e.map_err(|e| TrainError::io(&tmp, e))?.path();
-            File::open(&p)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| TrainError::io(&p, e))?;
-        }
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| TrainError::io(&tmp, e))
-    });
+    let res = fill(&tmp).and_then(|()| if sync { sync_dir(&tmp) } else { Ok(()) });
     if let Err(e) = res {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
@@ -233,8 +224,29 @@ pub fn replace_dir(
         let _ = std::fs::remove_dir_all(&old);
         let _ = std::fs::remove_file(&old);
     }
-    if let Ok(d) = File::open(parent) {
-        let _ = d.sync_all();
+    if sync {
+        if let Ok(d) = File::open(parent) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Flushes every file of `dir` and the directory itself to the disk.
+pub fn sync_dir(dir: &Path) -> Result<(), TrainError> {
+    for e in std::fs::read_dir(dir).map_err(|e| TrainError::io(dir, e))? {
+        let p = e.map_err(|e| TrainError::io(dir, e))?.path();
+        File::open(&p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| TrainError::io(&p, e))?;
+    }
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| TrainError::io(dir, e))?;
+    if let Some(parent) = dir.parent() {
+        if let Ok(d) = File::open(parent) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }
