@@ -159,7 +159,7 @@ impl Callback for Sagmm {
         if !rep.pruned.is_empty() {
             // The mixture shrank: selection restarts from the pruned model, measured now, so
             // the kept model is always one that was evaluated as it is.
-            let sc = t.eval.scores(&s.model, &[val])?.remove(0);
+            let sc = t.eval.epoch_scores(&s.model, &[val])?.remove(0);
             let v = value(&sc, metric);
             s.log
                 .push(s.epoch, "val", &format!("{metric}_after_prune"), v)?;

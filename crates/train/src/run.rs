@@ -568,6 +568,7 @@ fn run_one(
         exact,
         seed,
         interrupt: opts.interrupt,
+        tape: Default::default(),
     };
     let mut on_epoch = |e: &EpochEnd, s: &State| report.epoch(e, s);
     let (mut sel, mut moe, mut saver) = (ModelSelection, Sagmm, Saver::default());

@@ -22,6 +22,13 @@ pub trait Task: Send + Sync {
     fn loss(&self, tape: &mut Tape, out: Var, items: &[u32]) -> Var;
     /// Every metric of `out` (one row per item) the task computes, `loss` included.
     fn scores(&self, out: &Matrix, items: &[u32]) -> Vec<(&'static str, f64)>;
+    /// The scores logged every epoch, which must include `metric`: by default every one.
+    /// Tasks whose full set is costly (ROC-AUC and AP one-vs-rest over many classes) keep to
+    /// the cheap ones there; `scores` still gives all of them for the kept model.
+    fn epoch_scores(&self, out: &Matrix, items: &[u32], metric: &str) -> Vec<(&'static str, f64)> {
+        let _ = metric;
+        self.scores(out, items)
+    }
     /// The metrics `scores` returns, the default selection metric first.
     fn metrics(&self) -> &'static [&'static str];
     /// What `predict` writes for outputs `out`: class ids, probabilities (`proba`), or values.
@@ -174,6 +181,53 @@ impl Classification {
             .map(|&i| self.labels[i as usize] as usize)
             .collect()
     }
+
+    /// Accuracy, macro-F1 and loss; with `ranking`, ROC-AUC and AP too.
+    fn scores_with(&self, out: &Matrix, items: &[u32], ranking: bool) -> Vec<(&'static str, f64)> {
+        let truth = self.labels_of(items);
+        let pred = out.argmax_rows();
+        let p = softmax_rows(out);
+        let c = out.cols.max(1);
+        let nll = truth
+            .iter()
+            .enumerate()
+            .map(|(r, &t)| -p[r * c + t].max(1e-300).ln())
+            .sum::<f64>()
+            / truth.len().max(1) as f64;
+        let mut s = vec![
+            ("acc", scores::accuracy(&pred, &truth)),
+            ("macro_f1", scores::macro_f1(&pred, &truth, self.classes)),
+            ("loss", nll),
+        ];
+        if !ranking {
+            return s;
+        }
+        // Binary: the positive class's probability; more classes: one-vs-rest mean.
+        let (auc, ap) = if self.classes == 2 {
+            let score: Vec<f64> = (0..truth.len()).map(|r| p[r * 2 + 1]).collect();
+            let t: Vec<bool> = truth.iter().map(|&v| v == 1).collect();
+            (
+                scores::roc_auc(&score, &t),
+                scores::average_precision(&score, &t),
+            )
+        } else {
+            let t: Vec<bool> = truth
+                .iter()
+                .flat_map(|&v| (0..c).map(move |k| k == v))
+                .collect();
+            (
+                mean_over_columns(&p, &t, c, scores::roc_auc),
+                mean_over_columns(&p, &t, c, scores::average_precision),
+            )
+        };
+        if let Some(a) = auc {
+            s.push(("roc_auc", a));
+        }
+        if let Some(a) = ap {
+            s.push(("ap", a));
+        }
+        s
+    }
 }
 
 /// Row-wise softmax of `out` (numerically stable), f64.
@@ -204,46 +258,14 @@ impl Task for Classification {
     }
 
     fn scores(&self, out: &Matrix, items: &[u32]) -> Vec<(&'static str, f64)> {
-        let truth = self.labels_of(items);
-        let pred = out.argmax_rows();
-        let p = softmax_rows(out);
-        let c = out.cols.max(1);
-        let nll = truth
-            .iter()
-            .enumerate()
-            .map(|(r, &t)| -p[r * c + t].max(1e-300).ln())
-            .sum::<f64>()
-            / truth.len().max(1) as f64;
-        let mut s = vec![
-            ("acc", scores::accuracy(&pred, &truth)),
-            ("macro_f1", scores::macro_f1(&pred, &truth, self.classes)),
-            ("loss", nll),
-        ];
-        // Binary: the positive class's probability; more classes: one-vs-rest mean.
-        let (auc, ap) = if self.classes == 2 {
-            let score: Vec<f64> = (0..truth.len()).map(|r| p[r * 2 + 1]).collect();
-            let t: Vec<bool> = truth.iter().map(|&v| v == 1).collect();
-            (
-                scores::roc_auc(&score, &t),
-                scores::average_precision(&score, &t),
-            )
-        } else {
-            let t: Vec<bool> = truth
-                .iter()
-                .flat_map(|&v| (0..c).map(move |k| k == v))
-                .collect();
-            (
-                mean_over_columns(&p, &t, c, scores::roc_auc),
-                mean_over_columns(&p, &t, c, scores::average_precision),
-            )
-        };
-        if let Some(a) = auc {
-            s.push(("roc_auc", a));
-        }
-        if let Some(a) = ap {
-            s.push(("ap", a));
-        }
-        s
+        self.scores_with(out, items, true)
+    }
+
+    fn epoch_scores(&self, out: &Matrix, items: &[u32], metric: &str) -> Vec<(&'static str, f64)> {
+        // One-vs-rest ranking metrics sort every class's scores: on 47 classes they cost more
+        // than the epoch's forward pass, so they are computed per epoch only when selecting.
+        let ranking = self.classes == 2 || matches!(metric, "roc_auc" | "ap");
+        self.scores_with(out, items, ranking)
     }
 
     fn metrics(&self) -> &'static [&'static str] {

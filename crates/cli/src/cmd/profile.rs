@@ -201,6 +201,7 @@ pub fn run(a: Args) -> Result<()> {
         exact: None,
         seed: cfg.seed(),
         interrupt: None,
+        tape: Default::default(),
     };
     let mut opt = Adam::new(cfg.lr(), cfg.weight_decay());
     let mut tape = Tape::new(true);
