@@ -74,7 +74,7 @@ fn a_model_from_one_file_and_one_registry_line_trains_like_the_built_in_ones() {
         .build(&[0u32, 1, 2, 3, 4, 5], &[1u32, 2, 0, 4, 5, 3])
         .unwrap()
         .csr;
-    let ctx = GraphCtx::new(&g);
+    let mut ctx = GraphCtx::new(&g);
     ctx.prepare(kind);
     let x = Features::from_dense(
         Matrix::from_vec(

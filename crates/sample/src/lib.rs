@@ -9,7 +9,7 @@ mod pick;
 mod prefetch;
 mod sampler;
 
-pub use block::{Batch, Block, EdgeSeeds};
+pub use block::{Batch, Block, Csc, EdgeSeeds};
 pub use error::SampleError;
 pub use neighbor::NeighborSampler;
 pub use sampler::{Sampler, SeedInput};

@@ -49,6 +49,8 @@ struct Sampled {
     sizes: Vec<usize>,
     indptr: Vec<usize>,
     indices: Vec<u32>,
+    /// Full in-degree of each frontier node, in `nodes` order.
+    degree: Vec<u32>,
 }
 
 impl<'g> NeighborSampler<'g> {
@@ -125,6 +127,7 @@ impl<'g> NeighborSampler<'g> {
             sizes: vec![seeds.len()],
             indptr: vec![0],
             indices: Vec::new(),
+            degree: Vec::with_capacity(seeds.len()),
         };
         let mut rows = Vec::new();
         let mut lo = 0;
@@ -139,6 +142,9 @@ impl<'g> NeighborSampler<'g> {
                     self.draw_hop(ix, &nodes[lo..hi], fanout, seed, hop, &mut rows, &mut out)?
                 }
             }
+            // Pass 1 read each frontier row's bounds: its degree comes free.
+            out.degree
+                .extend(rows.iter().map(|r| r.deg.min(u32::MAX as usize) as u32));
             relabel(map, nodes, &mut out, base)?;
             out.sizes.push(nodes.len());
             lo = hi;
@@ -294,12 +300,19 @@ fn relabel(map: &mut IdMap, nodes: &mut Vec<u32>, out: &mut Sampled, base: usize
     Ok(())
 }
 
-/// Cuts the nested CSR into blocks, input layer first.
+/// Cuts the nested CSR into blocks, input layer first, with every node's full in-degree
+/// (`degree`, aligned with `nodes`) and each row's scale `d_i / s_i`.
 fn assemble(nodes: Vec<u32>, s: Sampled) -> Batch {
+    let degree = s.degree;
     let hops = s.sizes.len() - 1;
+    // A node keeps the neighbours drawn when it was in the frontier in every layer it is a
+    // dst of, so its scale is the same in every block: computed once over the largest.
+    let rows = s.sizes[hops - 1];
+    let scale: Vec<f32> = (0..rows)
+        .map(|i| degree[i] as f32 / (s.indptr[i + 1] - s.indptr[i]).max(1) as f32)
+        .collect();
     let mut blocks = Vec::with_capacity(hops);
-    // Block h's rows are the first sizes[h] rows of the nested CSR: each node keeps the
-    // neighbours drawn when it was in the frontier, in every layer it is a dst of.
+    // Block h's rows are the first sizes[h] rows of the nested CSR.
     for h in 0..hops - 1 {
         let rows = s.sizes[h];
         let indptr = s.indptr[..=rows].to_vec();
@@ -309,19 +322,24 @@ fn assemble(nodes: Vec<u32>, s: Sampled) -> Batch {
             num_src: s.sizes[h + 1],
             indptr,
             indices,
+            scale: scale[..rows].to_vec(),
+            csc: Default::default(),
         });
     }
     blocks.push(Block {
-        num_dst: s.sizes[hops - 1],
+        num_dst: rows,
         num_src: s.sizes[hops],
         indptr: s.indptr,
         indices: s.indices,
+        scale,
+        csc: Default::default(),
     });
     blocks.reverse();
     Batch {
         num_seeds: s.sizes[0],
         nodes,
         blocks,
+        degree,
         edges: None,
     }
 }

@@ -113,7 +113,47 @@ fn check_batch(g: &Csr, b: &Batch, seeds: &[u32], fanouts: Option<&[i64]>) {
             used.iter().all(|&u| u),
             "block {l}: a src node is neither dst nor sampled"
         );
+        // The CSC holds the same edges, grouped by src, dst increasing, each pointing back to
+        // its CSR position.
+        let csc = blk.csc();
+        assert_eq!(csc.indptr.len(), blk.num_src + 1, "block {l} csc");
+        assert_eq!(csc.dst.len(), blk.num_edges());
+        let mut seen = vec![false; blk.num_edges()];
+        for j in 0..blk.num_src {
+            let ks = csc.indptr[j]..csc.indptr[j + 1];
+            assert!(csc.dst[ks.clone()].windows(2).all(|w| w[0] <= w[1]));
+            for k in ks {
+                let (i, e) = (csc.dst[k] as usize, csc.edge[k]);
+                assert!(
+                    blk.indptr[i] <= e && e < blk.indptr[i + 1],
+                    "block {l}: edge {e} not in row {i}"
+                );
+                assert_eq!(blk.indices[e] as usize, j, "block {l}: edge {e}");
+                assert!(
+                    !std::mem::replace(&mut seen[e], true),
+                    "block {l}: edge {e} twice"
+                );
+            }
+        }
+        // The sampler's normalisation: every row scaled by full degree over sampled count.
+        assert_eq!(blk.scale.len(), blk.num_dst, "block {l} scale");
+        for i in 0..blk.num_dst {
+            let want = g.degree(b.nodes[i] as usize) as f32 / blk.row(i).len().max(1) as f32;
+            assert_eq!(blk.scale[i], want, "block {l} row {i} scale");
+        }
     }
+    let full: Vec<u32> = b
+        .nodes
+        .iter()
+        .map(|&v| g.degree(v as usize) as u32)
+        .collect();
+    let dst = blocks.iter().map(|blk| blk.num_dst).max().unwrap_or(0);
+    assert!(b.degree.len() >= dst, "Batch::degree covers every dst node");
+    assert_eq!(
+        b.degree[..],
+        full[..b.degree.len()],
+        "Batch::degree is the full in-degree"
+    );
     let Some(fanouts) = fanouts else { return };
     assert_eq!(blocks.len(), fanouts.len());
     // sizes[h] = nodes known before hop h; blocks are in reverse hop order.
