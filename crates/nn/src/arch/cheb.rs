@@ -4,7 +4,7 @@
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
-use crate::arch::stack::{relu_if, Stack};
+use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
 use crate::features::Input;
 use crate::model::SizeShape;
 use crate::registry::{Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
@@ -14,9 +14,6 @@ use crate::{GraphCtx, ModelConfig};
 pub struct Cheb {
     /// Per layer: one weight per term, then the bias.
     layers: Vec<(Vec<usize>, usize)>,
-    dropout: f32,
-    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
-    input_dropout: f32,
 }
 
 impl Cheb {
@@ -40,40 +37,21 @@ impl Cheb {
                 )
             })
             .collect();
-        Cheb {
-            layers,
-            dropout: cfg.dropout,
-            input_dropout: cfg.input_dropout,
-        }
+        Cheb { layers }
     }
 }
 
 impl Stack for Cheb {
-    fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    fn input_dropout(&self) -> f32 {
-        self.input_dropout
-    }
-
-    fn dropout(&self) -> f32 {
-        self.dropout
-    }
-
     fn blocks_per_layer(&self) -> usize {
         self.layers[0].0.len() - 1
     }
 
-    fn layer(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        h: &Input,
-        graph: &GraphCtx,
-        l: usize,
-        activate: bool,
-    ) -> Var {
+    fn layer(&self, cx: LayerCtx, h: &Input, l: usize, activate: bool) -> Var {
+        let LayerCtx {
+            tape,
+            params,
+            graph,
+        } = cx;
         let (ws, b) = &self.layers[l];
         let wv: Vec<Var> = ws.iter().map(|&w| tape.param(params, w)).collect();
         let bv = tape.param(params, *b);
@@ -132,7 +110,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     blocks: true,
     layerwise: false,
     mixture: false,
-    build: |cfg, params, rng| Box::new(Cheb::new(cfg, params, rng)),
+    build: |cfg, params, rng| Box::new(Stacked::new(cfg, Cheb::new(cfg, params, rng))),
     size,
     expert: Some(EXPERT),
 };

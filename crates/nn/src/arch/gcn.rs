@@ -3,7 +3,7 @@
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{ParamStore, Tape, Var};
 
-use crate::arch::stack::{relu_if, Stack};
+use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
 use crate::features::Input;
 use crate::model::SizeShape;
 use crate::moe::expert::ExpertParams;
@@ -13,9 +13,6 @@ use crate::{GraphCtx, ModelConfig};
 /// A stack of GCN layers with ReLU and dropout between them.
 pub struct Gcn {
     layers: Vec<(usize, usize)>,
-    dropout: f32,
-    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
-    input_dropout: f32,
 }
 
 impl Gcn {
@@ -27,11 +24,7 @@ impl Gcn {
                 super::linear(params, &format!("layer{l}"), din, dout, rng)
             })
             .collect();
-        Gcn {
-            layers,
-            dropout: cfg.dropout,
-            input_dropout: cfg.input_dropout,
-        }
+        Gcn { layers }
     }
 }
 
@@ -54,27 +47,12 @@ pub fn gcn_layer(tape: &mut Tape, h: &Input, w: Var, b: Var, graph: &GraphCtx, l
 }
 
 impl Stack for Gcn {
-    fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    fn input_dropout(&self) -> f32 {
-        self.input_dropout
-    }
-
-    fn dropout(&self) -> f32 {
-        self.dropout
-    }
-
-    fn layer(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        h: &Input,
-        graph: &GraphCtx,
-        l: usize,
-        activate: bool,
-    ) -> Var {
+    fn layer(&self, cx: LayerCtx, h: &Input, l: usize, activate: bool) -> Var {
+        let LayerCtx {
+            tape,
+            params,
+            graph,
+        } = cx;
         let (w, b) = self.layers[l];
         let (wv, bv) = (tape.param(params, w), tape.param(params, b));
         let z = gcn_layer(tape, h, wv, bv, graph, l);
@@ -94,7 +72,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     blocks: true,
     layerwise: true,
     mixture: false,
-    build: |cfg, params, rng| Box::new(Gcn::new(cfg, params, rng)),
+    build: |cfg, params, rng| Box::new(Stacked::new(cfg, Gcn::new(cfg, params, rng))),
     size,
     expert: Some(EXPERT),
 };

@@ -4,22 +4,19 @@
 //! Amazon Photo (11 %), with it Cora fell from 75.9 to 62.1 (140 labels, 2,708 nodes).
 
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
+use scalegnn_tensor::{Matrix, ParamStore, Var};
 
 use crate::arch::norm::BatchNorm;
-use crate::arch::stack::{relu_if, Stack};
+use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
 use crate::features::Input;
 use crate::model::SizeShape;
 use crate::registry::{Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
-use crate::{GraphCtx, ModelConfig};
+use crate::ModelConfig;
 
 /// GIN layers, each `Linear → BatchNorm → ReLU → Linear` after the sum aggregation.
 pub struct Gin {
     /// Per layer: (w1, b1, w2, b2) and the norm after the first linear map.
     layers: Vec<([usize; 4], Option<BatchNorm>)>,
-    dropout: f32,
-    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
-    input_dropout: f32,
 }
 
 impl Gin {
@@ -46,36 +43,17 @@ impl Gin {
                 (lin, norm)
             })
             .collect();
-        Gin {
-            layers,
-            dropout: cfg.dropout,
-            input_dropout: cfg.input_dropout,
-        }
+        Gin { layers }
     }
 }
 
 impl Stack for Gin {
-    fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    fn input_dropout(&self) -> f32 {
-        self.input_dropout
-    }
-
-    fn dropout(&self) -> f32 {
-        self.dropout
-    }
-
-    fn layer(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        h: &Input,
-        graph: &GraphCtx,
-        l: usize,
-        activate: bool,
-    ) -> Var {
+    fn layer(&self, cx: LayerCtx, h: &Input, l: usize, activate: bool) -> Var {
+        let LayerCtx {
+            tape,
+            params,
+            graph,
+        } = cx;
         let ([w1, b1, w2, b2], norm) = self.layers[l];
         let (w1v, b1v, w2v, b2v) = (
             tape.param(params, w1),
@@ -111,7 +89,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     blocks: true,
     layerwise: true,
     mixture: false,
-    build: |cfg, params, rng| Box::new(Gin::new(cfg, params, rng)),
+    build: |cfg, params, rng| Box::new(Stacked::new(cfg, Gin::new(cfg, params, rng))),
     size,
     expert: Some(EXPERT),
 };

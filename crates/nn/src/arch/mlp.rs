@@ -1,20 +1,17 @@
 //! Multi-layer perceptron: the graph-free baseline (and the student of distillation later).
 
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_tensor::{ParamStore, Tape, Var};
+use scalegnn_tensor::{ParamStore, Var};
 
-use crate::arch::stack::{relu_if, Stack};
+use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
 use crate::features::Input;
 use crate::model::SizeShape;
 use crate::registry::{Depth, ModelSpec, Steps};
-use crate::{GraphCtx, ModelConfig};
+use crate::ModelConfig;
 
 /// Linear layers with ReLU and dropout between them.
 pub struct Mlp {
     layers: Vec<(usize, usize)>,
-    dropout: f32,
-    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
-    input_dropout: f32,
 }
 
 impl Mlp {
@@ -26,37 +23,18 @@ impl Mlp {
                 super::linear(params, &format!("layer{l}"), din, dout, rng)
             })
             .collect();
-        Mlp {
-            layers,
-            dropout: cfg.dropout,
-            input_dropout: cfg.input_dropout,
-        }
+        Mlp { layers }
     }
 }
 
 impl Stack for Mlp {
-    fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    fn input_dropout(&self) -> f32 {
-        self.input_dropout
-    }
-
-    fn dropout(&self) -> f32 {
-        self.dropout
-    }
-
     /// On a mini-batch each layer keeps only its dst rows (the seeds after the last).
-    fn layer(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        h: &Input,
-        graph: &GraphCtx,
-        l: usize,
-        activate: bool,
-    ) -> Var {
+    fn layer(&self, cx: LayerCtx, h: &Input, l: usize, activate: bool) -> Var {
+        let LayerCtx {
+            tape,
+            params,
+            graph,
+        } = cx;
         let (w, b) = self.layers[l];
         let (wv, bv) = (tape.param(params, w), tape.param(params, b));
         let t = h.matmul(tape, wv);
@@ -78,7 +56,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     blocks: true,
     layerwise: true,
     mixture: false,
-    build: |cfg, params, rng| Box::new(Mlp::new(cfg, params, rng)),
+    build: |cfg, params, rng| Box::new(Stacked::new(cfg, Mlp::new(cfg, params, rng))),
     size,
     expert: None,
 };

@@ -1,21 +1,18 @@
 //! GraphSAGE with mean aggregation (Hamilton et al. 2017): `h' = mean(h) W_l + h W_r + b`.
 
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
+use scalegnn_tensor::{Matrix, ParamStore, Var};
 
-use crate::arch::stack::{relu_if, Stack};
+use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
 use crate::features::Input;
 use crate::model::SizeShape;
 use crate::registry::{Depth, ExpertConv, ModelSpec, Operator, Steps};
-use crate::{GraphCtx, ModelConfig};
+use crate::ModelConfig;
 
 /// A stack of SAGE layers with ReLU and dropout between them.
 pub struct Sage {
     /// (neighbour weight, root weight, bias) per layer.
     layers: Vec<(usize, usize, usize)>,
-    dropout: f32,
-    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
-    input_dropout: f32,
 }
 
 impl Sage {
@@ -33,36 +30,17 @@ impl Sage {
                 (w, r, b)
             })
             .collect();
-        Sage {
-            layers,
-            dropout: cfg.dropout,
-            input_dropout: cfg.input_dropout,
-        }
+        Sage { layers }
     }
 }
 
 impl Stack for Sage {
-    fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    fn input_dropout(&self) -> f32 {
-        self.input_dropout
-    }
-
-    fn dropout(&self) -> f32 {
-        self.dropout
-    }
-
-    fn layer(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        h: &Input,
-        graph: &GraphCtx,
-        l: usize,
-        activate: bool,
-    ) -> Var {
+    fn layer(&self, cx: LayerCtx, h: &Input, l: usize, activate: bool) -> Var {
+        let LayerCtx {
+            tape,
+            params,
+            graph,
+        } = cx;
         let (w, r, b) = self.layers[l];
         let (p, nd) = (graph.mean_at(l), graph.num_dst(l));
         let (wv, rv, bv) = (
@@ -100,7 +78,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     blocks: true,
     layerwise: true,
     mixture: false,
-    build: |cfg, params, rng| Box::new(Sage::new(cfg, params, rng)),
+    build: |cfg, params, rng| Box::new(Stacked::new(cfg, Sage::new(cfg, params, rng))),
     size,
     expert: Some(EXPERT),
 };

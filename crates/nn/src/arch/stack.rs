@@ -12,61 +12,79 @@ use crate::features::Input;
 use crate::model::Architecture;
 use crate::{Features, GraphCtx};
 
-/// A stack of layers of one kind.
+/// The layers of one kind a [`Stacked`] architecture runs.
 pub trait Stack: Send + Sync {
-    /// Layers in the stack (≥ 1).
-    fn num_layers(&self) -> usize;
-
     /// Sampled blocks (propagation steps) one layer consumes.
     fn blocks_per_layer(&self) -> usize {
         1
     }
 
-    /// Dropout on the input features.
-    fn input_dropout(&self) -> f32;
-
-    /// Dropout between layers.
-    fn dropout(&self) -> f32;
-
     /// Layer `l` on `h` (its first block is `l × blocks_per_layer()`): the activated output,
     /// or with `activate` false (the last layer) the raw one.
-    fn layer(
+    fn layer(&self, cx: LayerCtx, h: &Input, l: usize, activate: bool) -> Var;
+}
+
+/// What a layer records on and reads: the tape, the parameters and the graph.
+pub struct LayerCtx<'a, 'g> {
+    pub tape: &'a mut Tape,
+    pub params: &'a ParamStore,
+    pub graph: &'a GraphCtx<'g>,
+}
+
+/// An architecture made of `layers` layers of a [`Stack`], with dropout on the input
+/// features and between layers.
+pub struct Stacked<S> {
+    stack: S,
+    layers: usize,
+    dropout: f32,
+    /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
+    input_dropout: f32,
+}
+
+impl<S: Stack> Stacked<S> {
+    /// `stack`'s `cfg.layers` layers with `cfg`'s dropouts.
+    pub fn new(cfg: &crate::ModelConfig, stack: S) -> Stacked<S> {
+        Stacked {
+            stack,
+            layers: cfg.layers,
+            dropout: cfg.dropout,
+            input_dropout: cfg.input_dropout,
+        }
+    }
+
+    /// Layers `layers` on `x` (features before layer 0, activations after): the logits
+    /// after the last layer, else the activations entering layer `layers.end`.
+    #[allow(clippy::too_many_arguments)] // the forward pass's inputs, each distinct
+    fn run_layers(
         &self,
         tape: &mut Tape,
         params: &ParamStore,
-        h: &Input,
+        x: &Features,
         graph: &GraphCtx,
-        l: usize,
-        activate: bool,
-    ) -> Var;
-}
-
-/// Layers `layers` of `s` on `x` (features before layer 0, activations after): the logits
-/// after the last layer, else the activations entering layer `layers.end`.
-fn run_layers<S: Stack + ?Sized>(
-    s: &S,
-    tape: &mut Tape,
-    params: &ParamStore,
-    x: &Features,
-    graph: &GraphCtx,
-    rng: &mut Xoshiro256PlusPlus,
-    layers: Range<usize>,
-) -> Var {
-    let p_in = if layers.start == 0 {
-        s.input_dropout()
-    } else {
-        0.0
-    };
-    let mut h = Input::from_features(tape, x, p_in, rng);
-    let last = s.num_layers() - 1;
-    for l in layers {
-        let z = s.layer(tape, params, &h, graph, l, l != last);
-        if l == last {
-            return z;
+        rng: &mut Xoshiro256PlusPlus,
+        layers: Range<usize>,
+    ) -> Var {
+        let p_in = if layers.start == 0 {
+            self.input_dropout
+        } else {
+            0.0
+        };
+        let mut h = Input::from_features(tape, x, p_in, rng);
+        let last = self.layers - 1;
+        for l in layers {
+            let cx = LayerCtx {
+                tape: &mut *tape,
+                params,
+                graph,
+            };
+            let z = self.stack.layer(cx, &h, l, l != last);
+            if l == last {
+                return z;
+            }
+            h = Input::Dense(tape.dropout(z, self.dropout, rng));
         }
-        h = Input::Dense(tape.dropout(z, s.dropout(), rng));
+        h.dense(tape)
     }
-    h.dense(tape)
 }
 
 /// `relu(z)` when `activate`, else `z`: the activation of every stacked layer but the last.
@@ -78,7 +96,7 @@ pub(crate) fn relu_if(tape: &mut Tape, z: Var, activate: bool) -> Var {
     }
 }
 
-impl<S: Stack> Architecture for S {
+impl<S: Stack> Architecture for Stacked<S> {
     fn forward(
         &self,
         tape: &mut Tape,
@@ -88,14 +106,14 @@ impl<S: Stack> Architecture for S {
         rng: &mut Xoshiro256PlusPlus,
         embed: bool,
     ) -> Var {
-        let last = self.num_layers() - 1;
+        let last = self.layers - 1;
         if embed {
             // The last layer's input, on the nodes the logits would be for.
-            let h = run_layers(self, tape, params, x, graph, rng, 0..last);
-            let rows = graph.num_dst((last + 1) * self.blocks_per_layer() - 1);
+            let h = self.run_layers(tape, params, x, graph, rng, 0..last);
+            let rows = graph.num_dst((last + 1) * self.stack.blocks_per_layer() - 1);
             return super::dst_rows(tape, h, rows);
         }
-        run_layers(self, tape, params, x, graph, rng, 0..last + 1)
+        self.run_layers(tape, params, x, graph, rng, 0..last + 1)
     }
 
     fn forward_range(
@@ -108,7 +126,7 @@ impl<S: Stack> Architecture for S {
         layers: Range<usize>,
     ) -> Option<Var> {
         // Layer-wise inference gives each layer one block.
-        (self.blocks_per_layer() == 1)
-            .then(|| run_layers(self, tape, params, x, graph, rng, layers))
+        (self.stack.blocks_per_layer() == 1)
+            .then(|| self.run_layers(tape, params, x, graph, rng, layers))
     }
 }
