@@ -216,10 +216,11 @@ impl Dataset {
             }
             if opts.verify && graph_ptr.is_none() {
                 let k = manifest.num_classes as i64;
-                if let Some(bad) = c.par_iter().find_any(|&&v| v < 0 || v >= k) {
+                // -1 marks an unlabelled node (kept out of every split).
+                if let Some(bad) = c.par_iter().find_any(|&&v| v < -1 || v >= k) {
                     return Err(DataError::invalid(
                         &yp,
-                        format!("label {bad} is outside 0..{k}"),
+                        format!("label {bad} is outside 0..{k} (or -1: unlabelled)"),
                     ));
                 }
             }

@@ -18,7 +18,7 @@ pub use error::DataError;
 pub use ingest::{
     ingest, IngestOptions, RawDataset, RawEdgeAttr, RawFeatures, RawGraphs, RawLabels, RawSplits,
 };
-pub use manifest::{FeatureStoreInfo, FileEntry, Manifest, Task, FORMAT_VERSION};
+pub use manifest::{FeatureStoreInfo, FileEntry, IngestStats, Manifest, Task, FORMAT_VERSION};
 pub use progress::{NoProgress, Progress};
 pub use split::SplitSpec;
 pub use writer::DatasetWriter;

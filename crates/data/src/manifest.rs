@@ -93,6 +93,38 @@ pub struct Manifest {
     /// Where the data came from and how it was transformed (free-form).
     #[serde(default)]
     pub source: serde_json::Value,
+    /// What `ingest` counted and changed on the way in (absent for generated datasets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<IngestStats>,
+}
+
+/// What `ingest` counted, removed or could not use: nothing the user gave changes or goes
+/// without a count here and a line on the terminal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestStats {
+    /// Edge lines read from the input.
+    pub input_edges: u64,
+    /// Input edges from a node to itself (kept unless `self_loops_removed` says otherwise).
+    pub self_loops: u64,
+    pub self_loops_removed: u64,
+    /// Edges dropped as repeats of an earlier (src, dst) pair, reverses added included.
+    pub duplicates_removed: u64,
+    /// In-edges dropped by the degree cap.
+    pub capped_edges: u64,
+    /// Nodes with no edge in or out.
+    pub isolated_nodes: u64,
+    /// Distinct ids mapped to 0..N by `--relabel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relabelled_ids: Option<u64>,
+    /// Nodes (or graphs) without a label (`-1` in `y.npy`).
+    #[serde(default)]
+    pub unlabelled: u64,
+    /// Nodes without a row in a feature table keyed by id (their features are zero).
+    #[serde(default)]
+    pub featureless_nodes: u64,
+    /// Everything the input held that the dataset does not, or that looked wrong.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Reads a regular file of at most [`MAX_MANIFEST_BYTES`] as text.
@@ -130,6 +162,7 @@ impl Manifest {
             feature_store: FeatureStoreInfo::default(),
             files: BTreeMap::new(),
             source: serde_json::Value::Null,
+            ingest: None,
         }
     }
 

@@ -48,23 +48,23 @@ impl FromStr for SplitSpec {
 }
 
 impl SplitSpec {
-    /// Splits `n` items (class labels given for per-class splits); outputs are ascending.
+    /// Splits the labelled ones of `n` items (class labels, `-1` for unlabelled, given for
+    /// classification); outputs are ascending. Unlabelled items are in no split.
     pub fn make(&self, n: usize, labels: Option<&[i64]>, seed: u64) -> RawSplits {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let mut perm: Vec<i64> = (0..n as i64).collect();
+        let mut perm: Vec<i64> = match labels {
+            Some(y) => (0..n as i64).filter(|&i| y[i as usize] >= 0).collect(),
+            None => (0..n as i64).collect(),
+        };
         perm.shuffle(&mut rng);
+        let n = perm.len();
         let (mut train, mut val, mut test) = (Vec::new(), Vec::new(), Vec::new());
         match (*self, labels) {
             (SplitSpec::PerClass { train: t, val: v }, Some(y)) => {
                 let classes = y.iter().copied().max().map_or(0, |m| m + 1) as usize;
                 let mut seen = vec![0usize; classes];
                 for &i in &perm {
-                    let c = y[i as usize];
-                    let k = if c >= 0 {
-                        &mut seen[c as usize]
-                    } else {
-                        &mut seen[0]
-                    };
+                    let k = &mut seen[y[i as usize] as usize];
                     if *k < t {
                         train.push(i);
                     } else if *k < t + v {
@@ -124,5 +124,30 @@ mod tests {
         assert_eq!(all, (0..100).collect::<Vec<_>>());
         assert!("random:0.9,0.2".parse::<SplitSpec>().is_err());
         assert!("foo".parse::<SplitSpec>().is_err());
+    }
+
+    #[test]
+    fn unlabelled_items_are_in_no_split() {
+        // Every third item unlabelled.
+        let y: Vec<i64> = (0..300)
+            .map(|i| if i % 3 == 0 { -1 } else { i % 2 })
+            .collect();
+        for spec in ["random:0.6,0.2", "per-class:20,30"] {
+            let r = spec.parse::<SplitSpec>().unwrap().make(300, Some(&y), 4);
+            let all: Vec<i64> = r
+                .train
+                .iter()
+                .chain(&r.val)
+                .chain(&r.test)
+                .copied()
+                .collect();
+            assert_eq!(all.len(), 200, "{spec}: every labelled item once");
+            assert!(all.iter().all(|&i| y[i as usize] >= 0), "{spec}");
+        }
+        let r = "random:0.5,0.25"
+            .parse::<SplitSpec>()
+            .unwrap()
+            .make(300, Some(&y), 4);
+        assert_eq!((r.train.len(), r.val.len(), r.test.len()), (100, 50, 50));
     }
 }

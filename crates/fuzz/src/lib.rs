@@ -194,7 +194,7 @@ pub fn try_tu(data: &[u8]) -> Outcome {
 /// (from the extension, `,`, tab, space); bit 3 columns by name (`src`, `dst`); bit 4 a `.tsv`
 /// edge file; bit 5 a `.tsv` feature file; bit 6 columns swapped (1, 0).
 pub mod csv_flags {
-    /// The first line of every file is a header.
+    /// The first line of every file is a header (edges, features and labels).
     pub const HEADER: u8 = 1;
     /// Delimiter `,` (bits 1-2 = 1).
     pub const COMMA: u8 = 1 << 1;
@@ -210,6 +210,8 @@ pub mod csv_flags {
     pub const FEATURES_TSV: u8 = 1 << 5;
     /// Source column 1, destination column 0.
     pub const SWAPPED: u8 = 1 << 6;
+    /// Ids may be strings (`--relabel`), node tables keyed by their column 0.
+    pub const KEYED: u8 = 1 << 7;
 }
 
 /// The CSV edge-list reader with feature and label tables: first byte options
@@ -234,6 +236,12 @@ pub fn try_csv(data: &[u8]) -> Outcome {
     std::fs::write(&edges, parts[0]).map_err(text)?;
     let mut o = csv_reader::CsvOptions::new(&edges);
     o.header = flags & csv_flags::HEADER != 0;
+    o.features_header = o.header;
+    o.labels_header = o.header;
+    if flags & csv_flags::KEYED != 0 {
+        o.string_ids = true;
+        o.node_id_col = Some(Column::Index(0));
+    }
     o.delimiter = match (flags >> 1) & 3 {
         0 => None,
         1 => Some(b','),

@@ -21,7 +21,7 @@ pub use checkpoint::Checkpoint;
 pub use config::{ConfigError, LoaderKind, RunConfig, Selection};
 pub use error::TrainError;
 pub use metrics::{MetricLine, MetricsLog};
-pub use plot::plot_curves;
+pub use plot::{plot_curves, plot_summary, PlotInfo};
 pub use run::{
     full_features, load_run, task_of, train, Reporter, RunOptions, Setup, Silent, TrainOutcome,
 };

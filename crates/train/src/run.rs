@@ -421,6 +421,21 @@ pub fn train(
         }
     }
     write_summary(&top, &setup, &results)?;
+    if runs > 1 {
+        // From each run's metrics.jsonl, so runs finished before a resume are drawn too.
+        let curves: Vec<_> = (0..runs)
+            .zip(&results)
+            .map(|(r, (_, s))| {
+                let lines = crate::plot::read_lines(
+                    &top.path().join(format!("run-{r}")).join("metrics.jsonl"),
+                );
+                (lines, Some(s.best_epoch))
+            })
+            .collect();
+        let info = crate::plot::PlotInfo::summary(&setup, &results);
+        // Without a font every run has said so already.
+        crate::plot::plot_summary(&curves, &info, &top.file("curves.png")?)?;
+    }
     Ok(TrainOutcome::Done(results))
 }
 
@@ -575,8 +590,9 @@ fn run_one(
     let mut progress = Progress(&mut on_epoch);
     let mut callbacks: Vec<&mut dyn Callback> = vec![&mut sel, &mut moe, &mut saver, &mut progress];
     let outcome = trainer.fit(state, &mut callbacks)?;
-    if let Outcome::Done(..) = &outcome {
-        if !crate::plot_curves(&log.lines, &dir.file("curves.png")?)? {
+    if let Outcome::Done(_, s) = &outcome {
+        let info = crate::plot::PlotInfo::run(setup, s, seed);
+        if !crate::plot_curves(&log.lines, &info, &dir.file("curves.png")?)? {
             report.note("no TrueType font found (DejaVu or Liberation); curves.png not drawn");
         }
     }

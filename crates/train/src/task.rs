@@ -152,8 +152,20 @@ pub fn node_task(ds: &Dataset, splits: &Splits) -> Result<Box<dyn Task>, TrainEr
         }
         Some(Labels::Classes(y)) => {
             let classes = ds.manifest.num_classes.max(1) as usize;
-            if let Some(bad) = y.iter().find(|&&c| c < 0 || c as usize >= classes) {
+            // -1 marks an unlabelled node: allowed anywhere but in a split.
+            if let Some(bad) = y.iter().find(|&&c| c < -1 || c >= classes as i64) {
                 return Err(err(&format!("label {bad} is outside 0..{classes} (y.npy)")));
+            }
+            for (name, items) in [
+                ("train", &splits.train),
+                ("val", &splits.val),
+                ("test", &splits.test),
+            ] {
+                if let Some(&i) = items.iter().find(|&&i| y.get(i as usize) == Some(&-1)) {
+                    return Err(err(&format!(
+                        "node {i} of the {name} split is unlabelled (-1 in y.npy)"
+                    )));
+                }
             }
             Ok(Box::new(Classification {
                 labels: Arc::new(y.iter().map(|&c| c as u32).collect()),

@@ -55,7 +55,8 @@ pub struct Args {
     /// Keep repeated (src, dst) pairs (default: one copy each).
     #[arg(long)]
     pub keep_duplicates: bool,
-    /// Map the distinct node ids, sorted, to 0..N (original ids saved in node_ids.npy).
+    /// Map the distinct node ids, sorted, to 0..N: any integers (saved in node_ids.npy) or,
+    /// in a CSV edge list, any strings (saved in node_ids.csv).
     #[arg(long)]
     pub relabel: bool,
     /// Split to make when the input has none: random:TRAIN,VAL (fractions) or per-class:TRAIN,VAL (counts).
@@ -74,9 +75,20 @@ pub struct Args {
     /// CSV/TSV: field delimiter (default: tab for .tsv/.tab files, else comma; `space` for whitespace).
     #[arg(long)]
     pub delimiter: Option<String>,
-    /// CSV/TSV: the first line of each input file is a header.
-    #[arg(long)]
+    /// CSV/TSV: the first line of the edge list is a header (--features-header and
+    /// --labels-header say the same of those files).
+    #[arg(long, alias = "edges-header")]
     pub header: bool,
+    /// CSV/TSV: the first line of the --features file is a header.
+    #[arg(long)]
+    pub features_header: bool,
+    /// CSV/TSV: the first line of the --labels file is a header.
+    #[arg(long)]
+    pub labels_header: bool,
+    /// CSV/TSV: column (0-based index or header name) of the node id in the --features and
+    /// --labels tables; their rows are then matched to nodes by id, in any order, with gaps.
+    #[arg(long)]
+    pub node_id_col: Option<String>,
     /// CSV: source column (0-based index or header name); Parquet: column name (default src).
     #[arg(long)]
     pub src_col: Option<String>,
@@ -86,13 +98,15 @@ pub struct Args {
     /// CSV/Parquet: node feature file (.npy, .csv/.tsv, or .parquet), one row per node.
     #[arg(long)]
     pub features: Option<PathBuf>,
-    /// CSV: node label file (.npy or one integer per line).
+    /// CSV: node label file (.npy, one integer per line, or a table keyed by --node-id-col);
+    /// -1 or an empty field marks an unlabelled node (in no split).
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Parquet: column of the --features table giving each row's node id.
     #[arg(long)]
     pub id_col: Option<String>,
-    /// Parquet: integer label column of the --features table.
+    /// Parquet: integer label column of the --features table; CSV: label column of a
+    /// --labels table keyed by --node-id-col (default: its other column).
     #[arg(long)]
     pub label_col: Option<String>,
     /// CSV/Parquet: node count, when isolated nodes follow the largest id.
@@ -142,8 +156,59 @@ fn check_not_input(input: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses flags the chosen format does not read: a flag that silently does nothing
+/// leaves the user believing it did.
+fn check_flags(a: &Args) -> Result<()> {
+    use Format::*;
+    let given: [(&str, bool, &[Format]); 14] = [
+        ("--delimiter", a.delimiter.is_some(), &[Csv]),
+        ("--header", a.header, &[Csv]),
+        ("--features-header", a.features_header, &[Csv]),
+        ("--labels-header", a.labels_header, &[Csv]),
+        ("--node-id-col", a.node_id_col.is_some(), &[Csv, Parquet]),
+        ("--src-col", a.src_col.is_some(), &[Csv, Parquet]),
+        ("--dst-col", a.dst_col.is_some(), &[Csv, Parquet]),
+        ("--features", a.features.is_some(), &[Csv, Parquet]),
+        ("--labels", a.labels.is_some(), &[Csv]),
+        ("--id-col", a.id_col.is_some(), &[Parquet]),
+        ("--label-col", a.label_col.is_some(), &[Csv, Parquet]),
+        ("--num-nodes", a.num_nodes.is_some(), &[Csv, Parquet]),
+        ("--prefix", a.prefix.is_some(), &[Tu]),
+        (
+            "--features-header/--labels-header without the file",
+            (a.features_header && a.features.is_none()) || (a.labels_header && a.labels.is_none()),
+            &[],
+        ),
+    ];
+    for (flag, set, formats) in given {
+        if set && !formats.contains(&a.format) {
+            let fmt = a
+                .format
+                .to_possible_value()
+                .map(|v| v.get_name().to_string());
+            if formats.is_empty() {
+                bail!("{flag}: a header flag names a file that is not given");
+            }
+            bail!(
+                "{flag} does not apply to --format {}: it is read by {}",
+                fmt.unwrap_or_default(),
+                formats
+                    .iter()
+                    .filter_map(|f| f.to_possible_value().map(|v| v.get_name().to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if a.node_id_col.is_some() && a.id_col.is_some() {
+        bail!("--node-id-col and --id-col name the same thing; give one");
+    }
+    Ok(())
+}
+
 /// Runs `scalegnn ingest`.
 pub fn run(a: Args) -> Result<()> {
+    check_flags(&a)?;
     if !a.input.exists() {
         bail!("input {} does not exist", a.input.display());
     }
@@ -166,6 +231,19 @@ pub fn run(a: Args) -> Result<()> {
             let mut o = readers::csv::CsvOptions::new(&a.input);
             o.delimiter = a.delimiter.as_deref().map(delimiter).transpose()?;
             o.header = a.header;
+            o.features_header = a.features_header;
+            o.labels_header = a.labels_header;
+            o.node_id_col = a
+                .node_id_col
+                .as_ref()
+                .map(|c| column(&Some(c.clone()), 0))
+                .transpose()?;
+            o.label_col = a
+                .label_col
+                .as_ref()
+                .map(|c| column(&Some(c.clone()), 0))
+                .transpose()?;
+            o.string_ids = a.relabel;
             o.src_col = column(&a.src_col, 0)?;
             o.dst_col = column(&a.dst_col, 1)?;
             o.features = a.features.clone();
@@ -179,13 +257,20 @@ pub fn run(a: Args) -> Result<()> {
                 src_col: a.src_col.clone().unwrap_or_else(|| "src".into()),
                 dst_col: a.dst_col.clone().unwrap_or_else(|| "dst".into()),
                 features: a.features.clone(),
-                id_col: a.id_col.clone(),
+                id_col: a.id_col.clone().or_else(|| a.node_id_col.clone()),
                 label_col: a.label_col.clone(),
                 num_nodes: a.num_nodes,
             };
             readers::parquet::read(&o).with_context(ctx)?
         }
     };
+    let mut raw = raw;
+    if a.split.is_some() && raw.splits.is_some() {
+        raw.warnings.push(format!(
+            "--split is not used: {} has its own splits, which are kept",
+            a.input.display()
+        ));
+    }
     let default_split = match a.format {
         Format::Npz => Some(SplitSpec::PerClass { train: 20, val: 30 }),
         Format::Csv | Format::Parquet => Some(SplitSpec::Random {
@@ -224,6 +309,41 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     bars.finish();
+    if let Some(st) = &m.ingest {
+        for w in &st.warnings {
+            eprintln!("warning: {w}");
+        }
+        let mut said = vec![format!("{} edge lines read", st.input_edges)];
+        if st.self_loops > 0 {
+            said.push(format!(
+                "{} self-loop{} {}",
+                st.self_loops,
+                if st.self_loops == 1 { "" } else { "s" },
+                if st.self_loops_removed > 0 {
+                    "removed"
+                } else {
+                    "kept"
+                }
+            ));
+        }
+        if st.duplicates_removed > 0 {
+            said.push(format!("{} duplicate edges removed", st.duplicates_removed));
+        }
+        if st.capped_edges > 0 {
+            said.push(format!(
+                "{} in-edges dropped by the degree cap",
+                st.capped_edges
+            ));
+        }
+        if let Some(k) = st.relabelled_ids {
+            said.push(format!("{k} ids relabelled to 0..{}", k.saturating_sub(1)));
+        }
+        said.push(format!("{} isolated nodes", st.isolated_nodes));
+        if st.unlabelled > 0 {
+            said.push(format!("{} unlabelled", st.unlabelled));
+        }
+        println!("{}", said.join(", "));
+    }
     println!(
         "wrote {}: {} nodes, {} edges, {} features, {} classes{} in {:.1}s",
         a.out.display(),

@@ -123,11 +123,15 @@ pub fn run(a: Args) -> Result<()> {
                 let mean = vals.iter().sum::<f64>() / n;
                 let std = (vals.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
                 let metric = &results[0].1.metric;
+                // Fractions in [0, 1] read as percentages; errors (mse, mae, rmse) are in the
+                // targets' own units and stay as they are.
+                let pct = scalegnn_train::scores::higher_is_better(metric);
+                let (scale, unit) = if pct { (100.0, " %") } else { (1.0, "") };
                 println!(
-                    "test {metric} over {} runs: {:.2} ± {:.2}",
+                    "test {metric} over {} runs: {:.2} ± {:.2}{unit}",
                     results.len(),
-                    100.0 * mean,
-                    100.0 * std
+                    scale * mean,
+                    scale * std
                 );
             }
             println!("run directory: {}", out.display());

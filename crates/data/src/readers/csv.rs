@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::table::{self, Column};
+use super::table::{self, Column, Keys, Layout};
 use crate::{DataError, RawDataset, RawLabels, Result};
 
 /// Where the edge list is and how to read it.
@@ -15,8 +15,18 @@ pub struct CsvOptions {
     pub edges: PathBuf,
     /// None: from extension (.tsv/.tab → b'\t', else b',').  Whitespace-separated (space) also accepted via Some(b' ').
     pub delimiter: Option<u8>,
-    /// The first (non-comment) line of every text input is a header.
+    /// The first (non-comment) line of the edge list is a header.
     pub header: bool,
+    /// The features table has a header line.
+    pub features_header: bool,
+    /// The labels table has a header line.
+    pub labels_header: bool,
+    /// Column of the node id in the features and labels tables (rows keyed by id).
+    pub node_id_col: Option<Column>,
+    /// Column of the label in a labels table keyed by id (default: the other column).
+    pub label_col: Option<Column>,
+    /// Ids need not be integers: any string is a node id (for `--relabel`).
+    pub string_ids: bool,
     /// Column of the source id (default `Index(0)`).
     pub src_col: Column,
     /// Column of the destination id (default `Index(1)`).
@@ -37,6 +47,11 @@ impl CsvOptions {
             edges: edges.into(),
             delimiter: None,
             header: false,
+            features_header: false,
+            labels_header: false,
+            node_id_col: None,
+            label_col: None,
+            string_ids: false,
             src_col: Column::Index(0),
             dst_col: Column::Index(1),
             features: None,
@@ -64,51 +79,9 @@ fn width(rec: &csv::ByteRecord, collapse: bool) -> usize {
     }
 }
 
-/// Resolves `col` to a 0-based index, looking names up in `header` when there is one.
-fn resolve(
-    path: &Path,
-    role: &str,
-    col: &Column,
-    header: Option<&csv::ByteRecord>,
-    collapse: bool,
-) -> Result<usize> {
-    let name = match col {
-        Column::Index(i) => return Ok(*i),
-        Column::Name(n) => n,
-    };
-    let Some(h) = header else {
-        return Err(DataError::invalid(
-            path,
-            format!(
-                "{role} column {name:?} is given by name but the file is read without a header \
-                 (give a 0-based index, or say the file has a header)"
-            ),
-        ));
-    };
-    let names: Vec<&[u8]> = if collapse {
-        h.iter().filter(|f| !f.is_empty()).collect()
-    } else {
-        h.iter().collect()
-    };
-    names
-        .iter()
-        .position(|f| *f == name.as_bytes())
-        .ok_or_else(|| {
-            let have: Vec<String> = names
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect();
-            DataError::invalid(
-                path,
-                format!(
-                    "{role} column {name:?} is not in the header (columns: {})",
-                    have.join(", ")
-                ),
-            )
-        })
-}
-
-/// Parses one id field of the record on `line`, naming the column in errors.
+/// Parses one id field of the record on `line`, naming the column in errors; `None` when
+/// the field is not an integer and `keys` takes integers only.
+#[allow(clippy::too_many_arguments)] // the field's coordinates, each named in errors
 fn id_at(
     path: &Path,
     rec: &csv::ByteRecord,
@@ -117,7 +90,8 @@ fn id_at(
     role: &str,
     col: &Column,
     line: u64,
-) -> Result<i64> {
+    keys: &mut Keys,
+) -> Result<Option<i64>> {
     match field(rec, idx, collapse) {
         None => {
             let n = width(rec, collapse);
@@ -135,23 +109,20 @@ fn id_at(
             line,
             format!("{role} ({col}) is empty"),
         )),
-        Some(f) => table::parse_i64(f).ok_or_else(|| {
-            DataError::parse(
-                path,
-                line,
-                format!(
-                    "{role} ({col}): {} is not an integer node id",
-                    table::show(f)
-                ),
-            )
-        }),
+        Some(f) => Ok(keys.key(f)),
     }
 }
 
-/// Reads the edge list (and node features/labels when given) into a `RawDataset`.
-pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
-    let path = opts.edges.as_path();
-    let delimiter = opts.delimiter.unwrap_or_else(|| table::delimiter_for(path));
+/// The edges of the file: `Ok(None)` when an id is not an integer and `keys` takes integers
+/// only (the caller may read again with string ids).
+#[allow(clippy::too_many_arguments)]
+fn read_edges(
+    path: &Path,
+    delimiter: u8,
+    opts: &CsvOptions,
+    keys: &mut Keys,
+    retry_as_strings: bool,
+) -> Result<Option<(Vec<i64>, Vec<i64>)>> {
     let collapse = delimiter == b' ';
     let mut rdr = table::open_csv(path, delimiter, opts.header)?;
     let header = if opts.header {
@@ -163,12 +134,12 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
     } else {
         None
     };
-    let si = resolve(path, "src", &opts.src_col, header.as_ref(), collapse)?;
-    let di = resolve(path, "dst", &opts.dst_col, header.as_ref(), collapse)?;
-
+    let si = table::resolve(path, "src", &opts.src_col, header.as_ref(), collapse)?;
+    let di = table::resolve(path, "dst", &opts.dst_col, header.as_ref(), collapse)?;
     let mut src = Vec::new();
     let mut dst = Vec::new();
     let mut rec = csv::ByteRecord::new();
+    let mut first = true;
     while rdr
         .read_byte_record(&mut rec)
         .map_err(|e| table::csv_error(path, e))?
@@ -177,20 +148,76 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
             continue;
         }
         let line = table::line_of(&rec);
-        src.push(id_at(path, &rec, si, collapse, "src", &opts.src_col, line)?);
-        dst.push(id_at(path, &rec, di, collapse, "dst", &opts.dst_col, line)?);
+        for (role, idx, col, out) in [
+            ("src", si, &opts.src_col, &mut src),
+            ("dst", di, &opts.dst_col, &mut dst),
+        ] {
+            match id_at(path, &rec, idx, collapse, role, col, line, keys)? {
+                Some(v) => out.push(v),
+                None if retry_as_strings => return Ok(None),
+                None => {
+                    let f = field(&rec, idx, collapse).unwrap_or_default();
+                    let mut reason = format!(
+                        "{role} ({col}): {} is not an integer node id (--relabel reads \
+                         any string as an id)",
+                        table::show(f)
+                    );
+                    if first && !opts.header {
+                        reason.push_str("; if this line is a header, pass --header");
+                    }
+                    return Err(DataError::parse(path, line, reason));
+                }
+            }
+        }
+        first = false;
     }
+    Ok(Some((src, dst)))
+}
 
+/// Reads the edge list (and node features/labels when given) into a `RawDataset`.
+pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
+    let path = opts.edges.as_path();
+    let delimiter = opts.delimiter.unwrap_or_else(|| table::delimiter_for(path));
+    let mut keys = Keys::Ints;
+    // Integer ids are read as numbers (sorted numerically by --relabel); the first id that
+    // is not an integer sends a --relabel read back to the start with every id a string.
+    let (src, dst) = match read_edges(path, delimiter, opts, &mut keys, opts.string_ids)? {
+        Some(e) => e,
+        None => {
+            keys = Keys::Strings(Default::default());
+            read_edges(path, delimiter, opts, &mut keys, false)?
+                .ok_or_else(|| DataError::invalid(path, "string ids were refused"))?
+        }
+    };
+    let mut warnings = Vec::new();
     let x = opts
         .features
         .as_deref()
-        .map(|p| table::read_features(p, opts.header))
+        .map(|p| {
+            let layout = Layout {
+                header: opts.features_header,
+                id_col: opts.node_id_col.clone(),
+                label_col: None,
+            };
+            table::read_feature_table(p, &layout, &mut keys, &mut warnings)
+        })
         .transpose()?;
-    let y = opts
-        .labels
-        .as_deref()
-        .map(|p| table::read_labels(p, opts.header).map(RawLabels::Classes))
-        .transpose()?;
+    let (y, y_ids) = match opts.labels.as_deref() {
+        Some(p) => {
+            let layout = Layout {
+                header: opts.labels_header,
+                id_col: opts.node_id_col.clone(),
+                label_col: opts.label_col.clone(),
+            };
+            let (y, ids) = table::read_label_table(p, &layout, &mut keys)?;
+            (Some(RawLabels::Classes(y)), ids)
+        }
+        None => (None, None),
+    };
+    let id_names = match keys {
+        Keys::Strings(t) => Some(t.names),
+        Keys::Ints => None,
+    };
 
     let name = path
         .file_stem()
@@ -205,6 +232,11 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
         "input": path.to_string_lossy(),
         "delimiter": (delimiter as char).to_string(),
         "header": opts.header,
+        "features_header": opts.features_header,
+        "labels_header": opts.labels_header,
+        "node_id_col": opts.node_id_col.as_ref().map(show_col),
+        "label_col": opts.label_col.as_ref().map(show_col),
+        "string_ids": id_names.is_some(),
         "src_col": show_col(&opts.src_col),
         "dst_col": show_col(&opts.dst_col),
         "features": opts.features.as_ref().map(|p| p.to_string_lossy().into_owned()),
@@ -218,6 +250,10 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
         num_nodes: opts.num_nodes,
         x,
         y,
+        y_ids,
+        y_source: opts.labels.clone(),
+        id_names,
+        warnings,
         ..Default::default()
     })
 }

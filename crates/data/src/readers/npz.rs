@@ -129,6 +129,7 @@ pub fn read(path: &Path) -> Result<RawDataset> {
             data: x,
             num_features: fdim,
             source: PathBuf::from(format!("{}[attr_data]", path.display())),
+            ids: None,
         });
     }
     if let Some(l) = member(&mut zip, path, "labels")? {

@@ -55,6 +55,10 @@ impl ParquetOptions {
 pub(crate) struct NodeTable {
     pub x: Option<RawFeatures>,
     pub y: Option<Vec<i64>>,
+    /// Each row's node id (the id column's values), when the table has one.
+    pub ids: Option<Vec<i64>>,
+    /// Columns not used, said to the user.
+    pub warnings: Vec<String>,
     /// Names of the feature columns, in order.
     pub feature_columns: Vec<String>,
 }
@@ -364,6 +368,145 @@ fn scan_f32(
     }
 }
 
+/// Whether a column is a list of numbers (`list<float>` and the like): one vector per row.
+fn is_numeric_list(c: &ColumnDescPtr) -> bool {
+    c.max_rep_level() == 1
+        && matches!(
+            c.physical_type(),
+            PhysicalType::INT32 | PhysicalType::INT64 | PhysicalType::FLOAT | PhysicalType::DOUBLE
+        )
+}
+
+/// Reads a list column whose every row holds the same number of non-null values: the
+/// row-major values and that width. A null, an empty list or a ragged row is an error
+/// naming the row.
+fn read_list_f32(reader: &Reader, path: &Path, col: usize) -> Result<(Vec<f32>, usize)> {
+    let descr = columns(reader)[col].clone();
+    let name = descr.path().string();
+    let max_def = descr.max_def_level();
+    let rows = num_rows(reader, path)?;
+    let mut out: Vec<f32> = Vec::new();
+    let mut width: Option<usize> = None;
+    let mut row = 0usize;
+    let mut in_row = 0usize;
+    let mut defs: Vec<i16> = Vec::with_capacity(BATCH);
+    let mut reps: Vec<i16> = Vec::with_capacity(BATCH);
+    // Ends the current row: its value count must be the table's width.
+    let close = |in_row: usize, row: usize, width: &mut Option<usize>| -> Result<()> {
+        match *width {
+            None if in_row == 0 => Err(DataError::invalid(
+                path,
+                format!("row {row}: column {name} holds an empty or null list"),
+            )),
+            None => {
+                check_rows(path, "the list feature column", &[rows, in_row], 4)?;
+                *width = Some(in_row);
+                Ok(())
+            }
+            Some(w) if w != in_row => Err(DataError::invalid(
+                path,
+                format!("row {row}: column {name} holds {in_row} values but row 0 holds {w}"),
+            )),
+            Some(_) => Ok(()),
+        }
+    };
+    macro_rules! each {
+        ($t:ty, $conv:expr) => {{
+            let mut vals: Vec<<$t as DataType>::T> = Vec::with_capacity(BATCH);
+            for g in 0..reader.num_row_groups() {
+                check_pages(reader, path, g, col)?;
+                let rg = reader.inner.get_row_group(g).map_err(pq_err(path))?;
+                let group_rows = usize::try_from(rg.metadata().num_rows())
+                    .map_err(|_| DataError::invalid(path, "corrupt parquet file: bad row count"))?;
+                let untyped = rg.get_column_reader(col).map_err(pq_err(path))?;
+                let mut cr: ColumnReaderImpl<$t> =
+                    <$t>::get_column_reader(untyped).ok_or_else(|| {
+                        DataError::invalid(path, format!("column {name}: unexpected physical type"))
+                    })?;
+                let mut done = 0usize;
+                while done < group_rows {
+                    vals.clear();
+                    defs.clear();
+                    reps.clear();
+                    let want = BATCH.min(group_rows - done);
+                    let (records, values, levels) = cr
+                        .read_records(want, Some(&mut defs), Some(&mut reps), &mut vals)
+                        .map_err(pq_err(path))?;
+                    if records == 0 {
+                        break;
+                    }
+                    if levels > defs.len() || levels > reps.len() || values > vals.len() {
+                        return Err(DataError::invalid(
+                            path,
+                            format!("corrupt parquet file: column {name} has a bad level count"),
+                        ));
+                    }
+                    let mut v = 0usize;
+                    for k in 0..levels {
+                        // Repetition level 0 starts a row; the first row has nothing to end.
+                        if reps[k] == 0 && in_row > 0 {
+                            close(in_row, row, &mut width)?;
+                            row += 1;
+                            in_row = 0;
+                        }
+                        if defs[k] < max_def {
+                            return Err(DataError::invalid(
+                                path,
+                                format!("row {row}: column {name} holds a null or empty list"),
+                            ));
+                        }
+                        let x = *vals.get(v).ok_or_else(|| {
+                            DataError::invalid(
+                                path,
+                                format!("corrupt parquet file: column {name} has too few values"),
+                            )
+                        })?;
+                        v += 1;
+                        in_row += 1;
+                        if width.is_some_and(|w| in_row > w) {
+                            return Err(DataError::invalid(
+                                path,
+                                format!("row {row}: column {name} holds more values than row 0"),
+                            ));
+                        }
+                        if width.is_none() && in_row > 1 << 24 {
+                            return Err(DataError::invalid(
+                                path,
+                                format!("row {row}: column {name} holds over 2^24 values"),
+                            ));
+                        }
+                        out.push($conv(x));
+                    }
+                    done += records;
+                }
+            }
+            if rows > 0 {
+                close(in_row, row, &mut width)?;
+                row += 1;
+            }
+        }};
+    }
+    match descr.physical_type() {
+        PhysicalType::INT32 => each!(Int32Type, |x: i32| x as f32),
+        PhysicalType::INT64 => each!(Int64Type, |x: i64| x as f32),
+        PhysicalType::FLOAT => each!(FloatType, |x: f32| x),
+        PhysicalType::DOUBLE => each!(DoubleType, |x: f64| x as f32),
+        t => {
+            return Err(DataError::invalid(
+                path,
+                format!("column {name} holds {t} values, not numbers"),
+            ))
+        }
+    }
+    if row != rows {
+        return Err(DataError::invalid(
+            path,
+            format!("corrupt parquet file: column {name} has {row} rows, expected {rows}"),
+        ));
+    }
+    Ok((out, width.unwrap_or(0)))
+}
+
 /// Reads a node table: every numeric non-list column other than `id_col` and `label_col`
 /// becomes a feature (schema order); rows are nodes in order, or placed by `id_col`.
 pub(crate) fn read_node_table(
@@ -386,86 +529,77 @@ pub(crate) fn read_node_table(
                 "the id column and the label column are the same column",
             ));
         }
-        // node_of[row]: where each row goes.
-        let node_of: Option<Vec<usize>> = match (id_idx, id_col) {
-            (Some(c), Some(name)) => {
-                let ids = read_ints(&reader, path, c, "node id")?;
-                check_rows(path, "the row index", &[rows], 16)?;
-                let mut row_of = vec![usize::MAX; rows];
-                let mut node_of = Vec::with_capacity(rows);
-                for (r, &id) in ids.iter().enumerate() {
-                    let node =
-                        usize::try_from(id)
-                            .ok()
-                            .filter(|&n| n < rows)
-                            .ok_or_else(|| {
-                                DataError::invalid(
-                            path,
-                            format!("row {r}: id {id} in column {name} is out of range 0..{rows}"),
-                        )
-                            })?;
-                    if row_of[node] != usize::MAX {
-                        return Err(DataError::invalid(
-                            path,
-                            format!(
-                                "row {r}: id {id} in column {name} already appears in row {}",
-                                row_of[node]
-                            ),
-                        ));
-                    }
-                    row_of[node] = r;
-                    node_of.push(node);
-                }
-                Some(node_of)
+        // Each row's node id; ingest places the rows (ids as the edge list has them, so a
+        // relabelled graph's tables can be keyed by the original 64-bit ids).
+        let ids = id_idx
+            .map(|c| read_ints(&reader, path, c, "node id"))
+            .transpose()?;
+        let mut warnings = Vec::new();
+        let mut feats: Vec<usize> = Vec::new();
+        // List columns (a vector per row) are read whole first: their width is in the data.
+        let mut lists: Vec<(usize, Vec<f32>, usize)> = Vec::new();
+        for (i, c) in columns(&reader).iter().enumerate() {
+            if Some(i) == id_idx || Some(i) == label_idx {
+                continue;
             }
-            _ => None,
+            if is_numeric(c) {
+                feats.push(i);
+            } else if is_numeric_list(c) {
+                let (v, w) = read_list_f32(&reader, path, i)?;
+                lists.push((i, v, w));
+                feats.push(i);
+            } else {
+                warnings.push(format!(
+                    "column {} of {} ({}) is not numeric and is not used",
+                    c.path().string(),
+                    path.display(),
+                    c.physical_type()
+                ));
+            }
+        }
+        let width_of = |c: usize| {
+            lists
+                .iter()
+                .find(|(i, _, _)| *i == c)
+                .map_or(1, |(_, _, w)| *w)
         };
-        let place = |r: usize| node_of.as_ref().map_or(r, |m| m[r]);
-
-        let feats: Vec<usize> = columns(&reader)
-            .iter()
-            .enumerate()
-            .filter(|&(i, c)| Some(i) != id_idx && Some(i) != label_idx && is_numeric(c))
-            .map(|(i, _)| i)
-            .collect();
-        let f = feats.len();
+        let f: usize = feats.iter().map(|&c| width_of(c)).sum();
         if f == 0 && label_idx.is_none() {
             return Err(DataError::invalid(
                 path,
-                "the table has no numeric feature column (BOOLEAN, INT32, INT64, FLOAT or DOUBLE, not a list)",
+                "the table has no numeric feature column (BOOLEAN, INT32, INT64, FLOAT or DOUBLE, or a list of numbers)",
             ));
         }
         let x = if f > 0 {
             check_rows(path, "the feature table", &[rows, f], 4)?;
             let mut data = vec![0f32; rows * f];
-            for (j, &c) in feats.iter().enumerate() {
-                scan_f32(&reader, path, c, |r, v| data[place(r) * f + j] = v)?;
+            let mut j = 0;
+            for &c in &feats {
+                match lists.iter().find(|(i, _, _)| *i == c) {
+                    Some((_, v, w)) => {
+                        for (r, chunk) in v.chunks(*w).enumerate() {
+                            data[r * f + j..r * f + j + w].copy_from_slice(chunk);
+                        }
+                        j += w;
+                    }
+                    None => {
+                        scan_f32(&reader, path, c, |r, v| data[r * f + j] = v)?;
+                        j += 1;
+                    }
+                }
             }
             Some(RawFeatures {
                 data,
                 num_features: f,
                 source: path.to_path_buf(),
+                ids: ids.clone(),
             })
         } else {
             None
         };
-        let y = match label_idx {
-            Some(c) => {
-                let v = read_ints(&reader, path, c, "label")?;
-                Some(match &node_of {
-                    None => v,
-                    Some(m) => {
-                        check_rows(path, "the labels", &[rows], 8)?;
-                        let mut y = vec![0i64; rows];
-                        for (r, &l) in v.iter().enumerate() {
-                            y[m[r]] = l;
-                        }
-                        y
-                    }
-                })
-            }
-            None => None,
-        };
+        let y = label_idx
+            .map(|c| read_ints(&reader, path, c, "label"))
+            .transpose()?;
         let feature_columns = feats
             .iter()
             .map(|&c| columns(&reader)[c].path().string())
@@ -473,7 +607,9 @@ pub(crate) fn read_node_table(
         Ok(NodeTable {
             x,
             y,
+            ids,
             feature_columns,
+            warnings,
         })
     })
 }
@@ -518,9 +654,13 @@ pub fn read(opts: &ParquetOptions) -> Result<RawDataset> {
         "label_col": opts.label_col,
         "feature_columns": table.as_ref().map(|t| t.feature_columns.clone()),
     });
-    let (x, y) = match table {
-        Some(t) => (t.x, t.y.map(RawLabels::Classes)),
-        None => (None, None),
+    let warnings = table.as_ref().map_or_else(Vec::new, |t| t.warnings.clone());
+    let (x, y, y_ids) = match table {
+        Some(t) => {
+            let y_ids = t.y.as_ref().and(t.ids);
+            (t.x, t.y.map(RawLabels::Classes), y_ids)
+        }
+        None => (None, None, None),
     };
     Ok(RawDataset {
         name,
@@ -530,6 +670,9 @@ pub fn read(opts: &ParquetOptions) -> Result<RawDataset> {
         num_nodes: opts.num_nodes,
         x,
         y,
+        y_ids,
+        y_source: opts.features.clone(),
+        warnings,
         ..Default::default()
     })
 }
@@ -551,6 +694,8 @@ mod tests {
         F32(&'a [f32]),
         Bool(&'a [bool]),
         Str(&'a [&'a str]),
+        /// A list<float> column: values, definition and repetition levels.
+        ListF32(&'a [f32], &'a [i16], &'a [i16]),
     }
 
     /// Writes one row group per entry of `groups`, columns in schema order.
@@ -578,6 +723,11 @@ mod tests {
                     }
                     Col::Bool(v) => {
                         cw.typed::<BoolType>().write_batch(v, None, None).unwrap();
+                    }
+                    Col::ListF32(v, d, r) => {
+                        cw.typed::<FloatType>()
+                            .write_batch(v, Some(d), Some(r))
+                            .unwrap();
                     }
                     Col::Str(v) => {
                         let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(*s)).collect();
@@ -643,10 +793,23 @@ mod tests {
         let raw = read(&o).unwrap();
         let x = raw.x.as_ref().unwrap();
         assert_eq!(x.num_features, 2);
-        assert_eq!(x.data, vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0]);
+        // Rows in file order with their ids; ingest places them.
+        assert_eq!(x.data, vec![20.0, 21.0, 0.0, 1.0, 10.0, 11.0]);
+        assert_eq!(x.ids, Some(vec![2, 0, 1]));
+        assert_eq!(raw.y_ids, Some(vec![2, 0, 1]));
         assert_eq!(x.source, f);
-        assert!(matches!(&raw.y, Some(RawLabels::Classes(c)) if c == &vec![3, 4, 5]));
+        assert!(matches!(&raw.y, Some(RawLabels::Classes(c)) if c == &vec![5, 3, 4]));
         assert_eq!(raw.source["feature_columns"], json!(["a", "b"]));
+        let out = d.path().join("ds");
+        crate::ingest(raw, &Default::default(), &out, &crate::NoProgress).unwrap();
+        let placed: Vec<f32> = scalegnn_npy::read_array(&out.join("x.npy"))
+            .unwrap()
+            .to_vec();
+        assert_eq!(placed, vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0]);
+        let y: Vec<i64> = scalegnn_npy::read_array(&out.join("y.npy"))
+            .unwrap()
+            .to_vec();
+        assert_eq!(y, vec![3, 4, 5]);
 
         // Without id_col the id column is a feature and rows stay in file order.
         let t = read_node_table(&f, None, None).unwrap();
@@ -689,32 +852,131 @@ mod tests {
         assert_eq!(x.data, vec![1.0, 1.0, 0.5, 0.0, 2.0, 1.5, 1.0, 3.0, 2.5]);
     }
 
+    /// A feature vector per row in one `list<float>` column (as pandas/pyarrow write an
+    /// embedding column) is read as that many features; strings are named, not dropped.
+    #[test]
+    fn list_columns_are_features_and_skipped_columns_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("n.parquet");
+        let schema = "message n { REQUIRED INT64 id; REQUIRED BYTE_ARRAY name (UTF8); \
+             OPTIONAL GROUP feat (LIST) { REPEATED GROUP list { OPTIONAL FLOAT element; } } \
+             REQUIRED DOUBLE extra; }";
+        // Three rows of three values: definition level 3 = a present element.
+        let (vals, defs, reps) = (
+            [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+            [3i16; 9],
+            [0i16, 1, 1, 0, 1, 1, 0, 1, 1],
+        );
+        write_table(
+            &f,
+            schema,
+            &[vec![
+                Col::I64(&[10, 11, 12], None),
+                Col::Str(&["a", "b", "c"]),
+                Col::ListF32(&vals, &defs, &reps),
+                Col::F64(&[0.5, 0.25, 0.125]),
+            ]],
+        );
+        let t = read_node_table(&f, Some("id"), None).unwrap();
+        let x = t.x.unwrap();
+        assert_eq!(x.num_features, 4);
+        assert_eq!(&x.data[..4], &[1.0, 2.0, 3.0, 0.5]);
+        assert_eq!(&x.data[8..], &[7.0, 8.0, 9.0, 0.125]);
+        assert_eq!(t.ids, Some(vec![10, 11, 12]));
+        assert!(
+            t.warnings
+                .iter()
+                .any(|w| w.contains("name") && w.contains("not used")),
+            "{:?}",
+            t.warnings
+        );
+
+        // A ragged row and a null list are errors naming the row.
+        let ragged = [0i16, 1, 1, 0, 1, 0, 1, 1, 1];
+        write_table(
+            &f,
+            schema,
+            &[vec![
+                Col::I64(&[10, 11, 12], None),
+                Col::Str(&["a", "b", "c"]),
+                Col::ListF32(&vals, &defs, &ragged),
+                Col::F64(&[0.5, 0.25, 0.125]),
+            ]],
+        );
+        let msg = read_node_table(&f, Some("id"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("row 1") && msg.contains("2 values"), "{msg}");
+        let (vals, defs, reps) = (
+            [1.0f32, 2.0, 5.0, 6.0],
+            [3i16, 3, 0, 3, 3],
+            [0i16, 1, 0, 0, 1],
+        );
+        write_table(
+            &f,
+            schema,
+            &[vec![
+                Col::I64(&[10, 11, 12], None),
+                Col::Str(&["a", "b", "c"]),
+                Col::ListF32(&vals, &defs, &reps),
+                Col::F64(&[0.5, 0.25, 0.125]),
+            ]],
+        );
+        let msg = read_node_table(&f, Some("id"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("row 1") && msg.contains("null"), "{msg}");
+    }
+
     #[test]
     fn bad_ids_are_errors() {
         let d = tempfile::tempdir().unwrap();
+        let e = d.path().join("g.parquet");
+        write_table(
+            &e,
+            EDGE_SCHEMA,
+            &[vec![Col::I64(&[0, 1], None), Col::I32(&[1, 0], None)]],
+        );
         let f = d.path().join("n.parquet");
         let schema = "message n { REQUIRED INT64 id; REQUIRED DOUBLE a; }";
+        let ingest = |num_nodes: Option<usize>| {
+            let mut o = ParquetOptions::new(&e);
+            o.features = Some(f.clone());
+            o.id_col = Some("id".into());
+            o.num_nodes = num_nodes;
+            let raw = read(&o).unwrap();
+            let out = d.path().join("ds");
+            crate::ingest(
+                raw,
+                &crate::IngestOptions {
+                    force: true,
+                    ..Default::default()
+                },
+                &out,
+                &crate::NoProgress,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
         write_table(
             &f,
             schema,
             &[vec![Col::I64(&[0, 0], None), Col::F64(&[1.0, 2.0])]],
         );
-        let msg = read_node_table(&f, Some("id"), None)
-            .unwrap_err()
-            .to_string();
+        let msg = ingest(None).unwrap_err();
         assert!(
-            msg.contains("row 1") && msg.contains("already appears"),
+            msg.contains("row 2") && msg.contains("earlier row"),
             "{msg}"
         );
         write_table(
             &f,
             schema,
-            &[vec![Col::I64(&[0, 2], None), Col::F64(&[1.0, 2.0])]],
+            &[vec![Col::I64(&[0, 5], None), Col::F64(&[1.0, 2.0])]],
         );
-        let msg = read_node_table(&f, Some("id"), None)
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("out of range"), "{msg}");
+        let msg = ingest(Some(2)).unwrap_err();
+        assert!(msg.contains("not a node of the graph"), "{msg}");
+        // Without a node count, the table's largest id sets it: nodes 2..=4 are isolated.
+        ingest(None).unwrap();
     }
 
     #[test]

@@ -42,6 +42,119 @@ impl fmt::Display for Column {
     }
 }
 
+/// How the id fields of a table become the keys the edge list uses: integers as written, or
+/// codes of strings (first seen, first coded), shared by the edge list and the node tables.
+#[derive(Debug, Default)]
+pub enum Keys {
+    #[default]
+    Ints,
+    Strings(Interner),
+}
+
+/// String ids and their codes.
+#[derive(Debug, Default)]
+pub struct Interner {
+    codes: std::collections::HashMap<Vec<u8>, i64>,
+    /// `names[code]`: the string.
+    pub names: Vec<String>,
+}
+
+impl Keys {
+    /// The key of an id field: its integer value, or its string's code (a new one for a
+    /// string not seen before). `None`: not an integer where integers are expected.
+    pub fn key(&mut self, field: &[u8]) -> Option<i64> {
+        match self {
+            Keys::Ints => parse_i64(field),
+            Keys::Strings(t) => {
+                if let Some(&c) = t.codes.get(field) {
+                    return Some(c);
+                }
+                let c = t.names.len() as i64;
+                t.codes.insert(field.to_vec(), c);
+                t.names.push(String::from_utf8_lossy(field).into_owned());
+                Some(c)
+            }
+        }
+    }
+
+    /// What ids are, for error messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Keys::Ints => "an integer node id",
+            Keys::Strings(_) => "a node id",
+        }
+    }
+}
+
+/// How a node table (features or labels) is laid out.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// The first (non-comment) line is a header.
+    pub header: bool,
+    /// Column holding each row's node id; `None`: row k is node k.
+    pub id_col: Option<Column>,
+    /// Labels: the column holding the label (default: the one that is not the id).
+    pub label_col: Option<Column>,
+}
+
+/// Resolves `col` to a 0-based index, looking names up in `header` when there is one.
+pub(crate) fn resolve(
+    path: &Path,
+    role: &str,
+    col: &Column,
+    header: Option<&csv::ByteRecord>,
+    collapse: bool,
+) -> Result<usize> {
+    let name = match col {
+        Column::Index(i) => return Ok(*i),
+        Column::Name(n) => n,
+    };
+    let Some(h) = header else {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "{role} column {name:?} is given by name but the file is read without a header \
+                 (give a 0-based index, or say the file has a header)"
+            ),
+        ));
+    };
+    let names: Vec<&[u8]> = if collapse {
+        h.iter().filter(|f| !f.is_empty()).collect()
+    } else {
+        h.iter().collect()
+    };
+    names
+        .iter()
+        .position(|f| *f == name.as_bytes())
+        .ok_or_else(|| {
+            let have: Vec<String> = names
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            DataError::invalid(
+                path,
+                format!(
+                    "{role} column {name:?} is not in the header (columns: {})",
+                    have.join(", ")
+                ),
+            )
+        })
+}
+
+/// Refuses a node file whose type we do not read, before trying to parse it as text.
+fn check_text_extension(path: &Path, what: &str, flag: &str) -> Result<()> {
+    match extension(path).as_str() {
+        "csv" | "tsv" | "tab" | "txt" | "dat" | "" => Ok(()),
+        other => Err(DataError::invalid(
+            path,
+            format!(
+                "{what} file type .{other} is not read: {flag} takes .npy, .parquet, or a \
+                 CSV/TSV/text table (.csv, .tsv, .tab, .txt)"
+            ),
+        )),
+    }
+}
+
 /// Lower-cased extension of `path` ("" when none).
 pub(crate) fn extension(path: &Path) -> String {
     path.extension()
@@ -114,13 +227,36 @@ pub(crate) fn show(field: &[u8]) -> String {
 /// `.tsv`/`.tab` are tab-separated, anything else comma-separated). Errors name the
 /// 1-based line and column. NaN/Inf are accepted here and rejected by `ingest`.
 pub fn read_features(path: &Path, header: bool) -> Result<RawFeatures> {
+    let layout = Layout {
+        header,
+        ..Default::default()
+    };
+    read_feature_table(path, &layout, &mut Keys::Ints, &mut Vec::new())
+}
+
+/// [`read_features`] with a layout: a CSV/TSV table may key its rows by an id column
+/// (`layout.id_col`, keys made by `keys`). Suspicious input is noted in `warnings`.
+pub fn read_feature_table(
+    path: &Path,
+    layout: &Layout,
+    keys: &mut Keys,
+    warnings: &mut Vec<String>,
+) -> Result<RawFeatures> {
     match extension(path).as_str() {
+        "npy" | "parquet" | "pq" if layout.id_col.is_some() => Err(DataError::invalid(
+            path,
+            "--node-id-col applies to CSV/TSV tables (a Parquet table names its id column with \
+             --id-col; an .npy array has no id column)",
+        )),
         "npy" => read_features_npy(path),
         "parquet" | "pq" => {
             let t = super::parquet::read_node_table(path, None, None)?;
             t.x.ok_or_else(|| DataError::invalid(path, "the table has no numeric feature column"))
         }
-        _ => read_features_text(path, delimiter_for(path), header),
+        _ => {
+            check_text_extension(path, "feature", "--features")?;
+            read_features_text(path, delimiter_for(path), layout, keys, warnings)
+        }
     }
 }
 
@@ -146,21 +282,38 @@ fn read_features_npy(path: &Path) -> Result<RawFeatures> {
         data,
         num_features,
         source: path.to_path_buf(),
+        ids: None,
     })
 }
 
-fn read_features_text(path: &Path, delimiter: u8, header: bool) -> Result<RawFeatures> {
+fn read_features_text(
+    path: &Path,
+    delimiter: u8,
+    layout: &Layout,
+    keys: &mut Keys,
+    warnings: &mut Vec<String>,
+) -> Result<RawFeatures> {
+    let header = layout.header;
     let mut rdr = open_csv(path, delimiter, header)?;
     // Width fixed by the header when there is one, else by the first data row.
     let mut width: Option<(usize, u64)> = None;
+    let mut head = None;
     if header {
         let h = rdr.byte_headers().map_err(|e| csv_error(path, e))?;
         if !h.is_empty() && !is_blank(h) {
             width = Some((h.len(), line_of(h)));
         }
+        head = Some(h.clone());
     }
+    let id_at = layout
+        .id_col
+        .as_ref()
+        .map(|c| resolve(path, "node id", c, head.as_ref(), false))
+        .transpose()?;
+    let mut ids: Vec<i64> = Vec::new();
     let mut data: Vec<f32> = Vec::new();
     let mut rec = csv::ByteRecord::new();
+    let mut first_line = true;
     while rdr
         .read_byte_record(&mut rec)
         .map_err(|e| csv_error(path, e))?
@@ -180,26 +333,69 @@ fn read_features_text(path: &Path, delimiter: u8, header: bool) -> Result<RawFea
             }
             Some(_) => {}
         }
+        if let Some(c) = id_at {
+            let f = rec.get(c).ok_or_else(|| {
+                DataError::parse(path, line, format!("no node id column {}", c + 1))
+            })?;
+            ids.push(keys.key(f).ok_or_else(|| {
+                DataError::parse(
+                    path,
+                    line,
+                    format!("column {}: {} is not {}", c + 1, show(f), keys.describe()),
+                )
+            })?);
+        }
         for (j, field) in rec.iter().enumerate() {
+            if Some(j) == id_at {
+                continue;
+            }
             data.push(parse_f32(field).ok_or_else(|| {
-                let reason = if field.is_empty() {
+                let mut reason = if field.is_empty() {
                     format!("column {}: missing value", j + 1)
                 } else {
                     format!("column {}: {} is not a number", j + 1, show(field))
                 };
+                if first_line && !header {
+                    reason.push_str(" (if this line is a header, pass --features-header)");
+                }
                 DataError::parse(path, line, reason)
             })?);
         }
+        first_line = false;
     }
-    let num_features = width.map_or(0, |(w, _)| w);
+    let num_features = width.map_or(0, |(w, _)| w) - usize::from(id_at.is_some());
     if data.is_empty() || num_features == 0 {
         return Err(DataError::invalid(path, "feature table has no rows"));
+    }
+    if id_at.is_none() {
+        note_id_like_column(path, &data, num_features, warnings);
     }
     Ok(RawFeatures {
         data,
         num_features,
         source: path.to_path_buf(),
+        ids: id_at.map(|_| ids),
     })
+}
+
+/// Warns when the first column counts 0..R-1 or 1..R: a node id read as a feature.
+fn note_id_like_column(path: &Path, data: &[f32], width: usize, warnings: &mut Vec<String>) {
+    let rows = data.len() / width.max(1);
+    if width < 2 || rows < 3 {
+        return;
+    }
+    let first = data[0];
+    let counts =
+        (first == 0.0 || first == 1.0) && (0..rows).all(|r| data[r * width] == first + r as f32);
+    if counts {
+        warnings.push(format!(
+            "column 1 of {} runs {}..{} like a node id; it is kept as a feature (pass \
+             --node-id-col 0 if it is the id)",
+            path.display(),
+            first,
+            first as usize + rows - 1
+        ));
+    }
 }
 
 /// Parses a trimmed field as f32 (accepts `nan`, `inf`, exponents).
@@ -213,24 +409,62 @@ pub(crate) fn parse_i64(field: &[u8]) -> Option<i64> {
 }
 
 /// Reads integer class labels from `.npy` (integer dtype, shape `[N]` or `[N, 1]`) or a
-/// text/CSV file with one integer per line (`header` skips a first line).
+/// text/CSV file with one integer per line (`header` skips a first line); `-1` or an empty
+/// field marks an unlabelled node.
 pub fn read_labels(path: &Path, header: bool) -> Result<Vec<i64>> {
+    let layout = Layout {
+        header,
+        ..Default::default()
+    };
+    Ok(read_label_table(path, &layout, &mut Keys::Ints)?.0)
+}
+
+/// [`read_labels`] with a layout: a table of several columns names its id column
+/// (`layout.id_col`) and, beyond two columns, its label column. Returns the labels and, for
+/// a keyed table, each row's node key.
+pub fn read_label_table(
+    path: &Path,
+    layout: &Layout,
+    keys: &mut Keys,
+) -> Result<(Vec<i64>, Option<Vec<i64>>)> {
     if extension(path) == "npy" {
+        if layout.id_col.is_some() {
+            return Err(DataError::invalid(
+                path,
+                "--node-id-col applies to CSV/TSV tables; an .npy array has no id column",
+            ));
+        }
         let (v, shape) = scalegnn_npy::read_any_as_i64(path)?;
         return match shape.as_slice() {
-            [_] | [_, 1] => Ok(v),
+            [_] | [_, 1] => Ok((v, None)),
             s => Err(DataError::invalid(
                 path,
                 format!("label array must have shape [N], found {s:?}"),
             )),
         };
     }
+    check_text_extension(path, "label", "--labels")?;
+    let header = layout.header;
     let mut rdr = open_csv(path, delimiter_for(path), header)?;
-    if header {
-        rdr.byte_headers().map_err(|e| csv_error(path, e))?;
-    }
+    let head = if header {
+        Some(rdr.byte_headers().map_err(|e| csv_error(path, e))?.clone())
+    } else {
+        None
+    };
+    let id_at = layout
+        .id_col
+        .as_ref()
+        .map(|c| resolve(path, "node id", c, head.as_ref(), false))
+        .transpose()?;
+    let label_at = layout
+        .label_col
+        .as_ref()
+        .map(|c| resolve(path, "label", c, head.as_ref(), false))
+        .transpose()?;
     let mut out = Vec::new();
+    let mut ids = Vec::new();
     let mut rec = csv::ByteRecord::new();
+    let mut first_line = true;
     while rdr
         .read_byte_record(&mut rec)
         .map_err(|e| csv_error(path, e))?
@@ -239,26 +473,71 @@ pub fn read_labels(path: &Path, header: bool) -> Result<Vec<i64>> {
             continue;
         }
         let line = line_of(&rec);
-        if rec.len() != 1 {
+        let li = match (id_at, label_at, rec.len()) {
+            (_, Some(l), _) => l,
+            (None, None, 1) => 0,
+            (Some(i), None, 2) => 1 - i.min(1),
+            (None, None, n) => {
+                return Err(DataError::parse(
+                    path,
+                    line,
+                    format!(
+                        "{n} fields: a label file holds one label per line, or is keyed by \
+                         node id (pass --node-id-col, and --label-col beyond two columns)"
+                    ),
+                ))
+            }
+            (Some(_), None, n) => {
+                return Err(DataError::parse(
+                    path,
+                    line,
+                    format!("{n} fields: pass --label-col to say which one is the label"),
+                ))
+            }
+        };
+        if let Some(c) = id_at {
+            let f = rec.get(c).ok_or_else(|| {
+                DataError::parse(path, line, format!("no node id column {}", c + 1))
+            })?;
+            ids.push(keys.key(f).ok_or_else(|| {
+                DataError::parse(
+                    path,
+                    line,
+                    format!("column {}: {} is not {}", c + 1, show(f), keys.describe()),
+                )
+            })?);
+        }
+        let field = rec
+            .get(li)
+            .ok_or_else(|| DataError::parse(path, line, format!("no label column {}", li + 1)))?;
+        // An empty field is an unlabelled node, as -1 is.
+        let label = if field.is_empty() {
+            Some(-1)
+        } else {
+            parse_i64(field)
+        };
+        let label = label.ok_or_else(|| {
+            let mut reason = format!("label {} is not an integer", show(field));
+            if first_line && !header {
+                reason.push_str(" (if this line is a header, pass --labels-header)");
+            }
+            DataError::parse(path, line, reason)
+        })?;
+        if !(-1..crate::ingest::MAX_CLASSES).contains(&label) {
             return Err(DataError::parse(
                 path,
                 line,
                 format!(
-                    "expected one integer label per line, found {} fields",
-                    rec.len()
+                    "label {label}: class ids run 0..C-1 with at most {} classes, and -1 or an \
+                     empty field marks an unlabelled node",
+                    crate::ingest::MAX_CLASSES
                 ),
             ));
         }
-        let field = &rec[0];
-        out.push(parse_i64(field).ok_or_else(|| {
-            DataError::parse(
-                path,
-                line,
-                format!("label {} is not an integer", show(field)),
-            )
-        })?);
+        out.push(label);
+        first_line = false;
     }
-    Ok(out)
+    Ok((out, id_at.map(|_| ids)))
 }
 
 #[cfg(test)]

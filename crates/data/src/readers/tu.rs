@@ -63,6 +63,7 @@ pub fn read(dir: &Path, name: Option<&str>) -> Result<RawDataset> {
         data: t.data,
         num_features: t.width,
         source: x_source,
+        ids: None,
     });
 
     // Edge features, aligned with the lines of _A.txt.
@@ -111,6 +112,7 @@ pub fn read(dir: &Path, name: Option<&str>) -> Result<RawDataset> {
         splits,
         edge_attr,
         graphs: Some(RawGraphs { graph_ptr, labels }),
+        ..Default::default()
     })
 }
 

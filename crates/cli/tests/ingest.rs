@@ -1,0 +1,664 @@
+//! Bring your own graph: ingest as users export graphs (64-bit and string ids, tables keyed
+//! by id, unlabelled nodes, headers on some files only, list columns, several official
+//! splits), where nothing is dropped without a word and errors name the file and line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scalegnn"))
+        .args(args)
+        .output()
+        .expect("spawn scalegnn")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(o: Output) -> (String, String) {
+    assert!(
+        o.status.success(),
+        "failed: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    (text(&o.stdout), text(&o.stderr))
+}
+
+/// Non-zero exit, no panic, and every needle in the message.
+fn fails(o: Output, needles: &[&str]) {
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "expected failure: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for n in needles {
+        assert!(err.contains(n), "error should mention {n:?}: {err}");
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Every array file of a dataset directory, by name.
+fn arrays(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "npy" || e == "csv"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A small graph as published: N nodes with shuffled 64-bit ids, features keyed by id in
+/// shuffled rows, labels `id,target` with 10 % set to -1.
+struct Published {
+    ids: Vec<u64>,
+    edges: Vec<(usize, usize)>,
+    x: Vec<Vec<f32>>,
+    y: Vec<i64>,
+}
+
+fn published() -> Published {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    let n = 60;
+    let mut ids: Vec<u64> = (0..n)
+        .map(|_| rng.random_range(100_000_000_000_000u64..200_000_000_000_000))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "distinct ids");
+    ids.shuffle(&mut rng);
+    let mut edges = Vec::new();
+    for v in 0..n {
+        for _ in 0..3 {
+            let u = rng.random_range(0..n);
+            if u != v {
+                edges.push((v, u));
+            }
+        }
+    }
+    let x = (0..n)
+        .map(|v| {
+            (0..4)
+                .map(|j| ((v * 7 + j * 3) % 11) as f32 / 4.0)
+                .collect()
+        })
+        .collect();
+    let y = (0..n)
+        .map(|v| if v % 10 == 3 { -1 } else { (v % 3) as i64 })
+        .collect();
+    Published { ids, edges, x, y }
+}
+
+/// The published graph in CSV (edges, `id,f0..` features, `id,target` labels, rows shuffled),
+/// Parquet (edge table, node table with id, features and label), and the NumPy layout (the
+/// same graph over 0..N-1 in sorted-id order, as --relabel numbers it).
+fn write_all(g: &Published, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let n = g.ids.len();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    let csv = dir.join("csv");
+    std::fs::create_dir_all(&csv).unwrap();
+    let mut e = String::from("source,target\n");
+    for &(a, b) in &g.edges {
+        e += &format!("{},{}\n", g.ids[a], g.ids[b]);
+    }
+    write(&csv, "edges.csv", &e);
+    let mut x = String::from("node,f0,f1,f2,f3\n");
+    let mut y = String::from("id,target\n");
+    for &v in &order {
+        let row: Vec<String> = g.x[v].iter().map(|f| f.to_string()).collect();
+        x += &format!("{},{}\n", g.ids[v], row.join(","));
+        y += &format!("{},{}\n", g.ids[v], g.y[v]);
+    }
+    write(&csv, "features.csv", &x);
+    write(&csv, "labels.csv", &y);
+
+    let pq = dir.join("pq");
+    std::fs::create_dir_all(&pq).unwrap();
+    {
+        use parquet::data_type::{FloatType, Int64Type};
+        use parquet::file::writer::SerializedFileWriter;
+        use parquet::schema::parser::parse_message_type;
+        let table = |path: &Path, schema: &str, cols: Vec<Result<Vec<i64>, Vec<f32>>>| {
+            let schema = Arc::new(parse_message_type(schema).unwrap());
+            let f = std::fs::File::create(path).unwrap();
+            let mut w = SerializedFileWriter::new(f, schema, Default::default()).unwrap();
+            let mut rg = w.next_row_group().unwrap();
+            for c in cols {
+                let mut cw = rg.next_column().unwrap().unwrap();
+                match c {
+                    Ok(v) => {
+                        cw.typed::<Int64Type>().write_batch(&v, None, None).unwrap();
+                    }
+                    Err(v) => {
+                        cw.typed::<FloatType>().write_batch(&v, None, None).unwrap();
+                    }
+                }
+                cw.close().unwrap();
+            }
+            rg.close().unwrap();
+            w.close().unwrap();
+        };
+        let src: Vec<i64> = g.edges.iter().map(|&(a, _)| g.ids[a] as i64).collect();
+        let dst: Vec<i64> = g.edges.iter().map(|&(_, b)| g.ids[b] as i64).collect();
+        table(
+            &pq.join("edges.parquet"),
+            "message e { REQUIRED INT64 src; REQUIRED INT64 dst; }",
+            vec![Ok(src), Ok(dst)],
+        );
+        let mut cols = vec![Ok(order.iter().map(|&v| g.ids[v] as i64).collect())];
+        for j in 0..4 {
+            cols.push(Err(order.iter().map(|&v| g.x[v][j]).collect()));
+        }
+        cols.push(Ok(order.iter().map(|&v| g.y[v]).collect()));
+        table(
+            &pq.join("nodes.parquet"),
+            "message n { REQUIRED INT64 node; REQUIRED FLOAT f0; REQUIRED FLOAT f1; \
+             REQUIRED FLOAT f2; REQUIRED FLOAT f3; REQUIRED INT64 label; }",
+            cols,
+        );
+    }
+
+    let np = dir.join("npy");
+    std::fs::create_dir_all(&np).unwrap();
+    let mut sorted: Vec<usize> = (0..n).collect();
+    sorted.sort_by_key(|&v| g.ids[v]);
+    let mut rank = vec![0usize; n];
+    for (r, &v) in sorted.iter().enumerate() {
+        rank[v] = r;
+    }
+    let mut ei: Vec<i64> = g.edges.iter().map(|&(a, _)| rank[a] as i64).collect();
+    ei.extend(g.edges.iter().map(|&(_, b)| rank[b] as i64));
+    scalegnn_npy::write_array(&np.join("edge_index.npy"), &[2, g.edges.len()], &ei).unwrap();
+    let xs: Vec<f32> = sorted.iter().flat_map(|&v| g.x[v].clone()).collect();
+    scalegnn_npy::write_array(&np.join("x.npy"), &[n, 4], &xs).unwrap();
+    let ys: Vec<i64> = sorted.iter().map(|&v| g.y[v]).collect();
+    scalegnn_npy::write_array(&np.join("y.npy"), &[n], &ys).unwrap();
+    (csv, pq, np)
+}
+
+#[test]
+fn a_published_graph_ingests_the_same_from_csv_parquet_and_numpy() {
+    let root = tempfile::tempdir().unwrap();
+    let g = published();
+    let (csv, pq, np) = write_all(&g, root.path());
+    let common = ["--relabel", "--split", "random:0.6,0.2", "--seed", "3"];
+    let out_csv = root.path().join("d-csv");
+    let (stdout, stderr) = ok(run(&[
+        &["ingest", "--format", "csv"][..],
+        &[
+            s(&csv.join("edges.csv")),
+            "--header",
+            "--features",
+            s(&csv.join("features.csv")),
+            "--features-header",
+            "--labels",
+            s(&csv.join("labels.csv")),
+            "--labels-header",
+            "--node-id-col",
+            "0",
+            "--out",
+            s(&out_csv),
+        ],
+        &common,
+    ]
+    .concat()));
+    let unlabelled = g.y.iter().filter(|&&v| v < 0).count();
+    assert!(
+        stdout.contains(&format!("{unlabelled} unlabelled")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("unlabelled") && stderr.contains("no split"),
+        "{stderr}"
+    );
+    let out_pq = root.path().join("d-pq");
+    ok(run(&[
+        &["ingest", "--format", "parquet"][..],
+        &[
+            s(&pq.join("edges.parquet")),
+            "--features",
+            s(&pq.join("nodes.parquet")),
+            "--node-id-col",
+            "node",
+            "--label-col",
+            "label",
+            "--out",
+            s(&out_pq),
+        ],
+        &common,
+    ]
+    .concat()));
+    let out_np = root.path().join("d-np");
+    ok(run(&[
+        "ingest",
+        "--format",
+        "npy",
+        s(&np),
+        "--split",
+        "random:0.6,0.2",
+        "--seed",
+        "3",
+        "--out",
+        s(&out_np),
+    ]));
+    // The same arrays, byte for byte (the relabelled runs also hold node_ids.npy).
+    let a = arrays(&out_csv);
+    let b = arrays(&out_pq);
+    let c = arrays(&out_np);
+    assert_eq!(a, b, "CSV and Parquet give the same dataset");
+    let a_no_ids: Vec<_> = a
+        .iter()
+        .filter(|(n, _)| n != "node_ids.npy")
+        .cloned()
+        .collect();
+    assert_eq!(
+        a_no_ids, c,
+        "CSV and the NumPy layout give the same dataset"
+    );
+    let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
+    for f in [
+        "indptr.npy",
+        "indices.npy",
+        "x.npy",
+        "y.npy",
+        "train_idx.npy",
+        "node_ids.npy",
+    ] {
+        assert!(names.contains(&f), "{f} in {names:?}");
+    }
+    // The original ids come back in node order.
+    let ids: Vec<i64> = scalegnn_npy::read_array(&out_csv.join("node_ids.npy"))
+        .unwrap()
+        .to_vec();
+    let mut want: Vec<i64> = g.ids.iter().map(|&v| v as i64).collect();
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    let m = manifest(&out_csv);
+    assert_eq!(m["ingest"]["unlabelled"], unlabelled as u64);
+    assert_eq!(m["ingest"]["relabelled_ids"], g.ids.len() as u64);
+    // And it trains: no unlabelled node in any split.
+    let run_dir = root.path().join("run");
+    ok(run(&[
+        "train",
+        s(&out_csv),
+        "--model",
+        "gcn",
+        "--epochs",
+        "3",
+        "--threads",
+        "1",
+        "--out",
+        s(&run_dir),
+    ]));
+}
+
+#[test]
+fn string_ids_are_relabelled_and_kept() {
+    let root = tempfile::tempdir().unwrap();
+    let e = write(
+        root.path(),
+        "e.csv",
+        "alice,bob\nbob,\"carol, jr\"\n\"carol, jr\",alice\n",
+    );
+    let y = write(root.path(), "y.csv", "bob,1\nalice,0\n");
+    let out = root.path().join("d");
+    // Without --relabel a string id is an error naming the line and the flag.
+    fails(
+        run(&["ingest", "--format", "csv", s(&e), "--out", s(&out)]),
+        &["e.csv:1", "alice", "--relabel"],
+    );
+    assert!(!out.exists());
+    ok(run(&[
+        "ingest",
+        "--format",
+        "csv",
+        s(&e),
+        "--relabel",
+        "--labels",
+        s(&y),
+        "--node-id-col",
+        "0",
+        "--out",
+        s(&out),
+    ]));
+    let names = std::fs::read_to_string(out.join("node_ids.csv")).unwrap();
+    assert_eq!(names, "id\nalice\nbob\n\"carol, jr\"\n");
+    let labels: Vec<i64> = scalegnn_npy::read_array(&out.join("y.npy"))
+        .unwrap()
+        .to_vec();
+    assert_eq!(
+        labels,
+        vec![0, 1, -1],
+        "keyed by string id; carol unlabelled"
+    );
+}
+
+#[test]
+fn large_ids_without_relabel_are_a_clear_error() {
+    let root = tempfile::tempdir().unwrap();
+    let e = write(
+        root.path(),
+        "big.csv",
+        "145647315578475,145647315578476\n145647315578476,9\n",
+    );
+    let out = root.path().join("d");
+    fails(
+        run(&["ingest", "--format", "csv", s(&e), "--out", s(&out)]),
+        &["145647315578476", "--relabel"],
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn headers_are_per_file() {
+    let root = tempfile::tempdir().unwrap();
+    let e = write(root.path(), "e.csv", "src,dst\n0,1\n1,2\n2,0\n");
+    let x = write(root.path(), "x.csv", "1,2\n3,4\n5,6\n");
+    let out = root.path().join("d");
+    // The edge header does not eat the first feature row.
+    ok(run(&[
+        "ingest",
+        "--format",
+        "csv",
+        s(&e),
+        "--header",
+        "--features",
+        s(&x),
+        "--out",
+        s(&out),
+    ]));
+    let xs: Vec<f32> = scalegnn_npy::read_array(&out.join("x.npy"))
+        .unwrap()
+        .to_vec();
+    assert_eq!(xs, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    // A features header not declared: the error names the line and the flag.
+    let xh = write(root.path(), "xh.csv", "a,b\n1,2\n3,4\n5,6\n");
+    fails(
+        run(&[
+            "ingest",
+            "--format",
+            "csv",
+            s(&e),
+            "--header",
+            "--features",
+            s(&xh),
+            "--out",
+            s(&root.path().join("d2")),
+        ]),
+        &["xh.csv:1", "--features-header"],
+    );
+}
+
+#[test]
+fn labels_keyed_by_id_and_unlabelled_nodes() {
+    let root = tempfile::tempdir().unwrap();
+    let e = write(root.path(), "e.csv", "0,1\n1,2\n2,3\n3,0\n");
+    let out = root.path().join("d");
+    // id,target with a header; node 2 missing, node 3 empty: both unlabelled.
+    let y = write(root.path(), "y.csv", "id,target\n1,1\n0,0\n3,\n");
+    let (stdout, _) = ok(run(&[
+        "ingest",
+        "--format",
+        "csv",
+        s(&e),
+        "--labels",
+        s(&y),
+        "--labels-header",
+        "--node-id-col",
+        "id",
+        "--out",
+        s(&out),
+    ]));
+    assert!(stdout.contains("2 unlabelled"), "{stdout}");
+    let labels: Vec<i64> = scalegnn_npy::read_array(&out.join("y.npy"))
+        .unwrap()
+        .to_vec();
+    assert_eq!(labels, vec![0, 1, -1, -1]);
+    for f in ["train_idx.npy", "val_idx.npy", "test_idx.npy"] {
+        let ids: Vec<i64> = scalegnn_npy::read_array(&out.join(f)).unwrap().to_vec();
+        assert!(
+            ids.iter().all(|&i| i < 2),
+            "{f}: {ids:?} holds an unlabelled node"
+        );
+    }
+    // Two columns without --node-id-col: refused, naming the line and the flag.
+    fails(
+        run(&[
+            "ingest",
+            "--format",
+            "csv",
+            s(&e),
+            "--labels",
+            s(&y),
+            "--labels-header",
+            "--out",
+            s(&root.path().join("d2")),
+        ]),
+        &["y.csv:2", "--node-id-col"],
+    );
+    // A label below -1 is refused by value.
+    let bad = write(root.path(), "bad.txt", "0\n-2\n1\n0\n");
+    fails(
+        run(&[
+            "ingest",
+            "--format",
+            "csv",
+            s(&e),
+            "--labels",
+            s(&bad),
+            "--out",
+            s(&root.path().join("d3")),
+        ]),
+        &["bad.txt:2", "-2", "unlabelled"],
+    );
+}
+
+#[test]
+fn a_feature_column_that_counts_like_an_id_is_named() {
+    let root = tempfile::tempdir().unwrap();
+    let e = write(root.path(), "e.csv", "0,1\n1,2\n2,0\n");
+    let x = write(root.path(), "x.csv", "0,0.5,1\n1,0.25,0\n2,0.75,1\n");
+    let (_, stderr) = ok(run(&[
+        "ingest",
+        "--format",
+        "csv",
+        s(&e),
+        "--features",
+        s(&x),
+        "--out",
+        s(&root.path().join("d")),
+    ]));
+    assert!(
+        stderr.contains("like a node id") && stderr.contains("--node-id-col"),
+        "{stderr}"
+    );
+    // With --node-id-col 0 the column is the id, not a feature.
+    ok(run(&[
+        "ingest",
+        "--format",
+        "csv",
+        s(&e),
+        "--features",
+        s(&x),
+        "--node-id-col",
+        "0",
+        "--out",
+        s(&root.path().join("d2")),
+    ]));
+    assert_eq!(manifest(&root.path().join("d2"))["num_features"], 2);
+}
+
+#[test]
+fn unreadable_inputs_and_empty_graphs_are_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let e = write(root.path(), "e.csv", "0,1\n1,2\n2,0\n");
+    let j = write(root.path(), "x.json", "{\"0\": [1, 2]}");
+    fails(
+        run(&[
+            "ingest",
+            "--format",
+            "csv",
+            s(&e),
+            "--features",
+            s(&j),
+            "--out",
+            s(&root.path().join("d")),
+        ]),
+        &["x.json", ".json", "--features"],
+    );
+    let empty = write(root.path(), "empty.csv", "");
+    let out = root.path().join("d2");
+    fails(
+        run(&["ingest", "--format", "csv", s(&empty), "--out", s(&out)]),
+        &["empty.csv", "no edges"],
+    );
+    assert!(!out.exists());
+    // A flag the format does not read is refused, not ignored.
+    fails(
+        run(&[
+            "ingest",
+            "--format",
+            "npy",
+            s(root.path()),
+            "--header",
+            "--out",
+            s(&root.path().join("d3")),
+        ]),
+        &["--header", "npy"],
+    );
+}
+
+#[test]
+fn self_loops_duplicates_and_isolated_nodes_are_counted() {
+    let root = tempfile::tempdir().unwrap();
+    let e = write(root.path(), "e.csv", "0,1\n1,2\n2,2\n0,1\n1,0\n");
+    let out = root.path().join("d");
+    let (stdout, stderr) = ok(run(&[
+        "ingest",
+        "--format",
+        "csv",
+        s(&e),
+        "--num-nodes",
+        "5",
+        "--undirected",
+        "--out",
+        s(&out),
+    ]));
+    assert!(stdout.contains("1 self-loop kept"), "{stdout}");
+    assert!(stderr.contains("self-loop"), "{stderr}");
+    let st = &manifest(&out)["ingest"];
+    assert_eq!(st["input_edges"], 5);
+    assert_eq!(st["self_loops"], 1);
+    // 0-1 given twice plus 1-0: with reverses, 0→1 and 1→0 are each kept once.
+    assert_eq!(st["duplicates_removed"], 4);
+    assert_eq!(st["isolated_nodes"], 2);
+    assert_eq!(manifest(&out)["num_edges"], 5);
+}
+
+#[test]
+fn numpy_layout_keeps_every_official_split_and_names_unused_files() {
+    let root = tempfile::tempdir().unwrap();
+    let d = root.path().join("np");
+    std::fs::create_dir_all(&d).unwrap();
+    let n = 6usize;
+    let ei: Vec<i64> = vec![0, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 0];
+    scalegnn_npy::write_array(&d.join("edge_index.npy"), &[2, 6], &ei).unwrap();
+    scalegnn_npy::write_array(&d.join("y.npy"), &[n], &[0i64, 1, 0, 1, 0, 1]).unwrap();
+    // Sparse features: the identity's first 3 columns as a CSR triple.
+    scalegnn_npy::write_array(&d.join("x_indptr.npy"), &[n + 1], &[0i64, 1, 2, 3, 3, 3, 3])
+        .unwrap();
+    scalegnn_npy::write_array(&d.join("x_indices.npy"), &[3], &[0i64, 1, 2]).unwrap();
+    scalegnn_npy::write_array(&d.join("x_data.npy"), &[3], &[1f32, 1.0, 1.0]).unwrap();
+    // Two official splits as [S, N] masks (the heterophilous benchmarks' layout).
+    let mask = |rows: [[u8; 6]; 2]| -> Vec<u8> { rows.concat() };
+    for (name, rows) in [
+        ("train_masks.npy", [[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0]]),
+        ("val_masks.npy", [[0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 1, 1]]),
+        ("test_masks.npy", [[0, 0, 0, 0, 1, 1], [1, 1, 0, 0, 0, 0]]),
+    ] {
+        let m: Vec<u8> = mask(rows);
+        scalegnn_npy::write_array(&d.join(name), &[2, n], &m).unwrap();
+    }
+    write(&d, "README.txt", "notes");
+    let out = root.path().join("d");
+    let (_, stderr) = ok(run(&["ingest", "--format", "npy", s(&d), "--out", s(&out)]));
+    assert!(
+        stderr.contains("README.txt") && stderr.contains("not used"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("sparse features"), "{stderr}");
+    let train = scalegnn_npy::read_array::<i64>(&out.join("train_idx.npy")).unwrap();
+    assert_eq!(train.shape(), &[2, 2]);
+    assert_eq!(train.to_vec(), vec![0, 1, 2, 3]);
+    assert_eq!(manifest(&out)["num_features"], 3);
+    // Split 1 trains.
+    ok(run(&[
+        "train",
+        s(&out),
+        "--model",
+        "mlp",
+        "--epochs",
+        "2",
+        "--split",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        s(&root.path().join("run")),
+    ]));
+}
+
+#[test]
+fn negative_numbers_are_values() {
+    let root = tempfile::tempdir().unwrap();
+    let e = write(root.path(), "e.csv", "0,1\n1,2\n2,0\n");
+    let y = write(root.path(), "y.txt", "0\n1\n0\n");
+    let out = root.path().join("d");
+    ok(run(&[
+        "ingest",
+        "--format",
+        "csv",
+        s(&e),
+        "--labels",
+        s(&y),
+        "--out",
+        s(&out),
+    ]));
+    fails(
+        run(&[
+            "train",
+            s(&out),
+            "--lr",
+            "-0.01",
+            "--out",
+            s(&root.path().join("r")),
+        ]),
+        &["lr", "-0.01"],
+    );
+}
