@@ -137,6 +137,21 @@ fn write_all(g: &Published, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     }
     write(&csv, "features.csv", &x);
     write(&csv, "labels.csv", &y);
+    // The same features as (node, feature, value) pairs, zeros left out, rows shuffled.
+    let mut pairs: Vec<String> = Vec::new();
+    for v in 0..n {
+        for (j, f) in g.x[v].iter().enumerate() {
+            if *f != 0.0 {
+                pairs.push(format!("{},{j},{f}\n", g.ids[v]));
+            }
+        }
+    }
+    pairs.shuffle(&mut rng);
+    write(
+        &csv,
+        "feature_pairs.csv",
+        &(String::from("node,feature,value\n") + &pairs.concat()),
+    );
 
     let pq = dir.join("pq");
     std::fs::create_dir_all(&pq).unwrap();
@@ -237,6 +252,28 @@ fn a_published_graph_ingests_the_same_from_csv_parquet_and_numpy() {
         stderr.contains("unlabelled") && stderr.contains("no split"),
         "{stderr}"
     );
+    // Features as (node, feature, value) pairs: the same dataset again.
+    let out_pairs = root.path().join("d-pairs");
+    ok(run(&[
+        &["ingest", "--format", "csv"][..],
+        &[
+            s(&csv.join("edges.csv")),
+            "--header",
+            "--features",
+            s(&csv.join("feature_pairs.csv")),
+            "--features-header",
+            "--features-pairs",
+            "--labels",
+            s(&csv.join("labels.csv")),
+            "--labels-header",
+            "--node-id-col",
+            "0",
+            "--out",
+            s(&out_pairs),
+        ],
+        &common,
+    ]
+    .concat()));
     let out_pq = root.path().join("d-pq");
     ok(run(&[
         &["ingest", "--format", "parquet"][..],
@@ -272,6 +309,7 @@ fn a_published_graph_ingests_the_same_from_csv_parquet_and_numpy() {
     let b = arrays(&out_pq);
     let c = arrays(&out_np);
     assert_eq!(a, b, "CSV and Parquet give the same dataset");
+    assert_eq!(a, arrays(&out_pairs), "feature pairs give the same dataset");
     let a_no_ids: Vec<_> = a
         .iter()
         .filter(|(n, _)| n != "node_ids.npy")
@@ -660,5 +698,204 @@ fn negative_numbers_are_values() {
             s(&root.path().join("r")),
         ]),
         &["lr", "-0.01"],
+    );
+}
+
+#[test]
+fn predictions_and_embeddings_are_keyed_by_the_original_ids() {
+    let root = tempfile::tempdir().unwrap();
+    // A string-id graph, features keyed by id in another order than the edges.
+    let e = write(
+        root.path(),
+        "e.csv",
+        "carol,alice\nalice,bob\nbob,dave\ndave,carol\nbob,carol\n",
+    );
+    let x = write(
+        root.path(),
+        "x.csv",
+        "dave,1,0\nbob,0,1\nalice,1,1\ncarol,0,0\n",
+    );
+    let y = write(root.path(), "y.csv", "alice,0\nbob,1\ncarol,0\ndave,1\n");
+    let ds = root.path().join("d");
+    ok(run(&[
+        "ingest",
+        "--format",
+        "csv",
+        s(&e),
+        "--relabel",
+        "--features",
+        s(&x),
+        "--labels",
+        s(&y),
+        "--node-id-col",
+        "0",
+        "--split",
+        "random:0.5,0.25",
+        "--out",
+        s(&ds),
+    ]));
+    let r = root.path().join("run");
+    // One validation node: ROC-AUC is undefined there, and training says what it selects on.
+    let (_, err) = ok(run(&[
+        "train",
+        s(&ds),
+        "--model",
+        "gcn",
+        "--epochs",
+        "3",
+        "--out",
+        s(&r),
+    ]));
+    assert!(err.contains("undefined on the validation split"), "{err}");
+    ok(run(&["predict", "--format", "csv", s(&r)]));
+    let table = std::fs::read_to_string(r.join("predictions.csv")).unwrap();
+    let ids: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(table.lines().next(), Some("id,prediction"));
+    assert_eq!(ids, vec!["alice", "bob", "carol", "dave"]);
+    // Embeddings as Parquet by extension; the id column leads.
+    let emb = root.path().join("emb.parquet");
+    ok(run(&["embed", "--out", s(&emb), s(&r)]));
+    let file = std::fs::File::open(&emb).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).expect("a Parquet file");
+    use parquet::file::reader::FileReader;
+    let meta = reader.metadata();
+    assert_eq!(meta.file_metadata().num_rows(), 4);
+    assert_eq!(meta.file_metadata().schema_descr().column(0).name(), "id");
+    // A format that contradicts the extension is refused, and nothing is written.
+    let wrong = root.path().join("p.csv");
+    fails(
+        run(&["predict", "--format", "parquet", "--out", s(&wrong), s(&r)]),
+        &["--format parquet"],
+    );
+    assert!(!wrong.exists());
+}
+
+#[test]
+fn ogb_and_graphbolt_directories_ingest_like_numpy() {
+    let root = tempfile::tempdir().unwrap();
+    let g = published();
+    let (_, _, np) = write_all(&g, root.path());
+    let n = g.ids.len();
+    let ys: Vec<i64> = scalegnn_npy::read_array(&np.join("y.npy"))
+        .unwrap()
+        .to_vec();
+    let ei: Vec<i64> = scalegnn_npy::read_array(&np.join("edge_index.npy"))
+        .unwrap()
+        .to_vec();
+    let xs: Vec<f32> = scalegnn_npy::read_array(&np.join("x.npy"))
+        .unwrap()
+        .to_vec();
+    let e = ei.len() / 2;
+    // Every labelled node in one official split, so GraphBolt (labels per split) agrees.
+    let labelled: Vec<i64> = (0..n as i64).filter(|&v| ys[v as usize] >= 0).collect();
+    let (tr, rest) = labelled.split_at(labelled.len() / 2);
+    let (va, te) = rest.split_at(rest.len() / 2);
+    let splits = [("train", tr), ("val", va), ("test", te)];
+    for (name, ids) in splits {
+        scalegnn_npy::write_array(&np.join(format!("{name}_idx.npy")), &[ids.len()], ids).unwrap();
+    }
+    // OGB: uncompressed CSV files (read in place of .csv.gz), split/NAME/{train,valid,test}.
+    let ogb = root.path().join("ogbn_test");
+    std::fs::create_dir_all(ogb.join("raw")).unwrap();
+    std::fs::create_dir_all(ogb.join("split/random")).unwrap();
+    let lines = |rows: &mut dyn Iterator<Item = String>| rows.collect::<Vec<_>>().join("\n") + "\n";
+    write(
+        &ogb.join("raw"),
+        "edge.csv",
+        &lines(&mut (0..e).map(|k| format!("{},{}", ei[k], ei[e + k]))),
+    );
+    write(&ogb.join("raw"), "num-node-list.csv", &format!("{n}\n"));
+    write(&ogb.join("raw"), "num-edge-list.csv", &format!("{e}\n"));
+    write(
+        &ogb.join("raw"),
+        "node-feat.csv",
+        &lines(&mut xs.chunks(4).map(|r| {
+            r.iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })),
+    );
+    write(
+        &ogb.join("raw"),
+        "node-label.csv",
+        &lines(&mut ys.iter().map(|y| y.to_string())),
+    );
+    for (name, ids) in [("train", tr), ("valid", va), ("test", te)] {
+        write(
+            &ogb.join("split/random"),
+            &format!("{name}.csv"),
+            &lines(&mut ids.iter().map(|v| v.to_string())),
+        );
+    }
+    // GraphBolt: metadata.yaml over .npy files.
+    let gb = root.path().join("gb");
+    std::fs::create_dir_all(&gb).unwrap();
+    std::fs::copy(np.join("edge_index.npy"), gb.join("edges.npy")).unwrap();
+    std::fs::copy(np.join("x.npy"), gb.join("feat.npy")).unwrap();
+    let mut sets = String::new();
+    for (name, key, ids) in [
+        ("train", "train_set", tr),
+        ("val", "validation_set", va),
+        ("test", "test_set", te),
+    ] {
+        scalegnn_npy::write_array(&gb.join(format!("{name}_seeds.npy")), &[ids.len()], ids)
+            .unwrap();
+        let y: Vec<i64> = ids.iter().map(|&v| ys[v as usize]).collect();
+        scalegnn_npy::write_array(&gb.join(format!("{name}_labels.npy")), &[y.len()], &y).unwrap();
+        sets += &format!(
+            "    {key}:\n      - data:\n          - name: seeds\n            format: numpy\n            path: {name}_seeds.npy\n          - name: labels\n            format: numpy\n            path: {name}_labels.npy\n"
+        );
+    }
+    write(
+        &gb,
+        "metadata.yaml",
+        &format!(
+            "dataset_name: test\ngraph:\n  nodes:\n    - num: {n}\n  edges:\n    - format: numpy\n      path: edges.npy\n\
+             feature_data:\n  - domain: node\n    name: feat\n    format: numpy\n    path: feat.npy\n\
+             tasks:\n  - name: node_classification\n    num_classes: 3\n{sets}"
+        ),
+    );
+    let mut outs = Vec::new();
+    for (fmt, input) in [("npy", &np), ("ogb", &ogb), ("graphbolt", &gb)] {
+        let out = root.path().join(format!("out-{fmt}"));
+        ok(run(&[
+            "ingest",
+            "--format",
+            fmt,
+            s(input),
+            "--out",
+            s(&out),
+        ]));
+        outs.push((fmt, arrays(&out)));
+    }
+    for (fmt, a) in &outs[1..] {
+        let names: Vec<&String> = a.iter().map(|(k, _)| k).collect();
+        let want: Vec<&String> = outs[0].1.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, want, "{fmt}: the same files");
+        for ((name, bytes), (_, expect)) in a.iter().zip(&outs[0].1) {
+            assert!(
+                bytes == expect,
+                "{fmt}: {name} differs from the NumPy ingest"
+            );
+        }
+    }
+    // The OGB split flag belongs to OGB only.
+    fails(
+        run(&[
+            "ingest",
+            "--format",
+            "npy",
+            s(&np),
+            "--ogb-split",
+            "random",
+            "--out",
+            s(&root.path().join("x")),
+        ]),
+        &["--ogb-split", "ogb"],
     );
 }

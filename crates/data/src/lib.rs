@@ -4,6 +4,7 @@
 mod checksum;
 mod dataset;
 mod error;
+pub mod export;
 mod ingest;
 mod manifest;
 mod progress;

@@ -30,6 +30,8 @@ pub const KNOWN_FILES: &[&str] = &[
     "x.scale.npy",
     "x.sqlite",
     "x.postgres.json",
+    "node_ids.npy",
+    "node_ids.csv",
 ];
 
 /// Largest manifest read (a real one is a few KiB): a bigger file is not a manifest.

@@ -127,6 +127,39 @@ impl Setup {
             })?,
             None => task.metrics()[0],
         };
+        // A metric the validation split cannot define (ROC-AUC over one class, anything over
+        // no items) would select no checkpoint: probe it on a constant output first.
+        let probe = scalegnn_tensor::Matrix::zeros(splits.val.len(), task.out_dim());
+        let defined = |m: &str| {
+            task.scores(&probe, &splits.val)
+                .iter()
+                .any(|(k, v)| *k == m && v.is_finite())
+        };
+        let metric =
+            if defined(metric) {
+                metric
+            } else if cfg.metric.is_some() || splits.val.is_empty() {
+                return Err(crate::config::ConfigError {
+                    key: "metric".into(),
+                    reason: format!(
+                    "{metric} is undefined on the validation split ({} items{}); choose another \
+                     --metric or a larger validation split",
+                    splits.val.len(),
+                    if splits.val.is_empty() { "" } else { ", one class" }
+                ),
+                }
+                .into());
+            } else {
+                let m = *task
+                    .metrics()
+                    .iter()
+                    .find(|m| defined(m))
+                    .unwrap_or(&"loss");
+                notes.push(format!(
+                "selecting on val {m}: {metric} is undefined on the validation split (one class)"
+            ));
+                m
+            };
         let info = &ds.manifest.feature_store;
         let kind = cfg.store.clone().unwrap_or_else(|| info.kind.clone());
         let codec = cfg.codec.clone().unwrap_or_else(|| info.codec.clone());

@@ -522,7 +522,10 @@ impl Trainer<'_> {
     /// Whether `new` improves on `old` for the selection metric.
     pub fn improves(&self, new: f64, old: Option<f64>) -> bool {
         match old {
-            None => !new.is_nan(),
+            // The first epoch always yields a checkpoint, and a defined value replaces an
+            // undefined one: a run must end with a model to evaluate.
+            None => true,
+            Some(o) if o.is_nan() => !new.is_nan(),
             Some(o) if higher_is_better(self.eval.metric) => new > o,
             Some(o) => new < o,
         }

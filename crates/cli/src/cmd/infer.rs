@@ -17,9 +17,15 @@ pub struct Args {
     /// Dataset to use instead of the one the run trained on.
     #[arg(long)]
     pub dataset: Option<PathBuf>,
-    /// Output file (default: RUN_DIR/predictions.npy, probabilities.npy or embeddings.npy).
+    /// Output file (default: RUN_DIR/predictions.npy, probabilities.npy or embeddings.npy,
+    /// with the extension of --format).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// predict/embed: npy (row k = node k), or csv/parquet (a table whose first column `id`
+    /// holds each node's id as the input to ingest wrote it). Default: from --out's
+    /// extension, else npy.
+    #[arg(long, value_parser = ["npy", "csv", "parquet"])]
+    pub format: Option<String>,
     /// predict: class probabilities `[N, C]` (float32) instead of class ids.
     #[arg(long)]
     pub proba: bool,
@@ -53,11 +59,36 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
     }
     let x = full_features(&ds, &cfg)?;
     let loader = FullGraph::new(&ds.graph, x);
-    let out_path = |name: &str| -> Result<PathBuf> {
+    use scalegnn_data::export::{write_table, NodeKeys, TableFormat, Values};
+    let format = match (a.format.as_deref(), &a.out) {
+        (Some("csv"), _) => TableFormat::Csv,
+        (Some("parquet"), _) => TableFormat::Parquet,
+        (Some(_), _) => TableFormat::Npy,
+        (None, Some(o)) => TableFormat::from_path(o).unwrap_or(TableFormat::Npy),
+        (None, None) => TableFormat::Npy,
+    };
+    if let (Some(o), Some(f)) = (&a.out, a.format.as_deref()) {
+        if TableFormat::from_path(o).is_some_and(|g| g != format) {
+            anyhow::bail!("--out {} does not end in .{f} (--format {f})", o.display());
+        }
+    }
+    if a.format.is_some() && matches!(mode, Mode::Eval) {
+        anyhow::bail!("--format applies to predict and embed; eval prints (--json for JSON)");
+    }
+    let ext = match format {
+        TableFormat::Npy => "npy",
+        TableFormat::Csv => "csv",
+        TableFormat::Parquet => "parquet",
+    };
+    let out_path = |stem: &str| -> Result<PathBuf> {
         Ok(match &a.out {
             Some(o) => o.clone(),
-            None => RunDir::open(&a.run_dir)?.file(name)?,
+            None => RunDir::open(&a.run_dir)?.file(&format!("{stem}.{ext}"))?,
         })
+    };
+    let keys = || NodeKeys::of_dataset(&ds.dir, ds.graph.num_nodes());
+    let named = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n).map(|j| format!("{prefix}{j}")).collect()
     };
     match mode {
         Mode::Eval => {
@@ -110,19 +141,44 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             let all: Vec<u32> = (0..ds.graph.num_nodes() as u32).collect();
             let ev = Evaluator::new(&loader, task.as_ref(), "acc");
             let outs = ev.outputs(&model, &[&all])?;
-            let file = if a.proba {
-                "probabilities.npy"
+            let stem = if a.proba {
+                "probabilities"
             } else {
-                "predictions.npy"
+                "predictions"
             };
-            let out = out_path(file)?;
+            let out = out_path(stem)?;
+            let keys = if format == TableFormat::Npy {
+                NodeKeys::Index(ds.graph.num_nodes())
+            } else {
+                keys()?
+            };
             let shape = match task.predict(&outs[0], a.proba) {
                 Prediction::Ints(v, shape) => {
-                    scalegnn_npy::write_array_atomic(&out, &shape, &v)?;
+                    let cols = match shape.as_slice() {
+                        [_] => vec!["prediction".to_string()],
+                        s => named("label", s[1]),
+                    };
+                    if format == TableFormat::Npy {
+                        scalegnn_npy::write_array_atomic(&out, &shape, &v)?;
+                    } else {
+                        write_table(&out, format, &keys, &cols, Values::Ints(&v))?;
+                    }
                     shape
                 }
                 Prediction::Floats(v, shape) => {
-                    scalegnn_npy::write_array_atomic(&out, &shape, &v)?;
+                    let width = shape.get(1).copied().unwrap_or(1);
+                    let cols = if a.proba {
+                        named("p", width)
+                    } else if width == 1 {
+                        vec!["prediction".to_string()]
+                    } else {
+                        named("y", width)
+                    };
+                    if format == TableFormat::Npy {
+                        scalegnn_npy::write_array_atomic(&out, &shape, &v)?;
+                    } else {
+                        write_table(&out, format, &keys, &cols, Values::Floats(&v))?;
+                    }
                     shape
                 }
             };
@@ -133,8 +189,14 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             let mut tape = Tape::new(false);
             let h = model.embed(&mut tape, loader.features(), loader.graph(), &mut rng);
             let m = tape.value(h);
-            let out = out_path("embeddings.npy")?;
-            scalegnn_npy::write_array_atomic(&out, &[m.rows, m.cols], &m.data)?;
+            let out = out_path("embeddings")?;
+            let cols = named("e", m.cols);
+            if matches!(format, TableFormat::Npy) {
+                // [N, D] even when D is 1: embeddings are vectors.
+                scalegnn_npy::write_array_atomic(&out, &[m.rows, m.cols], &m.data)?;
+            } else {
+                write_table(&out, format, &keys()?, &cols, Values::Floats(&m.data))?;
+            }
             println!("wrote {} ([{}, {}])", out.display(), m.rows, m.cols);
         }
     }

@@ -24,6 +24,10 @@ pub enum Format {
     Parquet,
     /// A NumPy directory: edge_index.npy [2,E], optional x.npy, y.npy, *_mask.npy or *_idx.npy.
     Npy,
+    /// An OGB node-property directory as unzipped (raw/edge.csv.gz, raw/node-feat.csv.gz, split/NAME/).
+    Ogb,
+    /// A DGL GraphBolt OnDiskDataset directory (metadata.yaml; homogeneous graphs).
+    Graphbolt,
 }
 
 /// Arguments of `scalegnn ingest`.
@@ -32,6 +36,8 @@ pub enum Format {
   scalegnn ingest --format npy ../shared/datasets/planetoid-npy/cora --out data/cora
   scalegnn ingest --format npz amazon_electronics_photo.npz --out data/photo --undirected --remove-self-loops
   scalegnn ingest --format tu ../shared/datasets/tu/MUTAG --out data/mutag
+  scalegnn ingest --format ogb ogbn_arxiv --out data/arxiv --undirected
+  scalegnn ingest --format graphbolt my_ondisk_dataset --out data/g
   scalegnn ingest --format csv edges.tsv --header --src-col from --dst-col to --features x.csv --labels y.txt --out data/g --undirected
   scalegnn ingest --format npy ../shared/datasets/planetoid-npy/cora --out data/cora --store sqlite --codec u8")]
 pub struct Args {
@@ -82,6 +88,11 @@ pub struct Args {
     /// CSV/TSV: the first line of the --features file is a header.
     #[arg(long)]
     pub features_header: bool,
+    /// CSV: the --features file holds one `node,feature[,value]` row per non-zero (a sparse
+    /// or bag-of-words export; value 1 when absent; feature = 0-based index), node in
+    /// --node-id-col (default 0); a node without a row gets zeros.
+    #[arg(long)]
+    pub features_pairs: bool,
     /// CSV/TSV: the first line of the --labels file is a header.
     #[arg(long)]
     pub labels_header: bool,
@@ -115,6 +126,10 @@ pub struct Args {
     /// TU: file prefix (default: the directory's name).
     #[arg(long)]
     pub prefix: Option<String>,
+    /// OGB: which split/NAME directory to use when there are several (default: the first
+    /// by name, with a warning naming the others).
+    #[arg(long, value_name = "NAME")]
+    pub ogb_split: Option<String>,
     /// Feature store to write besides x.npy (which always stays: it is the source).
     #[command(flatten)]
     pub store: StoreFlags,
@@ -160,11 +175,12 @@ fn check_not_input(input: &Path, out: &Path) -> Result<()> {
 /// leaves the user believing it did.
 fn check_flags(a: &Args) -> Result<()> {
     use Format::*;
-    let given: [(&str, bool, &[Format]); 14] = [
+    let given: [(&str, bool, &[Format]); 16] = [
         ("--delimiter", a.delimiter.is_some(), &[Csv]),
         ("--header", a.header, &[Csv]),
         ("--features-header", a.features_header, &[Csv]),
         ("--labels-header", a.labels_header, &[Csv]),
+        ("--features-pairs", a.features_pairs, &[Csv]),
         ("--node-id-col", a.node_id_col.is_some(), &[Csv, Parquet]),
         ("--src-col", a.src_col.is_some(), &[Csv, Parquet]),
         ("--dst-col", a.dst_col.is_some(), &[Csv, Parquet]),
@@ -174,9 +190,11 @@ fn check_flags(a: &Args) -> Result<()> {
         ("--label-col", a.label_col.is_some(), &[Csv, Parquet]),
         ("--num-nodes", a.num_nodes.is_some(), &[Csv, Parquet]),
         ("--prefix", a.prefix.is_some(), &[Tu]),
+        ("--ogb-split", a.ogb_split.is_some(), &[Ogb]),
         (
-            "--features-header/--labels-header without the file",
-            (a.features_header && a.features.is_none()) || (a.labels_header && a.labels.is_none()),
+            "--features-header/--features-pairs/--labels-header without the file",
+            ((a.features_header || a.features_pairs) && a.features.is_none())
+                || (a.labels_header && a.labels.is_none()),
             &[],
         ),
     ];
@@ -187,7 +205,7 @@ fn check_flags(a: &Args) -> Result<()> {
                 .to_possible_value()
                 .map(|v| v.get_name().to_string());
             if formats.is_empty() {
-                bail!("{flag}: a header flag names a file that is not given");
+                bail!("{flag}: the flag describes a file that is not given");
             }
             bail!(
                 "{flag} does not apply to --format {}: it is read by {}",
@@ -227,11 +245,16 @@ pub fn run(a: Args) -> Result<()> {
         Format::Npz => readers::npz::read(&a.input).with_context(ctx)?,
         Format::Npy => readers::npy_dir::read(&a.input).with_context(ctx)?,
         Format::Tu => readers::tu::read(&a.input, a.prefix.as_deref()).with_context(ctx)?,
+        Format::Ogb => {
+            readers::ogb::read_with(&a.input, a.ogb_split.as_deref()).with_context(ctx)?
+        }
+        Format::Graphbolt => readers::graphbolt::read(&a.input).with_context(ctx)?,
         Format::Csv => {
             let mut o = readers::csv::CsvOptions::new(&a.input);
             o.delimiter = a.delimiter.as_deref().map(delimiter).transpose()?;
             o.header = a.header;
             o.features_header = a.features_header;
+            o.features_pairs = a.features_pairs;
             o.labels_header = a.labels_header;
             o.node_id_col = a
                 .node_id_col
@@ -277,7 +300,7 @@ pub fn run(a: Args) -> Result<()> {
             train: 0.6,
             val: 0.2,
         }),
-        Format::Tu | Format::Npy => None,
+        Format::Tu | Format::Npy | Format::Ogb | Format::Graphbolt => None,
     };
     let opts = IngestOptions {
         undirected: a.undirected,

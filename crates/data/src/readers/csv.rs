@@ -27,6 +27,8 @@ pub struct CsvOptions {
     pub label_col: Option<Column>,
     /// Ids need not be integers: any string is a node id (for `--relabel`).
     pub string_ids: bool,
+    /// The features file holds `node, feature[, value]` rows (one per non-zero).
+    pub features_pairs: bool,
     /// Column of the source id (default `Index(0)`).
     pub src_col: Column,
     /// Column of the destination id (default `Index(1)`).
@@ -52,6 +54,7 @@ impl CsvOptions {
             node_id_col: None,
             label_col: None,
             string_ids: false,
+            features_pairs: false,
             src_col: Column::Index(0),
             dst_col: Column::Index(1),
             features: None,
@@ -198,6 +201,7 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
                 header: opts.features_header,
                 id_col: opts.node_id_col.clone(),
                 label_col: None,
+                pairs: opts.features_pairs,
             };
             table::read_feature_table(p, &layout, &mut keys, &mut warnings)
         })
@@ -208,14 +212,45 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
                 header: opts.labels_header,
                 id_col: opts.node_id_col.clone(),
                 label_col: opts.label_col.clone(),
+                pairs: false,
             };
             let (y, ids) = table::read_label_table(p, &layout, &mut keys)?;
             (Some(RawLabels::Classes(y)), ids)
         }
         None => (None, None),
     };
+    let (mut src, mut dst, mut x, mut y_ids) = (src, dst, x, y_ids);
     let id_names = match keys {
-        Keys::Strings(t) => Some(t.names),
+        Keys::Strings(t) => {
+            // Codes are handed out in order of first appearance; renumber them in sorted
+            // order so node k does not depend on the order of the edge lines (as integer
+            // ids are sorted numerically).
+            let mut order: Vec<usize> = (0..t.names.len()).collect();
+            order.sort_unstable_by(|&a, &b| t.names[a].cmp(&t.names[b]));
+            let mut rank = vec![0i64; order.len()];
+            for (new, &old) in order.iter().enumerate() {
+                rank[old] = new as i64;
+            }
+            let recode = |v: &mut [i64]| {
+                for c in v {
+                    *c = rank[*c as usize];
+                }
+            };
+            recode(&mut src);
+            recode(&mut dst);
+            if let Some(ids) = x.as_mut().and_then(|x| x.ids.as_mut()) {
+                recode(ids);
+            }
+            if let Some(ids) = y_ids.as_mut() {
+                recode(ids);
+            }
+            let mut names = t.names;
+            let sorted = order
+                .iter()
+                .map(|&k| std::mem::take(&mut names[k]))
+                .collect();
+            Some(sorted)
+        }
         Keys::Ints => None,
     };
 
@@ -233,6 +268,7 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
         "delimiter": (delimiter as char).to_string(),
         "header": opts.header,
         "features_header": opts.features_header,
+        "features_pairs": opts.features_pairs,
         "labels_header": opts.labels_header,
         "node_id_col": opts.node_id_col.as_ref().map(show_col),
         "label_col": opts.label_col.as_ref().map(show_col),

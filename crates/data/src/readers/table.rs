@@ -95,6 +95,9 @@ pub struct Layout {
     pub id_col: Option<Column>,
     /// Labels: the column holding the label (default: the one that is not the id).
     pub label_col: Option<Column>,
+    /// Features: one `node, feature[, value]` row per non-zero (a sparse export) instead of
+    /// one row per node; the node is in `id_col` (default column 0).
+    pub pairs: bool,
 }
 
 /// Resolves `col` to a 0-based index, looking names up in `header` when there is one.
@@ -248,6 +251,10 @@ pub fn read_feature_table(
             "--node-id-col applies to CSV/TSV tables (a Parquet table names its id column with \
              --id-col; an .npy array has no id column)",
         )),
+        "npy" | "parquet" | "pq" if layout.pairs => Err(DataError::invalid(
+            path,
+            "--features-pairs applies to CSV/TSV tables",
+        )),
         "npy" => read_features_npy(path),
         "parquet" | "pq" => {
             let t = super::parquet::read_node_table(path, None, None)?;
@@ -255,6 +262,9 @@ pub fn read_feature_table(
         }
         _ => {
             check_text_extension(path, "feature", "--features")?;
+            if layout.pairs {
+                return read_feature_pairs(path, delimiter_for(path), layout, keys);
+            }
             read_features_text(path, delimiter_for(path), layout, keys, warnings)
         }
     }
@@ -377,6 +387,145 @@ fn read_features_text(
         ids: id_at.map(|_| ids),
     })
 }
+
+/// Reads a `node, feature[, value]` table (one row per non-zero; value 1 when the column is
+/// absent, as bag-of-words exports write it) into one dense row per node that has a pair.
+/// The feature is a 0-based integer index; the width is the largest index + 1.
+fn read_feature_pairs(
+    path: &Path,
+    delimiter: u8,
+    layout: &Layout,
+    keys: &mut Keys,
+) -> Result<RawFeatures> {
+    let mut rdr = open_csv(path, delimiter, layout.header)?;
+    let head = if layout.header {
+        Some(rdr.byte_headers().map_err(|e| csv_error(path, e))?.clone())
+    } else {
+        None
+    };
+    let id_at = match &layout.id_col {
+        Some(c) => resolve(path, "node id", c, head.as_ref(), false)?,
+        None => 0,
+    };
+    // Rows are numbered in order of first appearance; `ids` maps them back to node keys.
+    let mut row_of: std::collections::HashMap<i64, u32> = Default::default();
+    let mut ids: Vec<i64> = Vec::new();
+    // (row, feature, value, line): the line names both copies of a repeated pair.
+    let mut pairs: Vec<(u32, u32, f32, u64)> = Vec::new();
+    let mut width = 0usize;
+    let mut rec = csv::ByteRecord::new();
+    let mut first = true;
+    while rdr
+        .read_byte_record(&mut rec)
+        .map_err(|e| csv_error(path, e))?
+    {
+        if is_blank(&rec) {
+            continue;
+        }
+        let line = line_of(&rec);
+        let hint = |mut m: String| {
+            if first && !layout.header {
+                m.push_str(" (if this line is a header, pass --features-header)");
+            }
+            DataError::parse(path, line, m)
+        };
+        if !(2..=3).contains(&rec.len()) || id_at >= rec.len() {
+            return Err(DataError::parse(
+                path,
+                line,
+                format!(
+                    "--features-pairs reads node, feature[, value] rows; this row has {} columns",
+                    rec.len()
+                ),
+            ));
+        }
+        let mut rest = (0..rec.len()).filter(|&j| j != id_at);
+        let (fj, vj) = (rest.next().unwrap_or(1), rest.next());
+        let id_field = &rec[id_at];
+        let id = keys.key(id_field).ok_or_else(|| {
+            hint(format!(
+                "column {}: {} is not {}",
+                id_at + 1,
+                show(id_field),
+                keys.describe()
+            ))
+        })?;
+        let f = &rec[fj];
+        let feature = parse_i64(f)
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|&v| (v as usize) < MAX_PAIR_FEATURES)
+            .ok_or_else(|| {
+                hint(format!(
+                    "column {}: {} is not a feature index (an integer 0..{MAX_PAIR_FEATURES})",
+                    fj + 1,
+                    show(f)
+                ))
+            })?;
+        let value = match vj {
+            None => 1.0,
+            Some(j) => parse_f32(&rec[j]).ok_or_else(|| {
+                hint(format!(
+                    "column {}: {} is not a number",
+                    j + 1,
+                    show(&rec[j])
+                ))
+            })?,
+        };
+        let next = ids.len() as u32;
+        let row = *row_of.entry(id).or_insert(next);
+        if row == next {
+            ids.push(id);
+        }
+        width = width.max(feature as usize + 1);
+        pairs.push((row, feature, value, line));
+        first = false;
+    }
+    if pairs.is_empty() {
+        return Err(DataError::invalid(path, "feature table has no rows"));
+    }
+    let rows = ids.len();
+    let cells = rows.checked_mul(width).filter(|&c| c <= MAX_PAIR_CELLS);
+    let Some(cells) = cells else {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "{rows} nodes x {width} features would be {} dense values, more than this \
+                 build holds in memory at ingest ({MAX_PAIR_CELLS})",
+                rows as u128 * width as u128
+            ),
+        ));
+    };
+    // A pair given twice is an error, not a silent sum or overwrite.
+    pairs.sort_unstable_by_key(|&(r, f, _, line)| (r, f, line));
+    if let Some(w) = pairs
+        .windows(2)
+        .find(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1))
+    {
+        return Err(DataError::parse(
+            path,
+            w[1].3,
+            format!(
+                "this node and feature {} are also given on line {}",
+                w[1].1, w[0].3
+            ),
+        ));
+    }
+    let mut data = vec![0f32; cells];
+    for &(r, f, v, _) in &pairs {
+        data[r as usize * width + f as usize] = v;
+    }
+    Ok(RawFeatures {
+        data,
+        num_features: width,
+        source: path.to_path_buf(),
+        ids: Some(ids),
+    })
+}
+
+/// Largest feature index + 1 accepted in a pairs table (bag-of-words vocabularies fit).
+const MAX_PAIR_FEATURES: usize = 1 << 24;
+/// Dense values a pairs table may expand to at ingest (16 GiB of f32).
+const MAX_PAIR_CELLS: usize = 1 << 32;
 
 /// Warns when the first column counts 0..R-1 or 1..R: a node id read as a feature.
 fn note_id_like_column(path: &Path, data: &[f32], width: usize, warnings: &mut Vec<String>) {
@@ -556,6 +705,55 @@ mod tests {
         assert_eq!("12".parse::<Column>().unwrap(), Column::Index(12));
         assert_eq!("src".parse::<Column>().unwrap(), Column::Name("src".into()));
         assert!("".parse::<Column>().is_err());
+    }
+
+    #[test]
+    fn feature_pairs_become_dense_rows_keyed_by_node() {
+        let d = tempfile::tempdir().unwrap();
+        let pairs = Layout {
+            pairs: true,
+            ..Default::default()
+        };
+        // No value column: each pair is a 1 (bag of words); rows in order of first node.
+        let p = write(d.path(), "x.csv", "7,2\n3,0\n7,0\n");
+        let x = read_feature_table(&p, &pairs, &mut Keys::Ints, &mut Vec::new()).unwrap();
+        assert_eq!(x.num_features, 3);
+        assert_eq!(x.ids, Some(vec![7, 3]));
+        assert_eq!(x.data, vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+        // Node in another column, with values.
+        let layout = Layout {
+            pairs: true,
+            header: true,
+            id_col: Some(Column::Name("node".into())),
+            ..Default::default()
+        };
+        let p = write(d.path(), "v.csv", "feature,node,value\n1,5,0.5\n0,5,-2\n");
+        let x = read_feature_table(&p, &layout, &mut Keys::Ints, &mut Vec::new()).unwrap();
+        assert_eq!((x.num_features, x.data), (2, vec![-2.0, 0.5]));
+        // A pair given twice names both lines; a header not declared is hinted at.
+        let p = write(d.path(), "dup.csv", "1,0,1\n2,0,1\n1,0,3\n");
+        let e = read_feature_table(&p, &pairs, &mut Keys::Ints, &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dup.csv:3") && e.contains("line 1"), "{e}");
+        let p = write(d.path(), "h.csv", "node,feature\n1,0\n");
+        let e = read_feature_table(&p, &pairs, &mut Keys::Ints, &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("h.csv:1") && e.contains("--features-header"),
+            "{e}"
+        );
+        let p = write(d.path(), "w.csv", "1,0,1,9\n");
+        let e = read_feature_table(&p, &pairs, &mut Keys::Ints, &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("w.csv:1") && e.contains("4 columns"), "{e}");
+        let p = write(d.path(), "neg.csv", "1,-1\n");
+        let e = read_feature_table(&p, &pairs, &mut Keys::Ints, &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a feature index"), "{e}");
     }
 
     #[test]
