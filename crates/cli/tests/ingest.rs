@@ -899,3 +899,165 @@ fn ogb_and_graphbolt_directories_ingest_like_numpy() {
         &["--ogb-split", "ogb"],
     );
 }
+
+/// The seed's result line of `train` without its timing.
+fn result_line(out: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.contains("test acc"))
+        .unwrap_or_else(|| panic!("no result line in {out}"));
+    line.split(" params").next().unwrap().to_string()
+}
+
+#[test]
+fn bag_of_words_features_train_from_the_sparse_store_alone() {
+    let root = tempfile::tempdir().unwrap();
+    // 240 nodes, 60 word features, 2-4 words each; the label follows the words.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+    let n = 240;
+    let (mut e, mut x, mut y) = (String::new(), String::new(), String::new());
+    for v in 0..n {
+        let class = v % 3;
+        y += &format!("{v},{class}\n");
+        for _ in 0..rng.random_range(2..5) {
+            let w = class * 20 + rng.random_range(0..20);
+            // Repeated words are counts, as a bag of words.
+            x += &format!("{v},{w},{}\n", rng.random_range(1..4));
+        }
+        for _ in 0..3 {
+            let u = rng.random_range(0..n);
+            if u != v {
+                e += &format!("{v},{u}\n");
+            }
+        }
+    }
+    // A pair given twice would be an error: keep each (node, word) once.
+    let mut seen = std::collections::HashSet::new();
+    let x: String = x
+        .lines()
+        .filter(|l| {
+            let mut f = l.split(',');
+            seen.insert((f.next().unwrap().to_string(), f.next().unwrap().to_string()))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (e, x, y) = (
+        write(root.path(), "e.csv", &e),
+        write(root.path(), "x.csv", &x),
+        write(root.path(), "y.csv", &y),
+    );
+    let ingest = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "ingest",
+            "--format",
+            "csv",
+            s(&e),
+            "--undirected",
+            "--features",
+            s(&x),
+            "--features-pairs",
+            "--labels",
+            s(&y),
+            "--node-id-col",
+            "0",
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(extra);
+        ok(run(&args))
+    };
+    let dense = root.path().join("dense");
+    let sparse = root.path().join("sparse");
+    let (said, _) = ingest(&dense, &[]);
+    assert!(
+        said.contains("--store sparse keeps them in"),
+        "a mostly-zero feature table gets the hint: {said}"
+    );
+    ingest(&sparse, &["--store", "sparse"]);
+    assert!(dense.join("x.npy").exists());
+    assert!(
+        !sparse.join("x.npy").exists(),
+        "the sparse store replaces x.npy"
+    );
+    let m = manifest(&sparse);
+    assert_eq!(m["feature_store"]["kind"], "sparse");
+    assert!(m["files"].get("x.npy").is_none());
+    assert!(m["files"].get("x.csr.data.npy").is_some());
+    let bytes = |d: &Path, names: &[&str]| -> u64 {
+        names
+            .iter()
+            .map(|f| std::fs::metadata(d.join(f)).unwrap().len())
+            .sum()
+    };
+    let sparse_bytes = bytes(
+        &sparse,
+        &[
+            "x.csr.shape.npy",
+            "x.csr.indptr.npy",
+            "x.csr.indices.npy",
+            "x.csr.data.npy",
+        ],
+    );
+    assert!(
+        sparse_bytes * 4 < bytes(&dense, &["x.npy"]),
+        "sparse {sparse_bytes} B"
+    );
+    ok(run(&["info", s(&sparse)]));
+
+    // Same seed, one thread: the same numbers from either dataset, full batch and sampled.
+    let train = |ds: &Path, name: &str, extra: &[&str]| {
+        let out = root.path().join(name);
+        let mut args = vec![
+            "train",
+            s(ds),
+            "--epochs",
+            "4",
+            "--seed",
+            "5",
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        let (said, _) = ok(Command::new(env!("CARGO_BIN_EXE_scalegnn"))
+            .args(&args)
+            .env("RAYON_NUM_THREADS", "1")
+            .output()
+            .expect("spawn scalegnn"));
+        (result_line(&said), out)
+    };
+    for (model, extra) in [
+        ("gcn", &[][..]),
+        ("sage", &["--loader", "neighbor", "--batch-size", "64"][..]),
+    ] {
+        let mut args = vec!["--model", model];
+        args.extend_from_slice(extra);
+        let (a, ra) = train(&dense, &format!("{model}-dense"), &args);
+        let (b, rb) = train(&sparse, &format!("{model}-sparse"), &args);
+        assert_eq!(a, b, "{model}");
+        ok(run(&["predict", s(&ra)]));
+        ok(run(&["predict", s(&rb)]));
+        assert_eq!(
+            std::fs::read(ra.join("predictions.npy")).unwrap(),
+            std::fs::read(rb.join("predictions.npy")).unwrap(),
+            "{model} predictions"
+        );
+    }
+
+    // Another store is written from the sparse one; the sparse store takes only f32.
+    fails(
+        run(&["store", s(&sparse), "--store", "sparse", "--codec", "u8"]),
+        &["u8"],
+    );
+    fails(
+        run(&["store", s(&sparse), "--store", "sparse"]),
+        &["already in the sparse store"],
+    );
+    ok(run(&["store", s(&sparse), "--store", "sqlite"]));
+    assert_eq!(manifest(&sparse)["feature_store"]["kind"], "sqlite");
+    let (c, _) = train(&sparse, "gcn-sqlite", &["--model", "gcn"]);
+    let (a, _) = train(&dense, "gcn-dense-2", &["--model", "gcn"]);
+    assert_eq!(a, c);
+    ok(run(&["store", s(&sparse), "--store", "sparse"]));
+    assert_eq!(manifest(&sparse)["feature_store"]["kind"], "sparse");
+    ok(run(&["info", s(&sparse)]));
+}

@@ -30,6 +30,10 @@ pub const KNOWN_FILES: &[&str] = &[
     "x.scale.npy",
     "x.sqlite",
     "x.postgres.json",
+    "x.csr.shape.npy",
+    "x.csr.indptr.npy",
+    "x.csr.indices.npy",
+    "x.csr.data.npy",
     "node_ids.npy",
     "node_ids.csv",
 ];

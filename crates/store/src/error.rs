@@ -54,10 +54,13 @@ pub enum StoreError {
     #[error("feature source: {0}")]
     BadSource(String),
     /// The store kind is not one this build knows.
-    #[error("unknown feature store kind {0:?} (expected mmap, sqlite or postgres)")]
+    #[error("unknown feature store kind {0:?} (expected mmap, sqlite, postgres or sparse)")]
     UnknownKind(String),
+    /// The store kind does not keep this codec (the sparse store holds f32 values).
+    #[error("the {kind} feature store holds f32 values; codec {codec} is not available for it")]
+    CodecUnsupported { kind: String, codec: String },
     /// Direct I/O was asked for a store kind that does its own reads.
-    #[error("direct I/O (direct_io) reads the mmap or sqlite store's local file; the {0} store's rows live on its server: drop direct_io or use --store mmap|sqlite")]
+    #[error("direct I/O (direct_io) reads the mmap or sqlite store's local file; the {0} store does its own reads: drop direct_io or use --store mmap|sqlite")]
     DirectIoUnsupported(String),
     /// The codec name is not one of f32, f16, u8.
     #[error("unknown feature codec {0:?} (expected f32, f16 or u8)")]

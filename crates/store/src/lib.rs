@@ -1,5 +1,5 @@
-//! Node features off the heap: the `FeatureStore` trait, its mmap (`.npy`), SQLite and
-//! PostgreSQL stores, the f32/f16/u8 codecs, and `write_store` / `open_store` for dataset dirs.
+//! Node features off the heap: the `FeatureStore` trait, its mmap (`.npy`), SQLite,
+//! PostgreSQL and sparse (CSR) stores, the f32/f16/u8 codecs, and `write_store` / `open_store` for dataset dirs.
 
 mod budget;
 mod cache;
@@ -13,6 +13,7 @@ mod open;
 mod postgres;
 mod scale;
 mod source;
+mod sparse;
 mod sqlite;
 mod write;
 
@@ -32,6 +33,7 @@ pub use feature_store::FeatureStore;
 pub use mmap::{mmap_file, MmapStore, SCALE_FILE};
 pub use open::{open_store, open_store_with, store_files, StoreOptions, KINDS};
 pub use scale::U8Scale;
-pub use source::{ChunkFn, IterRows, NpyRows, RowSource, SliceRows};
+pub use source::{ChunkFn, IterRows, NpyRows, RowSource, SliceRows, StoreRows};
+pub use sparse::{count_nonzeros, SparseStore, SPARSE_FILES};
 pub use sqlite::{SqliteRead, SqliteStore, SQLITE_FILE};
 pub use write::{write_store, write_store_with};

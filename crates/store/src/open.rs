@@ -5,10 +5,13 @@ use std::path::Path;
 use crate::mmap::{mmap_file, SCALE_FILE};
 use crate::postgres::POSTGRES_FILE;
 use crate::sqlite::SQLITE_FILE;
-use crate::{Codec, FeatureStore, MmapStore, PostgresStore, RetryPolicy, SqliteStore, StoreError};
+use crate::{
+    Codec, FeatureStore, MmapStore, PostgresStore, RetryPolicy, SparseStore, SqliteStore,
+    StoreError, SPARSE_FILES,
+};
 
 /// Store kinds this build can open and write.
-pub const KINDS: [&str; 3] = ["mmap", "sqlite", "postgres"];
+pub const KINDS: [&str; 4] = ["mmap", "sqlite", "postgres", "sparse"];
 
 /// Settings only some store kinds use. `Default` reads nothing from the environment itself:
 /// without `pg_url` the postgres store falls back to `$SCALEGNN_PG_URL`, then (when
@@ -63,7 +66,7 @@ pub fn open_store_with(
     codec: Codec,
     opts: &StoreOptions,
 ) -> Result<Box<dyn FeatureStore>, StoreError> {
-    if opts.direct_io && kind == "postgres" {
+    if opts.direct_io && (kind == "postgres" || kind == "sparse") {
         return Err(StoreError::DirectIoUnsupported(kind.to_string()));
     }
     match kind {
@@ -74,6 +77,7 @@ pub fn open_store_with(
         }
         "sqlite" => Ok(Box::new(SqliteStore::open(dir, codec)?)),
         "postgres" => Ok(Box::new(PostgresStore::open(dir, Some(codec), opts)?)),
+        "sparse" => Ok(Box::new(SparseStore::open(dir, codec)?)),
         other => Err(StoreError::UnknownKind(other.to_string())),
     }
 }
@@ -86,6 +90,11 @@ pub fn store_files(kind: &str, codec: Codec) -> Result<Vec<&'static str>, StoreE
         ("sqlite", _) => Ok(vec![SQLITE_FILE]),
         // The rows live on the server; the file only points at them.
         ("postgres", _) => Ok(vec![POSTGRES_FILE]),
+        ("sparse", Codec::F32) => Ok(SPARSE_FILES.to_vec()),
+        ("sparse", c) => Err(StoreError::CodecUnsupported {
+            kind: "sparse".into(),
+            codec: c.name().into(),
+        }),
         (other, _) => Err(StoreError::UnknownKind(other.to_string())),
     }
 }

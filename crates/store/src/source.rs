@@ -74,6 +74,42 @@ impl RowSource for NpyRows {
     }
 }
 
+/// Rows of an open feature store, gathered in chunks: the source when a dataset's features
+/// live only in a store (a sparse dataset has no dense `x.npy`).
+pub struct StoreRows<'a> {
+    store: &'a dyn crate::FeatureStore,
+}
+
+impl<'a> StoreRows<'a> {
+    /// Streams every row of `store`, in node order.
+    pub fn new(store: &'a dyn crate::FeatureStore) -> StoreRows<'a> {
+        StoreRows { store }
+    }
+}
+
+impl RowSource for StoreRows<'_> {
+    fn num_nodes(&self) -> usize {
+        self.store.num_nodes()
+    }
+    fn dim(&self) -> usize {
+        self.store.dim()
+    }
+    fn for_each_chunk(&self, f: &mut ChunkFn<'_>) -> Result<(), StoreError> {
+        let (n, d) = (self.store.num_nodes(), self.store.dim());
+        let mut buf = Vec::new();
+        let mut ids = Vec::with_capacity(CHUNK_ROWS);
+        for first in (0..n).step_by(CHUNK_ROWS) {
+            let end = (first + CHUNK_ROWS).min(n);
+            ids.clear();
+            ids.extend(first as u32..=(end - 1) as u32);
+            buf.resize(ids.len() * d, 0.0);
+            self.store.gather(&ids, &mut buf)?;
+            f(first, &buf)?;
+        }
+        Ok(())
+    }
+}
+
 /// Rows already in memory, row-major.
 pub struct SliceRows<'a> {
     data: &'a [f32],

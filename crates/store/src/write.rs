@@ -51,6 +51,15 @@ pub fn write_store_with(
             rows.num_nodes()
         )));
     }
+    if kind == "sparse" {
+        if codec != Codec::F32 {
+            return Err(StoreError::CodecUnsupported {
+                kind: kind.into(),
+                codec: codec.name().into(),
+            });
+        }
+        return crate::sparse::write_sparse(dir, rows);
+    }
     let scale = match codec {
         Codec::U8 => Some(column_scale(rows)?),
         _ => None,

@@ -212,3 +212,55 @@ fn mmap_files_are_plain_numpy_arrays() {
         ["x.u8.npy", "x.scale.npy"]
     );
 }
+
+#[test]
+fn sparse_store_conforms_and_keeps_only_the_non_zeros() {
+    let (dir, x) = dataset();
+    // Dense rows (every value non-zero but column 1's constant): the same answers as mmap.
+    let store = build(dir.path(), "sparse", Codec::F32);
+    assert_eq!(store.kind(), "sparse");
+    check_store(&*store, &x, &Tolerance::Exact);
+    // Mostly zeros, some rows empty, the last row's only value in the last column.
+    let mut sparse = x.clone();
+    for (k, v) in sparse.iter_mut().enumerate() {
+        if k % 7 != 0 || (k / DIM) % 10 == 3 {
+            *v = 0.0;
+        }
+    }
+    sparse[N * DIM - 1] = -2.5;
+    scalegnn_npy::write_array(&dir.path().join("x.npy"), &[N, DIM], &sparse).unwrap();
+    let store = build(dir.path(), "sparse", Codec::F32);
+    check_store(&*store, &sparse, &Tolerance::Exact);
+    let nnz = sparse.iter().filter(|v| **v != 0.0).count();
+    let s = scalegnn_store::SparseStore::open(dir.path(), Codec::F32).unwrap();
+    assert_eq!(s.nnz(), nnz);
+    let on_disk: u64 = scalegnn_store::SPARSE_FILES
+        .iter()
+        .map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len())
+        .sum();
+    let dense = (N * DIM * 4) as u64;
+    assert!(
+        on_disk < dense / 2,
+        "{on_disk} bytes on disk for {nnz} of {} values ({dense} dense)",
+        N * DIM
+    );
+    // The sparse store is a source for another store, value for value.
+    let rows = scalegnn_store::StoreRows::new(&s);
+    write_store(dir.path(), "sqlite", Codec::F32, &rows).unwrap();
+    let back = open_store(dir.path(), "sqlite", Codec::F32).unwrap();
+    check_store(&*back, &sparse, &Tolerance::Exact);
+    // Only f32, and no direct I/O.
+    for codec in [Codec::F16, Codec::U8] {
+        let src = NpyRows::open(&dir.path().join("x.npy")).unwrap();
+        let e = write_store(dir.path(), "sparse", codec, &src).unwrap_err();
+        assert!(e.to_string().contains("f32"), "{e}");
+    }
+    let direct = StoreOptions {
+        direct_io: true,
+        ..StoreOptions::default()
+    };
+    assert!(matches!(
+        open_store_with(dir.path(), "sparse", Codec::F32, &direct),
+        Err(StoreError::DirectIoUnsupported(_))
+    ));
+}

@@ -399,3 +399,63 @@ fn sqlite_meta_or_features_that_run_their_own_sql_are_refused() {
         );
     }
 }
+
+#[test]
+fn damaged_sparse_files_are_errors_naming_the_file() {
+    let (dir, _) = dataset();
+    let d = dir.path();
+    let fresh = || write(d, "sparse", Codec::F32);
+    let refused = |file: &str, needle: &str| {
+        let e = match open_and_gather_all(d, "sparse", Codec::F32) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{file} damaged ({needle}) but the store opened"),
+        };
+        assert!(e.contains(file) && e.contains(needle), "{e}");
+    };
+    // Truncated files.
+    for file in scalegnn_store::SPARSE_FILES {
+        fresh();
+        let p = d.join(file);
+        truncate(&p, len(&p) - 4);
+        refused(file, "");
+    }
+    // A column past the width, a row that ends before it starts, a NaN, a wrong node count.
+    let nnz = N * DIM;
+    fresh();
+    let mut cols: Vec<u32> = scalegnn_npy::read_array(&d.join("x.csr.indices.npy"))
+        .unwrap()
+        .to_vec();
+    cols[nnz / 2] = DIM as u32;
+    scalegnn_npy::write_array(&d.join("x.csr.indices.npy"), &[nnz], &cols).unwrap();
+    refused("x.csr.indices.npy", &format!("column {DIM}"));
+    fresh();
+    let mut ptr: Vec<u64> = scalegnn_npy::read_array(&d.join("x.csr.indptr.npy"))
+        .unwrap()
+        .to_vec();
+    ptr.swap(10, 11);
+    scalegnn_npy::write_array(&d.join("x.csr.indptr.npy"), &[N + 1], &ptr).unwrap();
+    refused("x.csr.indptr.npy", "row 10");
+    fresh();
+    let mut vals: Vec<f32> = scalegnn_npy::read_array(&d.join("x.csr.data.npy"))
+        .unwrap()
+        .to_vec();
+    vals[3] = f32::NAN;
+    scalegnn_npy::write_array(&d.join("x.csr.data.npy"), &[nnz], &vals).unwrap();
+    refused("x.csr.data.npy", "NaN");
+    fresh();
+    scalegnn_npy::write_array(
+        &d.join("x.csr.shape.npy"),
+        &[2],
+        &[N as u64 + 1, DIM as u64],
+    )
+    .unwrap();
+    refused("x.csr.indptr.npy", "shape");
+    // Writing refuses a NaN, naming node and column, and leaves no file behind.
+    std::fs::remove_dir_all(d).unwrap();
+    std::fs::create_dir_all(d).unwrap();
+    let mut x = random_features(N, DIM, 9);
+    x[5 * DIM + 2] = f32::INFINITY;
+    let e = write_store(d, "sparse", Codec::F32, &SliceRows::new(&x, DIM).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("node 5, column 2"), "{e}");
+    assert_eq!(std::fs::read_dir(d).unwrap().count(), 0, "no file left");
+}

@@ -218,32 +218,13 @@ impl Setup {
         match cfg.loader_kind() {
             LoaderKind::Full => {
                 mcfg.check_fits(ds.graph.num_nodes(), ds.graph.num_edges())?;
-                let m = if (kind.as_str(), codec_v) == ("mmap", Codec::F32) {
-                    // x.npy is that store: read it directly.
-                    let x = ds.x.as_ref().ok_or_else(|| TrainError::Dataset {
-                        path: ds.dir.clone(),
-                        reason: "has no node features (x.npy)".into(),
-                    })?;
-                    scalegnn_limits::check_array(
-                        "every node's features (full batch)",
-                        &[x.rows(), x.row_len()],
-                        4,
-                    )?;
-                    Matrix::from_vec(x.rows(), x.row_len(), x.to_vec())
-                } else {
-                    let store = open()?;
-                    let (n, f) = (store.num_nodes(), store.dim());
-                    scalegnn_limits::check_array("every node's features (full batch)", &[n, f], 4)?;
-                    let ids: Vec<u32> = (0..n as u32).collect();
-                    let mut m = Matrix::zeros(n, f);
-                    store.gather(&ids, &mut m.data)?;
-                    m
-                };
-                let mut m = m;
-                if cfg.normalize_features() {
-                    scalegnn_loader::normalize_rows(&mut m);
-                }
-                features = Some(Features::from_dense(m, SPARSE_MAX_DENSITY));
+                features = Some(all_features(
+                    &ds,
+                    &kind,
+                    codec_v,
+                    cfg.normalize_features(),
+                    open,
+                )?);
             }
             LoaderKind::Neighbor => {
                 if !probe.supports_blocks() {
@@ -698,13 +679,96 @@ pub fn load_run(
 /// Whole-graph features of `ds` as a run with `cfg` trained on them (x.npy, normalised as
 /// the run was), for eval/predict/embed.
 pub fn full_features(ds: &Dataset, cfg: &RunConfig) -> Result<Features, TrainError> {
-    let x = ds.x.as_ref().ok_or_else(|| TrainError::Dataset {
-        path: ds.dir.clone(),
-        reason: "has no node features (x.npy)".into(),
-    })?;
-    scalegnn_limits::check_array("every node's features", &[x.rows(), x.row_len()], 4)?;
-    let mut m = Matrix::from_vec(x.rows(), x.row_len(), x.to_vec());
-    if cfg.normalize_features() {
+    // x.npy when the dataset has it (exact f32, whatever store the run read); else the
+    // store the manifest names (a sparse dataset keeps no dense copy).
+    let info = &ds.manifest.feature_store;
+    let (kind, codec) = match &ds.x {
+        Some(_) => ("mmap".to_string(), Codec::F32),
+        None => (info.kind.clone(), info.codec.parse::<Codec>()?),
+    };
+    let opts = StoreOptions {
+        pg_url: cfg.pg_url.clone(),
+        ..Default::default()
+    };
+    all_features(ds, &kind, codec, cfg.normalize_features(), || {
+        Ok(scalegnn_store::open_store_with(
+            &ds.dir, &kind, codec, &opts,
+        )?)
+    })
+}
+
+/// Every node's features in memory: `x.npy` when it is the store, a sparse store's rows
+/// as sparse features without a dense copy, any other store gathered (`open` opens it and
+/// checks it against the manifest).
+fn all_features(
+    ds: &Dataset,
+    kind: &str,
+    codec: Codec,
+    normalize: bool,
+    open: impl FnOnce() -> Result<Box<dyn FeatureStore>, TrainError>,
+) -> Result<Features, TrainError> {
+    let what = "every node's features (full batch)";
+    if kind == "sparse" {
+        let s = scalegnn_store::SparseStore::open(&ds.dir, codec)?;
+        let m = &ds.manifest;
+        if (s.num_nodes() as u64, s.dim() as u64) != (m.num_nodes, m.num_features) {
+            return Err(TrainError::Dataset {
+                path: ds.dir.clone(),
+                reason: format!(
+                    "the sparse feature store holds {} nodes x {} features, but manifest.json says {} x {}",
+                    s.num_nodes(),
+                    s.dim(),
+                    m.num_nodes,
+                    m.num_features
+                ),
+            });
+        }
+        let (ptr, cols, vals) = s.csr();
+        if (s.nnz() as f64) <= SPARSE_MAX_DENSITY * (s.num_nodes() * s.dim()) as f64 {
+            scalegnn_limits::check_array(what, &[s.nnz()], 8)?;
+            let indptr: Vec<usize> = ptr.iter().map(|&p| p as usize).collect();
+            let mut weights = vals.to_vec();
+            if normalize {
+                // The dense path's row normalisation (divide by the row sum, at least 1).
+                for r in indptr.windows(2) {
+                    let row = &mut weights[r[0]..r[1]];
+                    let sum = row.iter().sum::<f32>().max(1.0);
+                    row.iter_mut().for_each(|v| *v /= sum);
+                }
+            }
+            let sm = scalegnn_tensor::SparseMat::new(
+                s.num_nodes(),
+                s.dim(),
+                indptr,
+                cols.to_vec(),
+                weights,
+            );
+            return Ok(Features::Sparse(std::sync::Arc::new(sm)));
+        }
+    }
+    let mut m = match (&ds.x, kind, codec) {
+        // x.npy is that store: read it directly.
+        (Some(x), "mmap", Codec::F32) => {
+            scalegnn_limits::check_array(what, &[x.rows(), x.row_len()], 4)?;
+            Matrix::from_vec(x.rows(), x.row_len(), x.to_vec())
+        }
+        (None, "mmap", Codec::F32) => {
+            return Err(TrainError::Dataset {
+                path: ds.dir.clone(),
+                reason: "has no node features (x.npy)".into(),
+            })
+        }
+        _ => {
+            let store = open()?;
+            let (n, f) = (store.num_nodes(), store.dim());
+            scalegnn_limits::check_array(what, &[n, f], 4)?;
+            let ids: Vec<u32> = (0..n as u32).collect();
+            let mut m = Matrix::zeros(n, f);
+            store.gather(&ids, &mut m.data)?;
+            m
+        }
+    };
+    if normalize {
         scalegnn_loader::normalize_rows(&mut m);
     }
     Ok(Features::from_dense(m, SPARSE_MAX_DENSITY))

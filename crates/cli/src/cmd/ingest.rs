@@ -8,8 +8,9 @@ use clap::ValueEnum;
 use scalegnn_data::readers::{self, table::Column};
 use scalegnn_data::{ingest, IngestOptions, SplitSpec};
 
-use crate::cmd::store::{convert, StoreFlags};
+use crate::cmd::store::{convert, drop_dense, StoreFlags};
 use crate::progress::Bars;
+use scalegnn_store::RowSource;
 
 /// Input formats `ingest` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -130,7 +131,8 @@ pub struct Args {
     /// by name, with a warning naming the others).
     #[arg(long, value_name = "NAME")]
     pub ogb_split: Option<String>,
-    /// Feature store to write besides x.npy (which always stays: it is the source).
+    /// Feature store to write besides x.npy (which stays as the source, except with --store
+    /// sparse: the sparse store is lossless and replaces it).
     #[command(flatten)]
     pub store: StoreFlags,
 }
@@ -316,7 +318,14 @@ pub fn run(a: Args) -> Result<()> {
     let mut m = ingest(raw, &opts, &a.out, &bars)
         .with_context(|| format!("writing {}", a.out.display()))?;
     if !a.store.is_default() {
-        match convert(&a.out, &a.store, &bars) {
+        let stored = convert(&a.out, &a.store, &bars).and_then(|done| {
+            if a.store.kind == "sparse" {
+                drop_dense(&a.out, done)
+            } else {
+                Ok(done)
+            }
+        });
+        match stored {
             Ok(done) => m = done,
             Err(e) if !out_existed => {
                 // All or nothing: a dataset this command created goes if its store fails.
@@ -379,5 +388,37 @@ pub fn run(a: Args) -> Result<()> {
             .unwrap_or_default(),
         t0.elapsed().as_secs_f64()
     );
+    if a.store.is_default() && m.num_features > 0 {
+        sparse_hint(&a.out.join("x.npy"));
+    }
     Ok(())
+}
+
+/// Features below this share of non-zeros get a hint: the sparse store (8 B per non-zero)
+/// then needs at most a fifth of x.npy's bytes (4 B per cell).
+const SPARSE_HINT_DENSITY: f64 = 0.1;
+
+/// Tells the user when their features are mostly zeros (bag-of-words) that `--store sparse`
+/// keeps them in a fraction of x.npy's bytes; silent when it cannot tell.
+fn sparse_hint(xp: &Path) {
+    let Ok(rows) = scalegnn_store::NpyRows::open(xp) else {
+        return;
+    };
+    let Ok(nnz) = scalegnn_store::count_nonzeros(&rows) else {
+        return;
+    };
+    let (n, f) = (rows.num_nodes() as u64, rows.dim() as u64);
+    let cells = n * f;
+    if cells == 0 || nnz as f64 > SPARSE_HINT_DENSITY * cells as f64 {
+        return;
+    }
+    // indptr u64 per node + column u32 and value f32 per non-zero.
+    let sparse = 8 * (n + 1) + 8 * nnz;
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    println!(
+        "features are {:.1} % non-zero: --store sparse keeps them in {:.1} MiB instead of x.npy's {:.1} MiB",
+        100.0 * nnz as f64 / cells as f64,
+        mib(sparse),
+        mib(4 * cells)
+    );
 }

@@ -9,8 +9,8 @@ use scalegnn_data::{
     xxh3_file, Dataset, FeatureStoreInfo, FileEntry, Manifest, OpenOptions, Progress,
 };
 use scalegnn_store::{
-    open_store_with, store_files, write_store_with, ChunkFn, Codec, NpyRows, RowSource, StoreError,
-    StoreOptions, KINDS,
+    open_store_with, store_files, write_store_with, ChunkFn, Codec, NpyRows, RowSource,
+    SparseStore, StoreError, StoreOptions, StoreRows, KINDS, SPARSE_FILES,
 };
 
 use crate::progress::Bars;
@@ -19,7 +19,8 @@ use crate::progress::Bars;
 #[derive(clap::Args, Clone, Debug)]
 pub struct StoreFlags {
     /// Feature store: mmap (x.npy, x.f16.npy or x.u8.npy beside the manifest), sqlite
-    /// (x.sqlite) or postgres (a table on a PostgreSQL server, recorded in x.postgres.json).
+    /// (x.sqlite), postgres (a table on a PostgreSQL server, recorded in x.postgres.json) or
+    /// sparse (only the non-zeros, x.csr.*.npy; f32, for bag-of-words features).
     #[arg(long = "store", value_name = "KIND", default_value = "mmap", value_parser = KINDS)]
     pub kind: String,
     /// Feature codec: f32 (exact), f16 (half the bytes), u8 (a quarter; per-column min/max).
@@ -51,7 +52,9 @@ impl StoreFlags {
 
     /// Refuses flags that cannot work before any data is read (e.g. postgres without a URL).
     pub fn check(&self) -> Result<()> {
-        self.codec()?;
+        let codec = self.codec()?;
+        // The sparse store's file list is the codec check: it exists for f32 only.
+        store_files(&self.kind, codec).context("--store/--codec")?;
         if self.kind == "postgres" {
             self.options().pg_write_server()?;
         }
@@ -66,7 +69,8 @@ impl StoreFlags {
   scalegnn store data/products --store sqlite --codec f16
   SCALEGNN_PG_URL=postgres://me@db:5432/gnn scalegnn store data/products --store postgres
 
-x.npy stays: it is the source of every store. `scalegnn train` opens the store the manifest names.")]
+x.npy stays: it is the source of every store (a dataset ingested with --store sparse has none:
+its sparse store is the source). `scalegnn train` opens the store the manifest names.")]
 pub struct Args {
     /// Dataset directory.
     pub dataset: PathBuf,
@@ -82,9 +86,10 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// Writes the features `dir/x.npy` into the store `flags` name, checks it opens, then records
-/// kind, codec and the store's files (with checksums) in `manifest.json`, replaced atomically.
-/// The dataset is verified first (checksums), so a damaged x.npy is not copied into a store.
+/// Writes the features `dir/x.npy` (or, without it, the dataset's sparse store) into the
+/// store `flags` name, checks it opens, then records kind, codec and the store's files (with
+/// checksums) in `manifest.json`, replaced atomically. The dataset is verified first
+/// (checksums), so a damaged source is not copied into a store.
 pub fn convert(dir: &Path, flags: &StoreFlags, bars: &Bars) -> Result<Manifest> {
     let t0 = Instant::now();
     let codec = flags.codec()?;
@@ -95,33 +100,62 @@ pub fn convert(dir: &Path, flags: &StoreFlags, bars: &Bars) -> Result<Manifest> 
         .with_context(|| format!("opening dataset {}", dir.display()))?;
     let had_manifest = dir.join("manifest.json").exists();
     let mut manifest = ds.manifest.clone();
-    if ds.x.is_none() {
+    // The rows come from x.npy; a sparse dataset keeps no x.npy, its sparse store is exact.
+    let from_sparse = ds.x.is_none() && SPARSE_FILES.iter().all(|f| dir.join(f).exists());
+    if ds.x.is_none() && !from_sparse {
         bail!(
             "{}: the dataset has no node features (x.npy) to put in a feature store",
             dir.display()
         );
     }
     drop(ds);
-    let xp = dir.join("x.npy");
-    let rows = NpyRows::open(&xp)?;
+    // Back to a sparse store the dataset still has: nothing to write, only the manifest.
+    let keep_sparse = from_sparse && kind == "sparse";
+    if keep_sparse && manifest.feature_store.kind == "sparse" {
+        bail!(
+            "{}: the features are already in the sparse store (the dataset has no x.npy)",
+            dir.display()
+        );
+    }
+    let (sparse, sparse_rows, npy);
+    let rows: &dyn RowSource = if from_sparse {
+        sparse = SparseStore::open(dir, Codec::F32)?;
+        sparse_rows = StoreRows::new(&sparse);
+        &sparse_rows
+    } else {
+        npy = NpyRows::open(&dir.join("x.npy"))?;
+        &npy
+    };
+    let source = if from_sparse {
+        "the sparse store"
+    } else {
+        "x.npy"
+    };
     let what = || {
         format!(
             "writing the {kind} feature store ({codec}) of {}",
             dir.display()
         )
     };
-    let passes = if codec == Codec::U8 { 2 } else { 1 };
+    // u8 scans once for the column ranges, sparse once to count the non-zeros.
+    let passes = if codec == Codec::U8 || kind == "sparse" {
+        2
+    } else {
+        1
+    };
     bars.stage(
         &format!("{kind} store ({codec})"),
         Some((passes * rows.num_nodes()) as u64),
     );
-    write_store_with(dir, kind, codec, &Counted(&rows, bars), &opts).with_context(what)?;
+    if !keep_sparse {
+        write_store_with(dir, kind, codec, &Counted(rows, bars), &opts).with_context(what)?;
+    }
     // Read it back once: the shape must match and the store must open as train will open it.
     let store = open_store_with(dir, kind, codec, &opts)
         .with_context(|| format!("opening the new {kind} store of {}", dir.display()))?;
     if (store.num_nodes(), store.dim()) != (rows.num_nodes(), rows.dim()) {
         bail!(
-            "the new {kind} store of {} holds {} x {} features, x.npy {} x {}",
+            "the new {kind} store of {} holds {} x {} features, {source} {} x {}",
             dir.display(),
             store.num_nodes(),
             store.dim(),
@@ -167,6 +201,24 @@ pub fn convert(dir: &Path, flags: &StoreFlags, bars: &Bars) -> Result<Manifest> 
         rows.dim(),
         t0.elapsed().as_secs_f64()
     );
+    Ok(manifest)
+}
+
+/// Removes the dense `x.npy` of a dataset whose features were just put in its sparse store
+/// (lossless, so the sparse store becomes the source): the manifest stops listing it first,
+/// so an interruption leaves an unlisted x.npy that verification names, never a listed file
+/// that is gone.
+pub fn drop_dense(dir: &Path, mut manifest: Manifest) -> Result<Manifest> {
+    if manifest.feature_store.kind != "sparse" {
+        bail!(
+            "{}: x.npy is kept unless the features are in the sparse store",
+            dir.display()
+        );
+    }
+    manifest.files.remove("x.npy");
+    write_manifest(dir, &manifest)?;
+    let xp = dir.join("x.npy");
+    std::fs::remove_file(&xp).with_context(|| format!("removing {}", xp.display()))?;
     Ok(manifest)
 }
 

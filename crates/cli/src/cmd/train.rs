@@ -45,7 +45,15 @@ fn default_run_dir() -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    PathBuf::from("runs").join(format!("{secs}"))
+    // Two runs started in the same second (a script's loop) must not collide.
+    let base = PathBuf::from("runs").join(format!("{secs}"));
+    if !base.exists() {
+        return base;
+    }
+    (2u32..)
+        .map(|k| base.with_file_name(format!("{secs}-{k}")))
+        .find(|p| !p.exists())
+        .unwrap_or(base)
 }
 
 /// Set by SIGINT: the trainer stops at the next batch boundary.

@@ -299,7 +299,8 @@ fn read_sparse_features(dir: &Path, warnings: &mut Vec<String>) -> Result<Option
     }
     let density = data.len() as f64 / (rows * cols).max(1) as f64;
     warnings.push(format!(
-        "sparse features ({:.2} % non-zero) are stored dense in x.npy ({} MiB)",
+        "sparse features ({:.2} % non-zero) are made dense while ingesting ({} MiB); \
+         --store sparse keeps only the non-zeros on disk",
         100.0 * density,
         (rows * cols * 4) >> 20
     ));
