@@ -1061,3 +1061,160 @@ fn bag_of_words_features_train_from_the_sparse_store_alone() {
     assert_eq!(manifest(&sparse)["feature_store"]["kind"], "sparse");
     ok(run(&["info", s(&sparse)]));
 }
+
+#[test]
+fn string_ids_in_parquet_ingest_like_csv() {
+    use parquet::data_type::{ByteArray, ByteArrayType, FloatType, Int64Type};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    let root = tempfile::tempdir().unwrap();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let n = 30;
+    // Names whose sorted order differs from their first appearance (and from numeric order).
+    let names: Vec<String> = (0..n).map(|v| format!("user-{}", (v * 7) % n)).collect();
+    let mut edges = Vec::new();
+    for v in 0..n {
+        for _ in 0..2 {
+            let u = rng.random_range(0..n);
+            if u != v {
+                edges.push((v, u));
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    let x = |v: usize, j: usize| ((v * 3 + j) % 5) as f32;
+    let y = |v: usize| if v % 6 == 1 { -1 } else { (v % 2) as i64 };
+
+    let mut e = String::new();
+    for &(a, b) in &edges {
+        e += &format!("{},{}\n", names[a], names[b]);
+    }
+    let (mut xs, mut ys) = (String::new(), String::new());
+    for &v in &order {
+        xs += &format!("{},{},{}\n", names[v], x(v, 0), x(v, 1));
+        ys += &format!("{},{}\n", names[v], y(v));
+    }
+    let e = write(root.path(), "e.csv", &e);
+    let xs = write(root.path(), "x.csv", &xs);
+    let ys = write(root.path(), "y.csv", &ys);
+
+    let table = |path: &Path, schema: &str, cols: Vec<(u8, Vec<usize>)>| {
+        let schema = Arc::new(parse_message_type(schema).unwrap());
+        let f = std::fs::File::create(path).unwrap();
+        let mut w = SerializedFileWriter::new(f, schema, Default::default()).unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        for (kind, rows) in cols {
+            let mut cw = rg.next_column().unwrap().unwrap();
+            match kind {
+                b's' => {
+                    let v: Vec<ByteArray> = rows
+                        .iter()
+                        .map(|&v| ByteArray::from(names[v].as_str()))
+                        .collect();
+                    cw.typed::<ByteArrayType>()
+                        .write_batch(&v, None, None)
+                        .unwrap();
+                }
+                b'y' => {
+                    let v: Vec<i64> = rows.iter().map(|&v| y(v)).collect();
+                    cw.typed::<Int64Type>().write_batch(&v, None, None).unwrap();
+                }
+                j => {
+                    let v: Vec<f32> = rows.iter().map(|&v| x(v, (j - b'0') as usize)).collect();
+                    cw.typed::<FloatType>().write_batch(&v, None, None).unwrap();
+                }
+            }
+            cw.close().unwrap();
+        }
+        rg.close().unwrap();
+        w.close().unwrap();
+    };
+    let ep = root.path().join("e.parquet");
+    table(
+        &ep,
+        "message e { REQUIRED BYTE_ARRAY src (UTF8); REQUIRED BYTE_ARRAY dst (UTF8); }",
+        vec![
+            (b's', edges.iter().map(|&(a, _)| a).collect()),
+            (b's', edges.iter().map(|&(_, b)| b).collect()),
+        ],
+    );
+    let np = root.path().join("n.parquet");
+    table(
+        &np,
+        "message n { REQUIRED BYTE_ARRAY id (UTF8); REQUIRED FLOAT f0; REQUIRED FLOAT f1; \
+         REQUIRED INT64 label; }",
+        vec![
+            (b's', order.clone()),
+            (b'0', order.clone()),
+            (b'1', order.clone()),
+            (b'y', order.clone()),
+        ],
+    );
+
+    let split = ["--split", "random:0.5,0.25", "--seed", "3"];
+    let from_csv = root.path().join("d-csv");
+    ok(run(&[
+        &[
+            "ingest",
+            "--format",
+            "csv",
+            s(&e),
+            "--relabel",
+            "--features",
+            s(&xs),
+            "--labels",
+            s(&ys),
+            "--node-id-col",
+            "0",
+            "--out",
+            s(&from_csv),
+        ][..],
+        &split,
+    ]
+    .concat()));
+    let from_pq = root.path().join("d-pq");
+    let pq_args = |out: &Path, relabel: bool| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "ingest",
+            "--format",
+            "parquet",
+            s(&ep),
+            "--features",
+            s(&np),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        v.extend(
+            [
+                "--node-id-col",
+                "id",
+                "--label-col",
+                "label",
+                "--out",
+                s(out),
+            ]
+            .iter()
+            .chain(&split)
+            .map(|a| a.to_string()),
+        );
+        if relabel {
+            v.push("--relabel".into());
+        }
+        v
+    };
+    let args = pq_args(&from_pq, false);
+    fails(
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+        &["e.parquet", "column src holds strings", "--relabel"],
+    );
+    assert!(!from_pq.exists());
+    let args = pq_args(&from_pq, true);
+    ok(run(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let ids = std::fs::read_to_string(from_pq.join("node_ids.csv")).unwrap();
+    let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(ids.lines().skip(1).collect::<Vec<_>>(), want);
+    assert_eq!(arrays(&from_csv), arrays(&from_pq));
+}

@@ -285,6 +285,7 @@ pub fn run(a: Args) -> Result<()> {
                 id_col: a.id_col.clone().or_else(|| a.node_id_col.clone()),
                 label_col: a.label_col.clone(),
                 num_nodes: a.num_nodes,
+                string_ids: a.relabel,
             };
             readers::parquet::read(&o).with_context(ctx)?
         }

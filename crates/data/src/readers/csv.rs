@@ -222,15 +222,7 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
     let (mut src, mut dst, mut x, mut y_ids) = (src, dst, x, y_ids);
     let id_names = match keys {
         Keys::Strings(t) => {
-            // Codes are handed out in order of first appearance; renumber them in sorted
-            // order so node k does not depend on the order of the edge lines (as integer
-            // ids are sorted numerically).
-            let mut order: Vec<usize> = (0..t.names.len()).collect();
-            order.sort_unstable_by(|&a, &b| t.names[a].cmp(&t.names[b]));
-            let mut rank = vec![0i64; order.len()];
-            for (new, &old) in order.iter().enumerate() {
-                rank[old] = new as i64;
-            }
+            let (rank, sorted) = t.into_sorted();
             let recode = |v: &mut [i64]| {
                 for c in v {
                     *c = rank[*c as usize];
@@ -244,11 +236,6 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
             if let Some(ids) = y_ids.as_mut() {
                 recode(ids);
             }
-            let mut names = t.names;
-            let sorted = order
-                .iter()
-                .map(|&k| std::mem::take(&mut names[k]))
-                .collect();
             Some(sorted)
         }
         Keys::Ints => None,

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 
 use parquet::basic::{ConvertedType, Type as PhysicalType};
 use parquet::column::reader::ColumnReaderImpl;
-use parquet::data_type::{BoolType, DataType, DoubleType, FloatType, Int32Type, Int64Type};
+use parquet::data_type::{
+    BoolType, ByteArrayType, DataType, DoubleType, FloatType, Int32Type, Int64Type,
+};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::schema::types::ColumnDescPtr;
 use serde_json::json;
 
 use super::parquet_guard::{self, Chunk, ValueWidth};
+use super::table::Keys;
 use crate::{DataError, RawDataset, RawFeatures, RawLabels, Result};
 
 /// Where the tables are and which columns to use.
@@ -32,6 +35,8 @@ pub struct ParquetOptions {
     pub label_col: Option<String>,
     /// Node count, for isolated nodes past the largest id.
     pub num_nodes: Option<usize>,
+    /// Accept string (BYTE_ARRAY) id columns, numbered in sorted order (`--relabel`).
+    pub string_ids: bool,
 }
 
 impl ParquetOptions {
@@ -45,6 +50,7 @@ impl ParquetOptions {
             id_col: None,
             label_col: None,
             num_nodes: None,
+            string_ids: false,
         }
     }
 }
@@ -319,6 +325,49 @@ fn read_ints(reader: &Reader, path: &Path, col: usize, role: &str) -> Result<Vec
     Ok(out)
 }
 
+/// Whether a column holds strings (BYTE_ARRAY: UTF8/STRING or unannotated bytes).
+fn is_string(reader: &Reader, col: usize) -> bool {
+    columns(reader)[col].physical_type() == PhysicalType::BYTE_ARRAY
+}
+
+/// Reads an id column through `keys`: integers as they are under integer keys; under string
+/// keys every value is keyed by its text (an integer column's values by their decimal text,
+/// so a node table with integer ids still finds the edge table's string ids).
+fn read_ids(
+    reader: &Reader,
+    path: &Path,
+    col: usize,
+    role: &str,
+    keys: &mut Keys,
+) -> Result<Vec<i64>> {
+    let Keys::Strings(t) = keys else {
+        if is_string(reader, col) {
+            return Err(DataError::invalid(
+                path,
+                format!(
+                    "column {} ({role}) holds strings, but the edge table's ids are integers",
+                    columns(reader)[col].path().string()
+                ),
+            ));
+        }
+        return read_ints(reader, path, col, role);
+    };
+    if !is_string(reader, col) {
+        let ints = read_ints(reader, path, col, role)?;
+        return Ok(ints
+            .iter()
+            .map(|v| t.code(v.to_string().as_bytes()))
+            .collect());
+    }
+    let rows = num_rows(reader, path)?;
+    check_rows(path, role, &[rows], 8)?;
+    let mut out = Vec::with_capacity(rows);
+    scan::<ByteArrayType>(reader, path, col, |_, v| {
+        out.extend(v.iter().map(|b| t.code(b.data())))
+    })?;
+    Ok(out)
+}
+
 /// Whether a column can be a feature (and the physical types we convert to f32).
 fn is_numeric(c: &ColumnDescPtr) -> bool {
     c.max_rep_level() == 0
@@ -514,6 +563,16 @@ pub(crate) fn read_node_table(
     id_col: Option<&str>,
     label_col: Option<&str>,
 ) -> Result<NodeTable> {
+    read_node_table_keyed(path, id_col, label_col, &mut Keys::Ints)
+}
+
+/// [`read_node_table`] with the edge table's `keys`: string ids in the id column.
+fn read_node_table_keyed(
+    path: &Path,
+    id_col: Option<&str>,
+    label_col: Option<&str>,
+    keys: &mut Keys,
+) -> Result<NodeTable> {
     guarded(path, || {
         let reader = open(path)?;
         let rows = num_rows(&reader, path)?;
@@ -532,7 +591,7 @@ pub(crate) fn read_node_table(
         // Each row's node id; ingest places the rows (ids as the edge list has them, so a
         // relabelled graph's tables can be keyed by the original 64-bit ids).
         let ids = id_idx
-            .map(|c| read_ints(&reader, path, c, "node id"))
+            .map(|c| read_ids(&reader, path, c, "node id", keys))
             .transpose()?;
         let mut warnings = Vec::new();
         let mut feats: Vec<usize> = Vec::new();
@@ -617,20 +676,35 @@ pub(crate) fn read_node_table(
 /// Reads the edge table (and the node table when given) into a `RawDataset`.
 pub fn read(opts: &ParquetOptions) -> Result<RawDataset> {
     let path = opts.edges.as_path();
-    let (src, dst) = guarded(path, || {
+    let mut keys = Keys::Ints;
+    let (mut src, mut dst) = guarded(path, || {
         let reader = open(path)?;
         let s = find_column(&reader, path, &opts.src_col, "src")?;
         let d = find_column(&reader, path, &opts.dst_col, "dst")?;
+        if let Some(c) = [s, d].into_iter().find(|&c| is_string(&reader, c)) {
+            if !opts.string_ids {
+                return Err(DataError::invalid(
+                    path,
+                    format!(
+                        "column {} holds strings: ids that are not integers need --relabel \
+                         (they are numbered 0..N-1 in sorted order and kept in node_ids.csv)",
+                        columns(&reader)[c].path().string()
+                    ),
+                ));
+            }
+            keys = Keys::Strings(Default::default());
+        }
         Ok((
-            read_ints(&reader, path, s, "src")?,
-            read_ints(&reader, path, d, "dst")?,
+            read_ids(&reader, path, s, "src", &mut keys)?,
+            read_ids(&reader, path, d, "dst", &mut keys)?,
         ))
     })?;
-    let table = match &opts.features {
-        Some(f) => Some(read_node_table(
+    let mut table = match &opts.features {
+        Some(f) => Some(read_node_table_keyed(
             f,
             opts.id_col.as_deref(),
             opts.label_col.as_deref(),
+            &mut keys,
         )?),
         None if opts.id_col.is_some() || opts.label_col.is_some() => {
             return Err(DataError::invalid(
@@ -640,12 +714,32 @@ pub fn read(opts: &ParquetOptions) -> Result<RawDataset> {
         }
         None => None,
     };
+    let id_names = match keys {
+        Keys::Strings(t) => {
+            // Numbered in sorted order, as the CSV reader numbers string ids.
+            let (rank, sorted) = t.into_sorted();
+            let recode = |v: &mut [i64]| v.iter_mut().for_each(|c| *c = rank[*c as usize]);
+            recode(&mut src);
+            recode(&mut dst);
+            if let Some(t) = table.as_mut() {
+                if let Some(ids) = t.ids.as_mut() {
+                    recode(ids);
+                }
+                if let Some(ids) = t.x.as_mut().and_then(|x| x.ids.as_mut()) {
+                    recode(ids);
+                }
+            }
+            Some(sorted)
+        }
+        Keys::Ints => None,
+    };
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "dataset".to_string());
     let source = json!({
         "format": "parquet",
+        "string_ids": id_names.is_some(),
         "input": path.to_string_lossy(),
         "src_col": opts.src_col,
         "dst_col": opts.dst_col,
@@ -672,6 +766,7 @@ pub fn read(opts: &ParquetOptions) -> Result<RawDataset> {
         y,
         y_ids,
         y_source: opts.features.clone(),
+        id_names,
         warnings,
         ..Default::default()
     })

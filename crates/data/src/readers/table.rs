@@ -59,21 +59,44 @@ pub struct Interner {
     pub names: Vec<String>,
 }
 
+impl Interner {
+    /// The code of `field`, a new one for a string not seen before.
+    pub fn code(&mut self, field: &[u8]) -> i64 {
+        if let Some(&c) = self.codes.get(field) {
+            return c;
+        }
+        let c = self.names.len() as i64;
+        self.codes.insert(field.to_vec(), c);
+        self.names.push(String::from_utf8_lossy(field).into_owned());
+        c
+    }
+
+    /// The strings in sorted byte order, and `rank[code]`: each code's place in it. Codes are
+    /// handed out in order of first appearance; renumbering by rank makes node k independent
+    /// of the order of the input's lines (as integer ids are sorted numerically).
+    pub fn into_sorted(self) -> (Vec<i64>, Vec<String>) {
+        let mut order: Vec<usize> = (0..self.names.len()).collect();
+        order.sort_unstable_by(|&a, &b| self.names[a].cmp(&self.names[b]));
+        let mut rank = vec![0i64; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            rank[old] = new as i64;
+        }
+        let mut names = self.names;
+        let sorted = order
+            .iter()
+            .map(|&k| std::mem::take(&mut names[k]))
+            .collect();
+        (rank, sorted)
+    }
+}
+
 impl Keys {
     /// The key of an id field: its integer value, or its string's code (a new one for a
     /// string not seen before). `None`: not an integer where integers are expected.
     pub fn key(&mut self, field: &[u8]) -> Option<i64> {
         match self {
             Keys::Ints => parse_i64(field),
-            Keys::Strings(t) => {
-                if let Some(&c) = t.codes.get(field) {
-                    return Some(c);
-                }
-                let c = t.names.len() as i64;
-                t.codes.insert(field.to_vec(), c);
-                t.names.push(String::from_utf8_lossy(field).into_owned());
-                Some(c)
-            }
+            Keys::Strings(t) => Some(t.code(field)),
         }
     }
 
