@@ -941,12 +941,23 @@ fn bag_of_words_features_train_from_the_sparse_store_alone() {
         })
         .map(|l| format!("{l}\n"))
         .collect();
-    let (e, x, y) = (
+    // The same features as a wide table (node id, then 60 columns).
+    let mut wide = vec![vec!["0".to_string(); 61]; n];
+    for (v, row) in wide.iter_mut().enumerate() {
+        row[0] = v.to_string();
+    }
+    for l in x.lines() {
+        let f: Vec<usize> = l.split(',').map(|t| t.parse().unwrap()).collect();
+        wide[f[0]][1 + f[1]] = f[2].to_string();
+    }
+    let wide: String = wide.iter().map(|r| r.join(",") + "\n").collect();
+    let (e, x, wide, y) = (
         write(root.path(), "e.csv", &e),
         write(root.path(), "x.csv", &x),
+        write(root.path(), "wide.csv", &wide),
         write(root.path(), "y.csv", &y),
     );
-    let ingest = |out: &Path, extra: &[&str]| {
+    let ingest = |out: &Path, features: &Path, extra: &[&str]| {
         let mut args = vec![
             "ingest",
             "--format",
@@ -954,8 +965,7 @@ fn bag_of_words_features_train_from_the_sparse_store_alone() {
             s(&e),
             "--undirected",
             "--features",
-            s(&x),
-            "--features-pairs",
+            s(features),
             "--labels",
             s(&y),
             "--node-id-col",
@@ -968,12 +978,21 @@ fn bag_of_words_features_train_from_the_sparse_store_alone() {
     };
     let dense = root.path().join("dense");
     let sparse = root.path().join("sparse");
-    let (said, _) = ingest(&dense, &[]);
+    let (said, _) = ingest(&dense, &wide, &[]);
     assert!(
         said.contains("--store sparse keeps them in"),
-        "a mostly-zero feature table gets the hint: {said}"
+        "a mostly-zero wide table gets the hint: {said}"
     );
-    ingest(&sparse, &["--store", "sparse"]);
+    // Given as pairs, under 10 % non-zero: kept sparse without asking.
+    let (said, _) = ingest(&sparse, &x, &["--features-pairs"]);
+    assert!(said.contains("features kept sparse as given"), "{said}");
+    // Unless a store is asked for: then x.npy, identical to the wide table's.
+    let asked = root.path().join("asked");
+    ingest(&asked, &x, &["--features-pairs", "--store", "mmap"]);
+    assert_eq!(
+        std::fs::read(asked.join("x.npy")).unwrap(),
+        std::fs::read(dense.join("x.npy")).unwrap()
+    );
     assert!(dense.join("x.npy").exists());
     assert!(
         !sparse.join("x.npy").exists(),

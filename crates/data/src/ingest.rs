@@ -18,6 +18,9 @@ pub struct RawFeatures {
     /// The node id of each row, for a table keyed by id (ids as the edge list has them);
     /// `None`: row k is node k.
     pub ids: Option<Vec<i64>>,
+    /// The input held only the non-zeros (a CSR triple, an `.npz` `attr_*` matrix, feature
+    /// pairs): ingest records their density, and the CLI keeps them sparse when it is low.
+    pub sparse: bool,
 }
 
 /// Labels of nodes or graphs.
@@ -447,6 +450,9 @@ pub fn ingest(
         check_finite(&x.data, x.num_features, &x.source)?;
         w.write("x.npy", &[num_nodes, x.num_features], &x.data)?;
         m.num_features = x.num_features as u64;
+        if x.sparse {
+            stats.sparse_input_nonzeros = Some(x.data.iter().filter(|v| **v != 0.0).count() as u64);
+        }
     }
     let label_file = raw.y_source.clone().unwrap_or_else(|| src_label.clone());
     let write_labels = |w: &mut DatasetWriter, file: &str, y: &RawLabels| -> Result<(u64, u64)> {

@@ -128,6 +128,10 @@ pub struct IngestStats {
     /// Nodes without a row in a feature table keyed by id (their features are zero).
     #[serde(default)]
     pub featureless_nodes: u64,
+    /// Non-zero features, when the input gave only those (a CSR triple, `.npz` `attr_*`,
+    /// feature pairs): with the shape, their density, which decides the default store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_input_nonzeros: Option<u64>,
     /// Everything the input held that the dataset does not, or that looked wrong.
     #[serde(default)]
     pub warnings: Vec<String>,

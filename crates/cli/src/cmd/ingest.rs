@@ -132,7 +132,9 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub ogb_split: Option<String>,
     /// Feature store to write besides x.npy (which stays as the source, except with --store
-    /// sparse: the sparse store is lossless and replaces it).
+    /// sparse: the sparse store is lossless and replaces it). Without --store and --codec,
+    /// features given as non-zeros only (pairs, a CSR triple, .npz) that are under 10 %
+    /// non-zero are kept in the sparse store.
     #[command(flatten)]
     pub store: StoreFlags,
 }
@@ -318,9 +320,17 @@ pub fn run(a: Args) -> Result<()> {
     };
     let mut m = ingest(raw, &opts, &a.out, &bars)
         .with_context(|| format!("writing {}", a.out.display()))?;
-    if !a.store.is_default() {
-        let stored = convert(&a.out, &a.store, &bars).and_then(|done| {
-            if a.store.kind == "sparse" {
+    // Features the input gave as non-zeros only stay that way when they are mostly zeros,
+    // unless a store was asked for.
+    let sparse_input = m.ingest.as_ref().and_then(|st| st.sparse_input_nonzeros);
+    let cells = m.num_nodes.saturating_mul(m.num_features);
+    let keep_sparse = a.store.unset()
+        && sparse_input.is_some_and(|nnz| cells > 0 && nnz as f64 <= SPARSE_DENSITY * cells as f64);
+    let sparse_flags = StoreFlags::sparse();
+    let store = if keep_sparse { &sparse_flags } else { &a.store };
+    if !store.is_default() {
+        let stored = convert(&a.out, store, &bars).and_then(|done| {
+            if store.kind() == "sparse" {
                 drop_dense(&a.out, done)
             } else {
                 Ok(done)
@@ -389,15 +399,30 @@ pub fn run(a: Args) -> Result<()> {
             .unwrap_or_default(),
         t0.elapsed().as_secs_f64()
     );
-    if a.store.is_default() && m.num_features > 0 {
+    if keep_sparse {
+        let nnz = sparse_input.unwrap_or(0);
+        println!(
+            "features kept sparse as given ({:.2} % non-zero): {} in the sparse store, not {} in x.npy (--store mmap writes x.npy)",
+            100.0 * nnz as f64 / cells as f64,
+            mib(8 * (m.num_nodes + 1) + 8 * nnz),
+            mib(4 * cells)
+        );
+    } else if a.store.unset() && m.num_features > 0 {
         sparse_hint(&a.out.join("x.npy"));
     }
     Ok(())
 }
 
-/// Features below this share of non-zeros get a hint: the sparse store (8 B per non-zero)
-/// then needs at most a fifth of x.npy's bytes (4 B per cell).
-const SPARSE_HINT_DENSITY: f64 = 0.1;
+/// Features below this share of non-zeros are kept sparse when given sparse, and get a hint
+/// when given dense: the sparse store (8 B per non-zero) then needs at most a fifth of
+/// x.npy's bytes (4 B per cell); full batch keeps features up to 25 % non-zero sparse in
+/// memory anyway (train's `SPARSE_MAX_DENSITY`).
+const SPARSE_DENSITY: f64 = 0.1;
+
+/// Bytes as MiB, one decimal.
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+}
 
 /// Tells the user when their features are mostly zeros (bag-of-words) that `--store sparse`
 /// keeps them in a fraction of x.npy's bytes; silent when it cannot tell.
@@ -410,14 +435,13 @@ fn sparse_hint(xp: &Path) {
     };
     let (n, f) = (rows.num_nodes() as u64, rows.dim() as u64);
     let cells = n * f;
-    if cells == 0 || nnz as f64 > SPARSE_HINT_DENSITY * cells as f64 {
+    if cells == 0 || nnz as f64 > SPARSE_DENSITY * cells as f64 {
         return;
     }
     // indptr u64 per node + column u32 and value f32 per non-zero.
     let sparse = 8 * (n + 1) + 8 * nnz;
-    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
     println!(
-        "features are {:.1} % non-zero: --store sparse keeps them in {:.1} MiB instead of x.npy's {:.1} MiB",
+        "features are {:.1} % non-zero: --store sparse keeps them in {} instead of x.npy's {}",
         100.0 * nnz as f64 / cells as f64,
         mib(sparse),
         mib(4 * cells)

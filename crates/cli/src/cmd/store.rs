@@ -21,8 +21,10 @@ pub struct StoreFlags {
     /// Feature store: mmap (x.npy, x.f16.npy or x.u8.npy beside the manifest), sqlite
     /// (x.sqlite), postgres (a table on a PostgreSQL server, recorded in x.postgres.json) or
     /// sparse (only the non-zeros, x.csr.*.npy; f32, for bag-of-words features).
-    #[arg(long = "store", value_name = "KIND", default_value = "mmap", value_parser = KINDS)]
-    pub kind: String,
+    /// [default: mmap; ingest keeps features given sparse (pairs, a CSR triple, .npz) that
+    /// are under 10 % non-zero in the sparse store]
+    #[arg(long = "store", value_name = "KIND", value_parser = KINDS)]
+    pub kind: Option<String>,
     /// Feature codec: f32 (exact), f16 (half the bytes), u8 (a quarter; per-column min/max).
     #[arg(long, value_name = "CODEC", default_value = "f32", value_parser = ["f32", "f16", "u8"])]
     pub codec: String,
@@ -34,9 +36,28 @@ pub struct StoreFlags {
 }
 
 impl StoreFlags {
+    /// The store kind asked for (mmap when not given).
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("mmap")
+    }
+
     /// True for the store every dataset has anyway: x.npy itself.
     pub fn is_default(&self) -> bool {
-        self.kind == "mmap" && self.codec == "f32"
+        self.kind() == "mmap" && self.codec == "f32"
+    }
+
+    /// True when neither --store nor --codec was given (the choice is left to ingest).
+    pub fn unset(&self) -> bool {
+        self.kind.is_none() && self.codec == "f32"
+    }
+
+    /// The sparse store (f32), ingest's choice for sparse input of low density.
+    pub fn sparse() -> StoreFlags {
+        StoreFlags {
+            kind: Some("sparse".into()),
+            codec: "f32".into(),
+            pg_url: None,
+        }
     }
 
     fn codec(&self) -> Result<Codec> {
@@ -54,8 +75,8 @@ impl StoreFlags {
     pub fn check(&self) -> Result<()> {
         let codec = self.codec()?;
         // The sparse store's file list is the codec check: it exists for f32 only.
-        store_files(&self.kind, codec).context("--store/--codec")?;
-        if self.kind == "postgres" {
+        store_files(self.kind(), codec).context("--store/--codec")?;
+        if self.kind() == "postgres" {
             self.options().pg_write_server()?;
         }
         Ok(())
@@ -93,7 +114,7 @@ pub fn run(a: Args) -> Result<()> {
 pub fn convert(dir: &Path, flags: &StoreFlags, bars: &Bars) -> Result<Manifest> {
     let t0 = Instant::now();
     let codec = flags.codec()?;
-    let kind = flags.kind.as_str();
+    let kind = flags.kind();
     let opts = flags.options();
     bars.stage(&format!("verifying {}", dir.display()), None);
     let ds = Dataset::open(dir, OpenOptions::default())

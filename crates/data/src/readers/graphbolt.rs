@@ -879,6 +879,7 @@ impl Ctx {
             num_features: width,
             source: e.file.clone(),
             ids: None,
+            sparse: false,
         })
     }
 

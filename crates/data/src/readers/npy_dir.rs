@@ -70,6 +70,7 @@ pub fn read(dir: &Path) -> Result<RawDataset> {
             num_features: f,
             source: xp,
             ids: None,
+            sparse: false,
         });
     }
     let yp = dir.join("y.npy");
@@ -309,5 +310,6 @@ fn read_sparse_features(dir: &Path, warnings: &mut Vec<String>) -> Result<Option
         num_features: cols,
         source: dp,
         ids: None,
+        sparse: true,
     }))
 }

@@ -130,6 +130,7 @@ pub fn read(path: &Path) -> Result<RawDataset> {
             num_features: fdim,
             source: PathBuf::from(format!("{}[attr_data]", path.display())),
             ids: None,
+            sparse: true,
         });
     }
     if let Some(l) = member(&mut zip, path, "labels")? {

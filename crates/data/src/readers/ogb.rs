@@ -240,6 +240,7 @@ impl Reading {
                     num_features: t.width,
                     source: p,
                     ids: None,
+                    sparse: false,
                 })
             }
             None => None,
@@ -382,6 +383,7 @@ impl Reading {
                     num_features: width,
                     source: label,
                     ids: None,
+                    sparse: false,
                 })
             }
             None => None,

@@ -652,6 +652,7 @@ fn read_node_table_keyed(
                 num_features: f,
                 source: path.to_path_buf(),
                 ids: ids.clone(),
+                sparse: false,
             })
         } else {
             None

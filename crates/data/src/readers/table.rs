@@ -316,6 +316,7 @@ fn read_features_npy(path: &Path) -> Result<RawFeatures> {
         num_features,
         source: path.to_path_buf(),
         ids: None,
+        sparse: false,
     })
 }
 
@@ -408,6 +409,7 @@ fn read_features_text(
         num_features,
         source: path.to_path_buf(),
         ids: id_at.map(|_| ids),
+        sparse: false,
     })
 }
 
@@ -542,6 +544,7 @@ fn read_feature_pairs(
         num_features: width,
         source: path.to_path_buf(),
         ids: Some(ids),
+        sparse: true,
     })
 }
 

@@ -64,6 +64,7 @@ pub fn read(dir: &Path, name: Option<&str>) -> Result<RawDataset> {
         num_features: t.width,
         source: x_source,
         ids: None,
+        sparse: false,
     });
 
     // Edge features, aligned with the lines of _A.txt.
