@@ -761,3 +761,110 @@ fn sagmm_bad_keys_are_errors_naming_the_key() {
         assert!(!out.join("summary.json").exists(), "{flag}");
     }
 }
+
+#[test]
+fn tune_searches_on_validation_and_trains_the_best_trial() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "4");
+    let out = root.path().join("tuned");
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "gcn",
+        "--epochs",
+        "8",
+        "--runs",
+        "2",
+        "--lr",
+        "0.02",
+        "--tune",
+        "4",
+        "--out",
+        p(&out),
+    ]);
+    assert_ok(&o);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
+    assert_eq!(said.matches("note: tune ").count(), 4, "{said}");
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tune.json")).unwrap()).unwrap();
+    let trials = t["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 4);
+    assert_eq!(t["runs_per_trial"], 2);
+    // The user's lr is kept, never searched.
+    assert_eq!(t["fixed"], serde_json::json!(["lr"]));
+    assert!(trials.iter().all(|x| x["values"].get("lr").is_none()));
+    // Trial 1 is the defaults; the chosen one has the best validation value.
+    assert_eq!(
+        trials[0]["values"],
+        serde_json::json!({"weight_decay": 0.0005, "dropout": 0.5, "hidden": 16})
+    );
+    let vals: Vec<f64> = trials.iter().map(|x| x["val"].as_f64().unwrap()).collect();
+    let chosen = t["chosen"].as_u64().unwrap() as usize;
+    assert!(vals.iter().all(|v| *v <= vals[chosen]), "{vals:?}");
+    // The run trains the chosen values (its config.toml), with the same seeds as the trial,
+    // so its mean best validation value is the trial's.
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    let best = &trials[chosen]["values"];
+    assert!(
+        cfg.contains(&format!("hidden = {}", best["hidden"])),
+        "{cfg}"
+    );
+    assert!(cfg.contains("lr = 0.02"), "{cfg}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let runs = summary["runs"].as_u64().unwrap();
+    assert_eq!(runs, 2);
+    let mean_val: f64 = (0..2)
+        .map(|r| {
+            let s: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(out.join(format!("run-{r}/result.json"))).unwrap(),
+            )
+            .unwrap();
+            s["best_val"].as_f64().unwrap()
+        })
+        .sum::<f64>()
+        / 2.0;
+    assert!(
+        (mean_val - vals[chosen]).abs() < 1e-9,
+        "{mean_val} vs {vals:?}"
+    );
+    // No scratch directory is left beside the run.
+    let left: Vec<String> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tune"))
+        .collect();
+    assert_eq!(left, vec!["tuned".to_string()]);
+
+    // Nothing to search, and --tune with --resume, are refused.
+    assert_fails(
+        &run(&[
+            "train",
+            p(&ds),
+            "--model",
+            "mlp",
+            "--lr",
+            "0.01",
+            "--weight-decay",
+            "0",
+            "--dropout",
+            "0.5",
+            "--hidden",
+            "8",
+            "--tune",
+            "2",
+            "--out",
+            p(&root.path().join("none")),
+        ]),
+        &["nothing to search"],
+    );
+    assert_fails(
+        &run(&["train", "--resume", p(&out), "--tune", "2"]),
+        &["--tune"],
+    );
+    // An --out holding a run is refused before any trial.
+    let o = run(&["train", p(&ds), "--tune", "2", "--out", p(&out)]);
+    assert_fails(&o, &["already holds a run"]);
+    assert!(!stderr(&o).contains("note: tune"));
+}

@@ -361,6 +361,17 @@ impl<T: Element> NpyWriter<T> {
 
     /// Flushes and fsyncs; fails if fewer elements were written than the shape holds.
     pub fn finish(self) -> Result<()> {
+        let (f, path) = self.flushed()?;
+        f.sync_all().map_err(|e| NpyError::io(&path, e))
+    }
+
+    /// Flushes without fsync (the caller syncs the directory it writes, or does not need
+    /// the file to survive a machine crash); fails as [`NpyWriter::finish`] does.
+    pub fn finish_unsynced(self) -> Result<()> {
+        self.flushed().map(drop)
+    }
+
+    fn flushed(self) -> Result<(File, PathBuf)> {
         if self.remaining != 0 {
             return Err(NpyError::WrongShape {
                 path: self.path.clone(),
@@ -373,12 +384,23 @@ impl<T: Element> NpyWriter<T> {
             .out
             .into_inner()
             .map_err(|e| NpyError::io(&path, e.into_error()))?;
-        f.sync_all().map_err(|e| NpyError::io(&path, e))
+        Ok((f, path))
     }
 }
 
 /// Writes `data` with `shape` to `path` and fsyncs it (not atomic: for files inside a temp dir).
 pub fn write_array<T: Element>(path: &Path, shape: &[usize], data: &[T]) -> Result<()> {
+    writer_with(path, shape, data)?.finish()
+}
+
+/// [`write_array`] without the fsync: for files in a temp dir that is synced as a whole, or
+/// not at all (a training state saved every epoch: an fsync per file made a 200-epoch Cora
+/// run 1.9 s instead of 0.6 s, 3,600 fsyncs).
+pub fn write_array_unsynced<T: Element>(path: &Path, shape: &[usize], data: &[T]) -> Result<()> {
+    writer_with(path, shape, data)?.finish_unsynced()
+}
+
+fn writer_with<T: Element>(path: &Path, shape: &[usize], data: &[T]) -> Result<NpyWriter<T>> {
     if shape.iter().product::<usize>() != data.len() {
         return Err(NpyError::WrongShape {
             path: path.to_path_buf(),
@@ -388,7 +410,7 @@ pub fn write_array<T: Element>(path: &Path, shape: &[usize], data: &[T]) -> Resu
     }
     let mut w = NpyWriter::<T>::create(path, shape)?;
     w.write(data)?;
-    w.finish()
+    Ok(w)
 }
 
 /// Writes `data` to a temp file beside `path`, fsyncs, then renames it into place.

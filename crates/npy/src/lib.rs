@@ -12,7 +12,8 @@ pub use error::NpyError;
 pub use header::{DType, Header};
 pub use io::{
     confined, open_mmap, open_regular, read_any_as_f32, read_any_as_i64, read_array, read_from,
-    read_header, write_array, write_array_atomic, write_file_atomic, NpyWriter, RawArray,
+    read_header, write_array, write_array_atomic, write_array_unsynced, write_file_atomic,
+    NpyWriter, RawArray,
 };
 
 /// Result type of this crate.

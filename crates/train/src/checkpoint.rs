@@ -88,7 +88,7 @@ impl Checkpoint {
         };
         crate::rundir::replace_dir(dir, sync, |tmp| {
             for (i, v) in model.params.values.iter().enumerate() {
-                scalegnn_npy::write_array(
+                scalegnn_npy::write_array_unsynced(
                     &tmp.join(format!("{}.npy", model.params.names[i])),
                     &[v.rows, v.cols],
                     &v.data,

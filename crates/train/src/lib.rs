@@ -9,12 +9,13 @@ mod error;
 mod metrics;
 mod plot;
 mod run;
-mod rundir;
+pub mod rundir;
 pub mod sagmm;
 pub mod scores;
 mod state;
 mod task;
 mod trainer;
+pub mod tune;
 
 pub use callbacks::{Callback, ModelSelection, Progress, Sagmm};
 pub use checkpoint::Checkpoint;

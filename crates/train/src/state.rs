@@ -99,7 +99,7 @@ pub fn save(dir: &Path, s: &State, sync: bool) -> Result<(), TrainError> {
     };
     crate::rundir::replace_dir(dir, sync, |tmp| {
         let w = |name: String, a: &Matrix| {
-            scalegnn_npy::write_array(&tmp.join(name), &[a.rows, a.cols], &a.data)
+            scalegnn_npy::write_array_unsynced(&tmp.join(name), &[a.rows, a.cols], &a.data)
         };
         for (i, p) in s.model.params.values.iter().enumerate() {
             w(format!("p{i}.npy"), p)?;
@@ -110,7 +110,7 @@ pub fn save(dir: &Path, s: &State, sync: bool) -> Result<(), TrainError> {
             w(format!("v{i}.npy"), b)?;
         }
         let items: Vec<i64> = s.train_items.iter().map(|&i| i as i64).collect();
-        scalegnn_npy::write_array(&tmp.join("train_items.npy"), &[items.len()], &items)?;
+        scalegnn_npy::write_array_unsynced(&tmp.join("train_items.npy"), &[items.len()], &items)?;
         let text = serde_json::to_string_pretty(&saved)
             .map_err(|e| TrainError::io(tmp.join("state.json"), e.into()))?;
         let p = tmp.join("state.json");

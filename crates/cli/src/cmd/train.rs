@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scalegnn_train::tune::{tune, TuneOutcome};
 use scalegnn_train::{EpochEnd, Reporter, RunConfig, RunOptions, RunSummary, State, TrainOutcome};
 
 /// Arguments of `scalegnn train`.
@@ -16,7 +17,8 @@ use scalegnn_train::{EpochEnd, Reporter, RunConfig, RunOptions, RunSummary, Stat
   scalegnn train data/cora --model gat --runs 10 --out runs/cora-gat
   scalegnn train data/products --loader neighbor --fanouts 15,10,5 --mem-budget 3GiB
   scalegnn train --config runs/cora-gat/config.toml --out runs/again   # a run's config reruns it
-  scalegnn train --resume runs/products                                 # after Ctrl-C or a crash")]
+  scalegnn train --resume runs/products                                 # after Ctrl-C or a crash
+  scalegnn train data/cora --model sagmm --tune 20 --runs 5             # search on validation first")]
 pub struct Args {
     /// Dataset directory (from `scalegnn ingest` or `synth`; a --config may name it instead).
     pub dataset: Option<PathBuf>,
@@ -36,6 +38,11 @@ pub struct Args {
     /// configuration (no other setting may be given).
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    /// Before training, try N configurations (the defaults, then a seeded random search over
+    /// lr, weight decay, dropout, hidden width and, for sagmm, the expert-loss weight; keys
+    /// you give are kept) and train the one best on validation; trials are in tune.json.
+    #[arg(long, value_name = "N")]
+    pub tune: Option<usize>,
     #[command(flatten)]
     pub run: RunConfig,
 }
@@ -83,10 +90,11 @@ pub fn run(a: Args) -> Result<()> {
                 || a.config.is_some()
                 || a.out.is_some()
                 || a.force
+                || a.tune.is_some()
                 || !others.is_empty()
             {
                 bail!(
-                    "--resume continues {}'s own configuration (its config.toml): give no dataset, --config, --out, --force or setting ({})",
+                    "--resume continues {}'s own configuration (its config.toml): give no dataset, --config, --out, --force, --tune or setting ({})",
                     dir.display(),
                     others.join(", ")
                 );
@@ -120,8 +128,63 @@ pub fn run(a: Args) -> Result<()> {
         interrupt: Some(&INTERRUPTED),
     };
     let mut report = Printer::new();
+    let mut tuned = None;
+    let cfg = match a.tune {
+        Some(n) => {
+            // Refuse an --out that cannot take the run before spending the trials on it (as
+            // RunDir::create will: an empty directory is adopted, a run replaced with --force).
+            let used = std::fs::read_dir(&out).is_ok_and(|mut d| d.next().is_some());
+            let is_run = out.join(scalegnn_train::rundir::MARKER).is_file();
+            if used && !(a.force && is_run) {
+                bail!(
+                    "training into {}: {}",
+                    out.display(),
+                    if is_run {
+                        "already holds a run; choose another --out, or --force to replace it"
+                    } else {
+                        "is not empty and not a run directory; choose another --out"
+                    }
+                );
+            }
+            let t = match tune(&cfg, n, &out, Some(&INTERRUPTED), !a.no_verify, &mut report)
+                .with_context(|| format!("tuning for {}", out.display()))?
+            {
+                TuneOutcome::Done(t) => t,
+                TuneOutcome::Interrupted { trial } => {
+                    eprintln!(
+                        "interrupted during tuning trial {}; nothing was trained",
+                        trial + 1
+                    );
+                    std::process::exit(130);
+                }
+            };
+            let chosen = &t.trials[t.chosen];
+            let shown: Vec<String> = chosen
+                .values
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            println!(
+                "tune: trial {} of {} is best on validation ({} {:.4}): {}",
+                t.chosen + 1,
+                t.trials.len(),
+                t.metric,
+                chosen.val,
+                shown.join(", ")
+            );
+            let c = t.cfg.clone();
+            tuned = Some(t);
+            c
+        }
+        None => cfg,
+    };
     let outcome = scalegnn_train::train(&cfg, &opts, &mut report)
         .with_context(|| format!("training into {}", out.display()))?;
+    if let (Some(t), TrainOutcome::Done(_)) = (&tuned, &outcome) {
+        let dir = scalegnn_train::RunDir::open(&out)?;
+        let json = serde_json::to_string_pretty(t).context("tune.json")?;
+        dir.write("tune.json", json.as_bytes())?;
+    }
     report.finish_bar();
     match outcome {
         TrainOutcome::Done(results) => {
