@@ -655,6 +655,41 @@ fn numpy_layout_keeps_every_official_split_and_names_unused_files() {
     assert_eq!(train.shape(), &[2, 2]);
     assert_eq!(train.to_vec(), vec![0, 1, 2, 3]);
     assert_eq!(manifest(&out)["num_features"], 3);
+    // WebKB's layout also holds *_mask.npy = row 0 of *_masks.npy: the same dataset, said.
+    for (name, row) in [
+        ("train_mask.npy", [1u8, 1, 0, 0, 0, 0]),
+        ("val_mask.npy", [0, 0, 1, 1, 0, 0]),
+        ("test_mask.npy", [0, 0, 0, 0, 1, 1]),
+    ] {
+        scalegnn_npy::write_array(&d.join(name), &[n], &row).unwrap();
+    }
+    let both = root.path().join("both");
+    let (_, said) = ok(run(&[
+        "ingest",
+        "--format",
+        "npy",
+        s(&d),
+        "--out",
+        s(&both),
+    ]));
+    assert!(
+        said.contains("train_mask.npy repeats split 0 of train_masks.npy"),
+        "{said}"
+    );
+    assert_eq!(arrays(&out), arrays(&both));
+    // A single mask that is none of the splits is an error naming both files.
+    scalegnn_npy::write_array(&d.join("val_mask.npy"), &[n], &[1u8, 0, 0, 0, 0, 0]).unwrap();
+    fails(
+        run(&[
+            "ingest",
+            "--format",
+            "npy",
+            s(&d),
+            "--out",
+            s(&root.path().join("x")),
+        ]),
+        &["val_mask.npy and val_masks.npy give different val splits"],
+    );
     // Split 1 trains.
     ok(run(&[
         "train",

@@ -58,6 +58,15 @@ pub struct FileInfo {
     pub bytes: u64,
 }
 
+/// Items in the first split of an index file: all of `[len]`, row 0 of `[S, len]` without its
+/// -1 padding.
+fn first_split_len(a: &Array<i64>) -> usize {
+    match a.shape() {
+        [_, w] => a[..*w].iter().filter(|&&i| i >= 0).count(),
+        _ => a.len(),
+    }
+}
+
 /// Summary printed by `scalegnn info`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatasetInfo {
@@ -70,9 +79,12 @@ pub struct DatasetInfo {
     pub classes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graphs: Option<u64>,
+    /// Items of each part in split 0 (the first official split).
     pub train: Option<usize>,
     pub val: Option<usize>,
     pub test: Option<usize>,
+    /// Official splits the dataset holds (index files `[S, len]`).
+    pub splits: usize,
     pub degree_min: u32,
     pub degree_median: f64,
     pub degree_p99: u32,
@@ -288,9 +300,21 @@ impl Dataset {
             features: m.num_features,
             classes: m.num_classes,
             graphs: m.num_graphs,
-            train: self.train_idx.as_ref().map(|a| a.len()),
-            val: self.val_idx.as_ref().map(|a| a.len()),
-            test: self.test_idx.as_ref().map(|a| a.len()),
+            train: self.train_idx.as_ref().map(first_split_len),
+            val: self.val_idx.as_ref().map(first_split_len),
+            test: self.test_idx.as_ref().map(first_split_len),
+            splits: [&self.train_idx, &self.val_idx, &self.test_idx]
+                .iter()
+                .filter_map(|a| a.as_ref())
+                .map(|a| {
+                    if a.shape().len() == 2 {
+                        a.shape()[0]
+                    } else {
+                        1
+                    }
+                })
+                .max()
+                .unwrap_or(0),
             degree_min: stats.min,
             degree_median: stats.median,
             degree_p99: stats.p99,

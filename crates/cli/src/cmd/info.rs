@@ -82,10 +82,15 @@ pub fn render(i: &DatasetInfo) -> String {
     s += &format!("features    {}\n", i.features);
     s += &format!("classes     {}\n", i.classes);
     s += &format!(
-        "split       train {} / val {} / test {}\n",
+        "split       train {} / val {} / test {}{}\n",
         opt(i.train),
         opt(i.val),
-        opt(i.test)
+        opt(i.test),
+        if i.splits > 1 {
+            format!(" (split 0 of {}; train --split K)", i.splits)
+        } else {
+            String::new()
+        }
     );
     s += &format!(
         "in-degree   min {} / median {} / p99 {} / max {} (mean {:.2}, {} isolated)\n",

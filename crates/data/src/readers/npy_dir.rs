@@ -111,41 +111,41 @@ pub fn read(dir: &Path) -> Result<RawDataset> {
             format!("{part}_idx.npy"),
         ];
         let present: Vec<&String> = candidates.iter().filter(|c| dir.join(c).exists()).collect();
-        if present.len() > 1 {
-            return Err(DataError::invalid(
-                dir,
-                format!(
-                    "holds {} for the same split: keep one",
-                    present
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" and ")
-                ),
-            ));
+        let mut read: Vec<(&String, Vec<Vec<i64>>)> = Vec::new();
+        for name in &present {
+            read.push((name, read_part(&dir.join(name), name, n)?));
         }
-        if let Some(name) = present.first() {
-            let p = dir.join(name);
-            let (v, shape) = read_any_as_i64(&p)?;
-            if name.ends_with("_idx.npy") {
-                match shape.as_slice() {
-                    [_] => lists.push(v),
-                    // [S, len] padded with -1, as the training core reads them.
-                    [_, w] => {
-                        for row in v.chunks((*w).max(1)) {
-                            lists.push(row.iter().copied().filter(|&i| i >= 0).collect())
-                        }
-                    }
-                    s => {
+        // Several files for one part (WebKB's train_mask.npy is row 0 of train_masks.npy):
+        // the one with the most splits is used when the others only repeat its splits.
+        if let Some(main) = (0..read.len()).max_by_key(|&i| (read[i].1.len(), usize::MAX - i)) {
+            for (i, (name, ls)) in read.iter().enumerate() {
+                if i == main {
+                    continue;
+                }
+                let (main_name, main_ls) = &read[main];
+                let at: Option<Vec<usize>> = ls
+                    .iter()
+                    .map(|l| main_ls.iter().position(|m| m == l))
+                    .collect();
+                match at {
+                    Some(at) => raw.warnings.push(format!(
+                        "{name} repeats split{} {} of {main_name}: {main_name} is used ({} split{})",
+                        if at.len() == 1 { "" } else { "s" },
+                        at.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
+                        main_ls.len(),
+                        if main_ls.len() == 1 { "" } else { "s" }
+                    )),
+                    None => {
                         return Err(DataError::invalid(
-                            &p,
-                            format!("shape {s:?}, expected [len] or [S, len]"),
+                            dir,
+                            format!(
+                                "{name} and {main_name} give different {part} splits: keep one"
+                            ),
                         ))
                     }
                 }
-            } else {
-                lists = masks(&p, &v, &shape, n)?;
             }
+            lists = read.swap_remove(main).1;
         }
         parts.push(lists);
     }
@@ -203,6 +203,27 @@ pub fn read(dir: &Path) -> Result<RawDataset> {
         ));
     }
     Ok(raw)
+}
+
+/// One split part's node lists from a mask (`[N]`, `[S, N]`, `[N, S]`) or index (`[len]`,
+/// `[S, len]` padded with -1) file: one list per official split.
+fn read_part(p: &Path, name: &str, n: usize) -> Result<Vec<Vec<i64>>> {
+    let (v, shape) = read_any_as_i64(p)?;
+    if !name.ends_with("_idx.npy") {
+        return masks(p, &v, &shape, n);
+    }
+    match shape.as_slice() {
+        [_] => Ok(vec![v]),
+        // [S, len] padded with -1, as the training core reads them.
+        [_, w] => Ok(v
+            .chunks((*w).max(1))
+            .map(|row| row.iter().copied().filter(|&i| i >= 0).collect())
+            .collect()),
+        s => Err(DataError::invalid(
+            p,
+            format!("shape {s:?}, expected [len] or [S, len]"),
+        )),
+    }
 }
 
 /// The splits of a boolean mask file: `[N]` is one split, `[S, N]` or `[N, S]` are S.
