@@ -94,8 +94,11 @@ pub struct Trial {
     #[serde(serialize_with = "as_map")]
     pub values: Vec<(&'static str, f64)>,
     /// Mean best validation value of the selection metric over the trial's runs (test
-    /// figures of trials are not kept: nothing here may lean on them).
-    pub val: f64,
+    /// figures of trials are not kept: nothing here may lean on them). None: it failed.
+    pub val: Option<f64>,
+    /// Why the trial did not finish (a loss that diverged, a size that does not fit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// What the search found.
@@ -193,9 +196,27 @@ pub fn tune(
         };
         let outcome = train(&c, &opts, &mut Silent);
         let _ = std::fs::remove_dir_all(&scratch);
-        let results = match outcome? {
-            TrainOutcome::Done(r) => r,
-            TrainOutcome::Interrupted { .. } => return Ok(TuneOutcome::Interrupted { trial: t }),
+        let shown: Vec<String> = values.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let results = match outcome {
+            Ok(TrainOutcome::Done(r)) => r,
+            Ok(TrainOutcome::Interrupted { .. }) => {
+                return Ok(TuneOutcome::Interrupted { trial: t })
+            }
+            // A configuration that diverges or does not fit is a bad draw, not a bad search.
+            Err(e @ (TrainError::NanLoss { .. } | TrainError::Limit(_))) => {
+                report.note(&format!(
+                    "tune {}/{trials}: {}: failed ({e})",
+                    t + 1,
+                    shown.join(", ")
+                ));
+                done.push(Trial {
+                    values,
+                    val: None,
+                    failed: Some(e.to_string()),
+                });
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         let n = results.len().max(1) as f64;
         let val = results.iter().map(|(_, s)| s.best_val).sum::<f64>() / n;
@@ -203,7 +224,6 @@ pub fn tune(
             .first()
             .map(|(_, s)| s.metric.clone())
             .unwrap_or_default();
-        let shown: Vec<String> = values.iter().map(|(k, v)| format!("{k} {v}")).collect();
         report.note(&format!(
             "tune {}/{trials}: {}: val {metric} {val:.4}{}",
             t + 1,
@@ -214,21 +234,28 @@ pub fn tune(
                 String::new()
             }
         ));
-        done.push(Trial { values, val });
+        done.push(Trial {
+            values,
+            // An undefined metric (NaN) ranks below every defined one.
+            val: Some(val).filter(|v| !v.is_nan()),
+            failed: None,
+        });
     }
     let higher = crate::scores::higher_is_better(&metric);
     // The first of equals wins, so the defaults stay unless a trial beats them.
-    let mut chosen = 0;
+    let mut chosen: Option<(usize, f64)> = None;
     for (i, t) in done.iter().enumerate() {
-        let better = if higher {
-            t.val > done[chosen].val
-        } else {
-            t.val < done[chosen].val
-        };
+        let Some(v) = t.val else { continue };
+        let better = chosen.is_none_or(|(_, b)| if higher { v > b } else { v < b });
         if better {
-            chosen = i;
+            chosen = Some((i, v));
         }
     }
+    let Some((chosen, _)) = chosen else {
+        return Err(TrainError::Config(format!(
+            "--tune: none of the {trials} trials finished with a validation figure (see the notes above)"
+        )));
+    };
     let mut best = cfg.clone();
     for (k, v) in &done[chosen].values {
         if let Some(knob) = free.iter().find(|n| n.key == *k) {

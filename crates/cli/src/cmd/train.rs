@@ -169,7 +169,7 @@ pub fn run(a: Args) -> Result<()> {
                 t.chosen + 1,
                 t.trials.len(),
                 t.metric,
-                chosen.val,
+                chosen.val.unwrap_or(f64::NAN),
                 shown.join(", ")
             );
             let c = t.cfg.clone();
