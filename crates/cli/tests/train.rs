@@ -863,6 +863,17 @@ fn tune_searches_on_validation_and_trains_the_best_trial() {
         &run(&["train", "--resume", p(&out), "--tune", "2"]),
         &["--tune"],
     );
+    assert_fails(
+        &run(&[
+            "train",
+            p(&ds),
+            "--tune",
+            "0",
+            "--out",
+            p(&root.path().join("zero")),
+        ]),
+        &["--tune needs at least 1 trial"],
+    );
     // An --out holding a run is refused before any trial.
     let o = run(&["train", p(&ds), "--tune", "2", "--out", p(&out)]);
     assert_fails(&o, &["already holds a run"]);

@@ -62,7 +62,10 @@ pub struct FileInfo {
 /// -1 padding.
 fn first_split_len(a: &Array<i64>) -> usize {
     match a.shape() {
-        [_, w] => a[..*w].iter().filter(|&&i| i >= 0).count(),
+        // `get`: a [0, w] file has no row 0.
+        [_, w] => a
+            .get(..*w)
+            .map_or(0, |r| r.iter().filter(|&&i| i >= 0).count()),
         _ => a.len(),
     }
 }

@@ -450,9 +450,8 @@ pub fn ingest(
         check_finite(&x.data, x.num_features, &x.source)?;
         w.write("x.npy", &[num_nodes, x.num_features], &x.data)?;
         m.num_features = x.num_features as u64;
-        if x.sparse {
-            stats.sparse_input_nonzeros = Some(x.data.iter().filter(|v| **v != 0.0).count() as u64);
-        }
+        stats.feature_nonzeros = Some(x.data.iter().filter(|v| **v != 0.0).count() as u64);
+        stats.sparse_input = x.sparse;
     }
     let label_file = raw.y_source.clone().unwrap_or_else(|| src_label.clone());
     let write_labels = |w: &mut DatasetWriter, file: &str, y: &RawLabels| -> Result<(u64, u64)> {

@@ -128,10 +128,13 @@ pub struct IngestStats {
     /// Nodes without a row in a feature table keyed by id (their features are zero).
     #[serde(default)]
     pub featureless_nodes: u64,
-    /// Non-zero features, when the input gave only those (a CSR triple, `.npz` `attr_*`,
-    /// feature pairs): with the shape, their density, which decides the default store.
+    /// Non-zero feature values (with the shape, their density, which decides the default
+    /// store and the `--store sparse` hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sparse_input_nonzeros: Option<u64>,
+    pub feature_nonzeros: Option<u64>,
+    /// The input gave only the non-zeros (a CSR triple, `.npz` `attr_*`, feature pairs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sparse_input: bool,
     /// Everything the input held that the dataset does not, or that looked wrong.
     #[serde(default)]
     pub warnings: Vec<String>,

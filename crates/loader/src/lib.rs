@@ -16,4 +16,4 @@ pub use batch::{GraphView, Loader, Prepared, StageTimes};
 pub use error::LoaderError;
 pub use full::FullGraph;
 pub use plan::{plan, PlanInputs, Planned};
-pub use sampled::{normalize_rows, Sampled};
+pub use sampled::{normalize_csr_rows, normalize_rows, Sampled};

@@ -190,3 +190,13 @@ pub fn normalize_rows(m: &mut Matrix) {
         r.iter_mut().for_each(|v| *v /= s);
     });
 }
+
+/// [`normalize_rows`] for rows stored as CSR values (`indptr` row pointers into `values`):
+/// the same rule, so sparse and dense features train identically.
+pub fn normalize_csr_rows(indptr: &[usize], values: &mut [f32]) {
+    for r in indptr.windows(2) {
+        let row = &mut values[r[0]..r[1]];
+        let s = row.iter().sum::<f32>().max(1.0);
+        row.iter_mut().for_each(|v| *v /= s);
+    }
+}

@@ -34,6 +34,6 @@ pub use mmap::{mmap_file, MmapStore, SCALE_FILE};
 pub use open::{open_store, open_store_with, store_files, StoreOptions, KINDS};
 pub use scale::U8Scale;
 pub use source::{ChunkFn, IterRows, NpyRows, RowSource, SliceRows, StoreRows};
-pub use sparse::{count_nonzeros, SparseStore, SPARSE_FILES};
+pub use sparse::{SparseStore, SPARSE_FILES};
 pub use sqlite::{SqliteRead, SqliteStore, SQLITE_FILE};
 pub use write::{write_store, write_store_with};

@@ -201,7 +201,7 @@ impl FeatureStore for SparseStore {
 }
 
 /// Non-zeros of `rows`, counted in one streaming pass that also refuses non-finite values.
-pub fn count_nonzeros(rows: &dyn RowSource) -> Result<u64, StoreError> {
+pub(crate) fn count_nonzeros(rows: &dyn RowSource) -> Result<u64, StoreError> {
     let d = rows.dim();
     let mut nnz = 0u64;
     rows.for_each_chunk(&mut |first, chunk| {

@@ -729,12 +729,7 @@ fn all_features(
             let indptr: Vec<usize> = ptr.iter().map(|&p| p as usize).collect();
             let mut weights = vals.to_vec();
             if normalize {
-                // The dense path's row normalisation (divide by the row sum, at least 1).
-                for r in indptr.windows(2) {
-                    let row = &mut weights[r[0]..r[1]];
-                    let sum = row.iter().sum::<f32>().max(1.0);
-                    row.iter_mut().for_each(|v| *v /= sum);
-                }
+                scalegnn_loader::normalize_csr_rows(&indptr, &mut weights);
             }
             let sm = scalegnn_tensor::SparseMat::new(
                 s.num_nodes(),

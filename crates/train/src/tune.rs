@@ -18,8 +18,6 @@ struct Knob {
     grid: &'static [f64],
     /// Whether the run's model reads it.
     applies: fn(&RunConfig) -> bool,
-    /// Whether the user set it (then it is not searched).
-    given: fn(&RunConfig) -> bool,
     /// The value the run would use without the search.
     current: fn(&RunConfig) -> f64,
     set: fn(&mut RunConfig, f64),
@@ -46,7 +44,6 @@ const KNOBS: &[Knob] = &[
         key: "lr",
         grid: &[0.001, 0.002, 0.005, 0.01, 0.02, 0.05],
         applies: always,
-        given: |c| c.lr.is_some(),
         current: |c| shown(c.lr()),
         set: |c, v| c.lr = Some(v as f32),
     },
@@ -54,7 +51,6 @@ const KNOBS: &[Knob] = &[
         key: "weight_decay",
         grid: &[0.0, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3],
         applies: always,
-        given: |c| c.weight_decay.is_some(),
         current: |c| shown(c.weight_decay()),
         set: |c, v| c.weight_decay = Some(v as f32),
     },
@@ -62,7 +58,6 @@ const KNOBS: &[Knob] = &[
         key: "dropout",
         grid: &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
         applies: always,
-        given: |c| c.dropout.is_some(),
         current: |c| shown(c.dropout()),
         set: |c, v| c.dropout = Some(v as f32),
     },
@@ -70,7 +65,6 @@ const KNOBS: &[Knob] = &[
         key: "hidden",
         grid: &[16.0, 32.0, 64.0, 128.0, 256.0],
         applies: always,
-        given: |c| c.hidden.is_some(),
         current: |c| c.hidden() as f64,
         set: |c, v| c.hidden = Some(v as usize),
     },
@@ -78,7 +72,6 @@ const KNOBS: &[Knob] = &[
         key: "expert_loss",
         grid: &[0.0, 0.1, 0.25, 0.5, 1.0],
         applies: mixture,
-        given: |c| c.expert_loss.is_some(),
         current: |c| shown(c.moe().expert_loss),
         set: |c, v| c.expert_loss = Some(v as f32),
     },
@@ -145,7 +138,10 @@ pub fn tune(
     }
     cfg.check()?;
     let knobs: Vec<&Knob> = KNOBS.iter().filter(|k| (k.applies)(cfg)).collect();
-    let (fixed, free): (Vec<&Knob>, Vec<&Knob>) = knobs.iter().partition(|k| (k.given)(cfg));
+    // Keys the user set are kept, not searched.
+    let given = cfg.given_keys();
+    let (fixed, free): (Vec<&Knob>, Vec<&Knob>) =
+        knobs.iter().partition(|k| given.contains(&k.key));
     if free.is_empty() {
         return Err(TrainError::Config(format!(
             "--tune has nothing to search: {} are all given",
@@ -330,10 +326,15 @@ mod tests {
             lr: Some(0.3),
             ..Default::default()
         };
-        let lr = KNOBS.iter().find(|k| k.key == "lr").unwrap();
-        assert!((lr.given)(&c));
-        let wd = KNOBS.iter().find(|k| k.key == "weight_decay").unwrap();
-        assert!(!(wd.given)(&c));
+        let given = c.given_keys();
+        assert!(given.contains(&"lr"));
+        assert!(!given.contains(&"weight_decay"));
+        // Every knob is a config key, so given_keys can name it.
+        for k in KNOBS {
+            let mut set = RunConfig::default();
+            (k.set)(&mut set, k.grid[1]);
+            assert_eq!(set.given_keys(), vec![k.key]);
+        }
         let el = KNOBS.iter().find(|k| k.key == "expert_loss").unwrap();
         assert!(!(el.applies)(&c), "expert_loss is SAGMM's only");
     }

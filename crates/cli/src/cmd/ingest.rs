@@ -10,7 +10,6 @@ use scalegnn_data::{ingest, IngestOptions, SplitSpec};
 
 use crate::cmd::store::{convert, drop_dense, StoreFlags};
 use crate::progress::Bars;
-use scalegnn_store::RowSource;
 
 /// Input formats `ingest` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -322,10 +321,14 @@ pub fn run(a: Args) -> Result<()> {
         .with_context(|| format!("writing {}", a.out.display()))?;
     // Features the input gave as non-zeros only stay that way when they are mostly zeros,
     // unless a store was asked for.
-    let sparse_input = m.ingest.as_ref().and_then(|st| st.sparse_input_nonzeros);
+    // Features the input gave as non-zeros only stay that way when they are mostly zeros,
+    // unless a store was asked for; dense input that is mostly zeros gets a hint below.
+    let st = m.ingest.clone().unwrap_or_default();
     let cells = m.num_nodes.saturating_mul(m.num_features);
-    let keep_sparse = a.store.unset()
-        && sparse_input.is_some_and(|nnz| cells > 0 && nnz as f64 <= SPARSE_DENSITY * cells as f64);
+    let nnz = st.feature_nonzeros.unwrap_or(0);
+    let mostly_zeros =
+        st.feature_nonzeros.is_some() && cells > 0 && nnz as f64 <= SPARSE_DENSITY * cells as f64;
+    let keep_sparse = a.store.unset() && st.sparse_input && mostly_zeros;
     let sparse_flags = StoreFlags::sparse();
     let store = if keep_sparse { &sparse_flags } else { &a.store };
     if !store.is_default() {
@@ -399,16 +402,21 @@ pub fn run(a: Args) -> Result<()> {
             .unwrap_or_default(),
         t0.elapsed().as_secs_f64()
     );
+    // indptr u64 per node + column u32 and value f32 per non-zero, against 4 B per cell.
+    let (sparse_bytes, dense_bytes) = (8 * (m.num_nodes + 1) + 8 * nnz, 4 * cells);
+    let density = 100.0 * nnz as f64 / cells.max(1) as f64;
     if keep_sparse {
-        let nnz = sparse_input.unwrap_or(0);
         println!(
-            "features kept sparse as given ({:.2} % non-zero): {} in the sparse store, not {} in x.npy (--store mmap writes x.npy)",
-            100.0 * nnz as f64 / cells as f64,
-            mib(8 * (m.num_nodes + 1) + 8 * nnz),
-            mib(4 * cells)
+            "features kept sparse as given ({density:.2} % non-zero): {} in the sparse store, not {} in x.npy (--store mmap writes x.npy)",
+            mib(sparse_bytes),
+            mib(dense_bytes)
         );
-    } else if a.store.unset() && m.num_features > 0 {
-        sparse_hint(&a.out.join("x.npy"));
+    } else if a.store.unset() && mostly_zeros {
+        println!(
+            "features are {density:.1} % non-zero: --store sparse keeps them in {} instead of x.npy's {}",
+            mib(sparse_bytes),
+            mib(dense_bytes)
+        );
     }
     Ok(())
 }
@@ -422,28 +430,4 @@ const SPARSE_DENSITY: f64 = 0.1;
 /// Bytes as MiB, one decimal.
 fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
-}
-
-/// Tells the user when their features are mostly zeros (bag-of-words) that `--store sparse`
-/// keeps them in a fraction of x.npy's bytes; silent when it cannot tell.
-fn sparse_hint(xp: &Path) {
-    let Ok(rows) = scalegnn_store::NpyRows::open(xp) else {
-        return;
-    };
-    let Ok(nnz) = scalegnn_store::count_nonzeros(&rows) else {
-        return;
-    };
-    let (n, f) = (rows.num_nodes() as u64, rows.dim() as u64);
-    let cells = n * f;
-    if cells == 0 || nnz as f64 > SPARSE_DENSITY * cells as f64 {
-        return;
-    }
-    // indptr u64 per node + column u32 and value f32 per non-zero.
-    let sparse = 8 * (n + 1) + 8 * nnz;
-    println!(
-        "features are {:.1} % non-zero: --store sparse keeps them in {} instead of x.npy's {}",
-        100.0 * nnz as f64 / cells as f64,
-        mib(sparse),
-        mib(4 * cells)
-    );
 }

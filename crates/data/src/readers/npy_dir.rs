@@ -104,49 +104,17 @@ pub fn read(dir: &Path) -> Result<RawDataset> {
     // parts[k] = the splits' lists of one part; one entry per official split.
     let mut parts: Vec<Vec<Vec<i64>>> = Vec::new();
     for part in ["train", "val", "test"] {
-        let mut lists = Vec::new();
         let candidates = [
             format!("{part}_mask.npy"),
             format!("{part}_masks.npy"),
             format!("{part}_idx.npy"),
         ];
         let present: Vec<&String> = candidates.iter().filter(|c| dir.join(c).exists()).collect();
-        let mut read: Vec<(&String, Vec<Vec<i64>>)> = Vec::new();
+        let mut read: Vec<(&str, Vec<Vec<i64>>)> = Vec::new();
         for name in &present {
-            read.push((name, read_part(&dir.join(name), name, n)?));
+            read.push((name.as_str(), read_part(&dir.join(name), name, n)?));
         }
-        // Several files for one part (WebKB's train_mask.npy is row 0 of train_masks.npy):
-        // the one with the most splits is used when the others only repeat its splits.
-        if let Some(main) = (0..read.len()).max_by_key(|&i| (read[i].1.len(), usize::MAX - i)) {
-            for (i, (name, ls)) in read.iter().enumerate() {
-                if i == main {
-                    continue;
-                }
-                let (main_name, main_ls) = &read[main];
-                let at: Option<Vec<usize>> = ls
-                    .iter()
-                    .map(|l| main_ls.iter().position(|m| m == l))
-                    .collect();
-                match at {
-                    Some(at) => raw.warnings.push(format!(
-                        "{name} repeats split{} {} of {main_name}: {main_name} is used ({} split{})",
-                        if at.len() == 1 { "" } else { "s" },
-                        at.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
-                        main_ls.len(),
-                        if main_ls.len() == 1 { "" } else { "s" }
-                    )),
-                    None => {
-                        return Err(DataError::invalid(
-                            dir,
-                            format!(
-                                "{name} and {main_name} give different {part} splits: keep one"
-                            ),
-                        ))
-                    }
-                }
-            }
-            lists = read.swap_remove(main).1;
-        }
+        let lists = one_split_file(dir, part, read, &mut raw.warnings)?;
         parts.push(lists);
     }
     let counts: Vec<usize> = parts.iter().map(Vec::len).collect();
@@ -203,6 +171,44 @@ pub fn read(dir: &Path) -> Result<RawDataset> {
         ));
     }
     Ok(raw)
+}
+
+/// The split lists of one part from the files that hold it (none: no lists). Several files
+/// (WebKB's train_mask.npy is row 0 of train_masks.npy): the first with the most splits is
+/// used when the others only repeat its splits, said in a warning; else an error.
+fn one_split_file(
+    dir: &Path,
+    part: &str,
+    mut read: Vec<(&str, Vec<Vec<i64>>)>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Vec<i64>>> {
+    let Some(most) = read.iter().map(|(_, ls)| ls.len()).max() else {
+        return Ok(Vec::new());
+    };
+    let main = read
+        .iter()
+        .position(|(_, ls)| ls.len() == most)
+        .unwrap_or(0);
+    let (main_name, main_ls) = read.swap_remove(main);
+    for (name, ls) in read {
+        let at: Option<Vec<String>> = ls
+            .iter()
+            .map(|l| main_ls.iter().position(|m| m == l).map(|k| k.to_string()))
+            .collect();
+        let Some(at) = at else {
+            return Err(DataError::invalid(
+                dir,
+                format!("{name} and {main_name} give different {part} splits: keep one"),
+            ));
+        };
+        warnings.push(format!(
+            "{name} repeats split{} {} of {main_name}: {main_name} is used ({most} split{})",
+            if at.len() == 1 { "" } else { "s" },
+            at.join(", "),
+            if most == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(main_ls)
 }
 
 /// One split part's node lists from a mask (`[N]`, `[S, N]`, `[N, S]`) or index (`[len]`,
@@ -321,8 +327,7 @@ fn read_sparse_features(dir: &Path, warnings: &mut Vec<String>) -> Result<Option
     }
     let density = data.len() as f64 / (rows * cols).max(1) as f64;
     warnings.push(format!(
-        "sparse features ({:.2} % non-zero) are made dense while ingesting ({} MiB); \
-         --store sparse keeps only the non-zeros on disk",
+        "sparse features ({:.2} % non-zero) are made dense in memory while ingesting ({} MiB)",
         100.0 * density,
         (rows * cols * 4) >> 20
     ));
