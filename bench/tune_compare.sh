@@ -3,8 +3,13 @@
 # (--tune TRIALS: the defaults, then a seeded random search), then RUNS runs (seeds, and the
 # official splits where a graph has several), test accuracy mean ± std.
 #   bash bench/tune_compare.sh [GRAPH ...]   (default: texas cornell wisconsin cora citeseer)
+# A GRAPH is a folder of ../shared/datasets/planetoid-npy/, or synH: `scalegnn synth` with
+# homophily H (4,000 nodes, 40,000 directed edges, seed 0), e.g. syn0.1.
+# MODELS: registry models, and sagmm-pub: SAGMM as described (--expert-loss 0
+# --best-expert false).
 # Env: TRIALS (default 10), RUNS (default 5), MODELS (default "gcn sage gat mlp sagmm"),
-#      WORK (default /tmp/scalegnn-tune-compare), SHARED (default ../shared).
+#      WORK (default /tmp/scalegnn-tune-compare), SHARED (default ../shared),
+#      BIN (default: target/release/scalegnn, built first).
 # Prints one JSON line per (graph, model): test mean/std, chosen knobs, validation figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,24 +20,41 @@ RUNS=${RUNS:-5}
 MODELS=${MODELS:-gcn sage gat mlp sagmm}
 GRAPHS=("$@")
 [ ${#GRAPHS[@]} -gt 0 ] || GRAPHS=(texas cornell wisconsin cora citeseer)
-cargo build --release --quiet
-BIN=$PWD/target/release/scalegnn
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/scalegnn
+fi
 mkdir -p "$WORK"
 for G in "${GRAPHS[@]}"; do
-  SRC="$SHARED/datasets/planetoid-npy/$G"
-  if [ ! -d "$SRC" ]; then
-    echo "skip $G: $SRC is missing" >&2
-    continue
-  fi
   DS="$WORK/ds-$G"
-  [ -f "$DS/manifest.json" ] || "$BIN" ingest --format npy "$SRC" --out "$DS" --force > /dev/null
+  if [[ "$G" == syn* ]]; then
+    [ -f "$DS/manifest.json" ] || "$BIN" synth --preset tiny --nodes 4000 --edges 40000 \
+      --homophily "${G#syn}" --seed 0 --name "$G" --out "$DS" --force > /dev/null
+  else
+    SRC="$SHARED/datasets/planetoid-npy/$G"
+    if [ ! -d "$SRC" ]; then
+      echo "skip $G: $SRC is missing" >&2
+      continue
+    fi
+    [ -f "$DS/manifest.json" ] || "$BIN" ingest --format npy "$SRC" --out "$DS" --force > /dev/null
+  fi
   for M in $MODELS; do
     OUT="$WORK/run-$G-$M"
-    "$BIN" train "$DS" --model "$M" --tune "$TRIALS" --runs "$RUNS" --out "$OUT" --force \
+    T0=$(date +%s)
+    FLAGS=(--model "$M")
+    [ "$M" = sagmm-pub ] && FLAGS=(--model sagmm --expert-loss 0 --best-expert false)
+    "$BIN" train "$DS" "${FLAGS[@]}" --tune "$TRIALS" --runs "$RUNS" --out "$OUT" --force \
       > "$WORK/log-$G-$M.txt" 2>&1 || { echo "{\"graph\":\"$G\",\"model\":\"$M\",\"error\":true}"; continue; }
-    python3 - "$G" "$M" "$OUT" <<'PY'
-import json, sys
-g, m, out = sys.argv[1:4]
+    python3 - "$G" "$M" "$OUT" "$(( $(date +%s) - T0 ))" <<'PY'
+import glob, json, sys
+g, m, out, secs = sys.argv[1:5]
+# SAGMM runs that ended on one expert (the final checked pruning), and which.
+chose = []
+for f in sorted(glob.glob(f"{out}/run-*/metrics.jsonl")):
+    for line in open(f):
+        l = json.loads(line)
+        if l.get("metric") == "best_expert":
+            chose.append(int(l["value"]))
 s = json.load(open(f"{out}/summary.json"))
 t = json.load(open(f"{out}/tune.json"))
 best = t["trials"][t["chosen"]]
@@ -40,7 +62,7 @@ cpu = open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].split('\
 print(json.dumps({"graph": g, "model": m, "test_mean": round(100 * s["test_mean"], 2),
                   "test_std": round(100 * s["test_std"], 2), "val_chosen": round(100 * best["val"], 2),
                   "chosen": best["values"], "trial": t["chosen"] + 1, "trials": len(t["trials"]),
-                  "runs": s["runs"], "cpu": cpu}))
+                  "runs": s["runs"], "best_expert_runs": chose, "wall_s": int(secs), "cpu": cpu}))
 PY
   done
 done

@@ -625,6 +625,9 @@ fn sagmm_prunes_reports_and_its_pruned_checkpoint_reloads() {
         "3",
         "--prune-factor",
         "0.9",
+        // Pruning during training only (the final checked pruning has its own test).
+        "--best-expert",
+        "false",
         "--out",
         p(&run_dir),
     ]));
@@ -674,6 +677,112 @@ fn sagmm_prunes_reports_and_its_pruned_checkpoint_reloads() {
     )
     .unwrap();
     assert_eq!(meta["pruned"].as_array().unwrap().len(), pruned.len());
+}
+
+#[test]
+fn sagmm_ends_on_its_best_expert_when_validation_prefers_it() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = root.path().join("hetero");
+    assert_ok(&run(&[
+        "synth",
+        "--preset",
+        "tiny",
+        "--homophily",
+        "0.2",
+        "--seed",
+        "1",
+        "--out",
+        p(&ds),
+    ]));
+    let mut ended_on_one = 0;
+    for seed in ["0", "1", "2", "3"] {
+        let run_dir = root.path().join(format!("run{seed}"));
+        assert_ok(&run(&[
+            "--threads",
+            "1",
+            "train",
+            p(&ds),
+            "--model",
+            "sagmm",
+            "--expert-pool",
+            "gcn,mlp,sage",
+            "--hidden",
+            "8",
+            "--epochs",
+            "30",
+            "--seed",
+            seed,
+            "--out",
+            p(&run_dir),
+        ]));
+        let m = run_dir.join("metrics.jsonl");
+        let alone: Vec<f64> = (0..3)
+            .map(|e| moe_values(&m, &format!("val_acc_expert_{e}"))[0])
+            .collect();
+        let result: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join("result.json")).unwrap())
+                .unwrap();
+        let best_val = result["best_val"].as_f64().unwrap();
+        // The kept model is never below any of its experts alone on validation.
+        for a in &alone {
+            assert!(best_val >= *a, "kept {best_val}, an expert alone {a}");
+        }
+        let chosen = moe_values(&m, "best_expert");
+        if let Some(&e) = chosen.first() {
+            ended_on_one += 1;
+            assert_eq!(best_val, alone[e as usize]);
+            // The checkpoint holds that expert alone: eval reproduces the test figure.
+            let meta: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(run_dir.join("checkpoint/model.json")).unwrap(),
+            )
+            .unwrap();
+            let mut pruned: Vec<u64> = meta["pruned"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            pruned.sort_unstable();
+            let others: Vec<u64> = (0..3).filter(|&o| o != e as u64).collect();
+            assert_eq!(pruned, others);
+            let o = run(&["eval", "--json", p(&run_dir)]);
+            assert_ok(&o);
+            let ev: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(ev["test_acc"], result["test"]);
+            assert_eq!(ev["val_acc"].as_f64().unwrap(), best_val);
+            let hist = moe_values(&m, "nodes_using_1_experts");
+            assert_eq!(hist, vec![2000.0], "every node uses the one expert");
+        }
+    }
+    assert!(
+        ended_on_one > 0,
+        "no seed ended on one expert: the check is not exercised"
+    );
+    // --best-expert false keeps the mixture (the method as described).
+    let run_dir = root.path().join("mixture");
+    assert_ok(&run(&[
+        "--threads",
+        "1",
+        "train",
+        p(&ds),
+        "--model",
+        "sagmm",
+        "--expert-pool",
+        "gcn,mlp,sage",
+        "--hidden",
+        "8",
+        "--epochs",
+        "30",
+        "--seed",
+        "0",
+        "--best-expert",
+        "false",
+        "--out",
+        p(&run_dir),
+    ]));
+    let m = run_dir.join("metrics.jsonl");
+    assert!(moe_values(&m, "best_expert").is_empty());
+    assert!(moe_values(&m, "val_acc_expert_0").is_empty());
 }
 
 #[test]
@@ -751,6 +860,9 @@ fn sagmm_bad_keys_are_errors_naming_the_key() {
         ("--expert-loss", "-1", "expert_loss"),
         ("--expert-loss", "NaN", "expert_loss"),
         ("--gate-eigvecs", "100000", "gate_eigvecs"),
+        ("--gate-threshold", "0", "gate_threshold"),
+        ("--gate-threshold", "1", "gate_threshold"),
+        ("--gate-threshold", "NaN", "gate_threshold"),
     ] {
         let out = root
             .path()
@@ -760,6 +872,63 @@ fn sagmm_bad_keys_are_errors_naming_the_key() {
         assert_fails(&o, &[needle]);
         assert!(!out.join("summary.json").exists(), "{flag}");
     }
+    let out = root.path().join("topk-threshold");
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "sagmm",
+        "--gate",
+        "top1",
+        "--gate-threshold",
+        "0.3",
+        "--out",
+        p(&out),
+    ]);
+    assert_fails(&o, &["gate_threshold", "taag"]);
+}
+
+#[test]
+fn sagmm_gate_threshold_sets_how_many_experts_a_node_starts_with() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "8");
+    let mean_experts = |threshold: &str| -> f64 {
+        let out = root.path().join(format!("t{threshold}"));
+        assert_ok(&run(&[
+            "--threads",
+            "1",
+            "train",
+            p(&ds),
+            "--model",
+            "sagmm",
+            "--epochs",
+            "1",
+            "--best-expert",
+            "false",
+            "--gate-threshold",
+            threshold,
+            "--out",
+            p(&out),
+        ]));
+        let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+        assert!(
+            cfg.contains(&format!("gate_threshold = {threshold}")),
+            "{cfg}"
+        );
+        let m = out.join("metrics.jsonl");
+        let (mut nodes, mut uses) = (0.0, 0.0);
+        for k in 1..=8 {
+            let n = moe_values(&m, &format!("nodes_using_{k}_experts"))[0];
+            nodes += n;
+            uses += n * k as f64;
+        }
+        uses / nodes
+    };
+    let (low, high) = (mean_experts("0.2"), mean_experts("0.8"));
+    // Gate scores start near 0.5: a low threshold lets most experts in, a high one almost
+    // none (a node choosing none uses its best expert).
+    assert!(low > 6.0, "threshold 0.2: {low} experts per node");
+    assert!(high < 2.0, "threshold 0.8: {high} experts per node");
 }
 
 #[test]
@@ -836,6 +1005,28 @@ fn tune_searches_on_validation_and_trains_the_best_trial() {
         .filter(|n| n.contains("tune"))
         .collect();
     assert_eq!(left, vec!["tuned".to_string()]);
+    // The same search again with --force replaces the tuned run (tune.json is its own).
+    let again = run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "gcn",
+        "--epochs",
+        "8",
+        "--runs",
+        "2",
+        "--lr",
+        "0.02",
+        "--tune",
+        "2",
+        "--force",
+        "--out",
+        p(&out),
+    ]);
+    assert_ok(&again);
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tune.json")).unwrap()).unwrap();
+    assert_eq!(t["trials"].as_array().unwrap().len(), 2);
 
     // Nothing to search, and --tune with --resume, are refused.
     assert_fails(

@@ -439,6 +439,48 @@ impl Model {
         Some(report)
     }
 
+    /// SAGMM: the figure `val_of` gives each active expert alone (the others masked, so its
+    /// output goes straight to the head), in expert order; empty for other models and for a
+    /// mixture down to one expert.
+    pub fn score_experts_alone(
+        &mut self,
+        mut val_of: impl FnMut(&Model) -> f64,
+    ) -> Vec<(usize, f64)> {
+        let Some(moe) = self.arch.moe() else {
+            return Vec::new();
+        };
+        let live: Vec<usize> = (0..moe.active().len())
+            .filter(|&e| moe.active()[e])
+            .collect();
+        if live.len() < 2 {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(live.len());
+        for &e in &live {
+            let others: Vec<usize> = live.iter().copied().filter(|&o| o != e).collect();
+            if let Some(m) = self.arch.moe_mut() {
+                m.set_masked(&others, true);
+            }
+            out.push((e, val_of(self)));
+            if let Some(m) = self.arch.moe_mut() {
+                m.set_masked(&others, false);
+            }
+        }
+        out
+    }
+
+    /// SAGMM: prunes every expert but `keep` (freeing their parameters; recorded in the
+    /// configuration so checkpoints reload with `keep` alone). `None` for other models.
+    pub fn prune_all_but(&mut self, keep: usize) -> Option<crate::moe::EpochReport> {
+        let moe = self.arch.moe_mut()?;
+        let others: Vec<usize> = (0..moe.active().len())
+            .filter(|&e| e != keep && moe.active()[e])
+            .collect();
+        let report = moe.prune_experts(&mut self.params, &others);
+        self.config.moe.pruned = moe.pruned().to_vec();
+        Some(report)
+    }
+
     /// The mixture, mutably (SAGMM only).
     pub fn moe_mut(&mut self) -> Option<&mut crate::moe::Sagmm> {
         self.arch.moe_mut()

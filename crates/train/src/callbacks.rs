@@ -26,6 +26,11 @@ pub trait Callback {
     fn on_epoch(&mut self, _t: &Trainer, _s: &mut State, _e: &EpochEnd) -> Result<(), TrainError> {
         Ok(())
     }
+    /// After the kept model's parameters are restored, before its test pass: the last chance
+    /// to change the kept model, on validation figures only.
+    fn on_kept(&mut self, _t: &Trainer, _s: &mut State) -> Result<(), TrainError> {
+        Ok(())
+    }
     /// After the kept model's test pass, before the summary.
     fn on_end(&mut self, _t: &Trainer, _s: &mut State) -> Result<(), TrainError> {
         Ok(())
@@ -170,6 +175,82 @@ impl Callback for Sagmm {
             s.best.since = 0;
             s.best_params.clone_from(&s.model.params.values);
             save_checkpoint(t, s, v)?;
+        }
+        Ok(())
+    }
+
+    /// The final checked pruning (`best_expert`): each expert of the kept mixture is scored
+    /// alone on the validation split; when the best of them beats the mixture, the others are
+    /// pruned and that expert is the kept model. A mixture that can pick any of its experts
+    /// then never ends below the strongest one on validation.
+    fn on_kept(&mut self, t: &Trainer, s: &mut State) -> Result<(), TrainError> {
+        if s.model.moe().is_none() {
+            return Ok(());
+        }
+        let cfg = t.cfg.moe();
+        // SAGMM-PE's experts were trained with their own heads, not the shared one.
+        if !cfg.best_expert || cfg.pretrain {
+            return Ok(());
+        }
+        let val = &t.splits.val;
+        let mixture = t.eval.metric_of(&s.model, val)?;
+        let mut failure = None;
+        let alone = s
+            .model
+            .score_experts_alone(|m| match t.eval.metric_of(m, val) {
+                Ok(x) => x,
+                Err(err) => {
+                    failure.get_or_insert(err);
+                    f64::NAN
+                }
+            });
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        let metric = t.eval.metric;
+        let epoch = s.best.epoch;
+        let mut best: Option<(usize, f64)> = None;
+        for &(e, v) in &alone {
+            s.log.push(
+                epoch,
+                crate::sagmm::SPLIT,
+                &format!("val_{metric}_expert_{e}"),
+                v,
+            )?;
+            if t.improves(v, Some(best.map_or(mixture, |b| b.1))) {
+                best = Some((e, v));
+            }
+        }
+        let Some((e, v)) = best else {
+            return Ok(());
+        };
+        let Some(rep) = s.model.prune_all_but(e) else {
+            return Ok(());
+        };
+        // Not `pruned_expert` lines: those are the decisions taken during training.
+        s.log.push(
+            epoch,
+            crate::sagmm::SPLIT,
+            "params",
+            s.model.params.count() as f64,
+        )?;
+        debug_assert!(rep.pruned.len() + 1 == alone.len());
+        s.log
+            .push(epoch, crate::sagmm::SPLIT, "best_expert", e as f64)?;
+        s.log
+            .push(epoch, "val", &format!("{metric}_best_expert"), v)?;
+        s.best.value = Some(v);
+        s.best_params.clone_from(&s.model.params.values);
+        if let Some(dir) = s.run_dir {
+            Checkpoint::save_with(
+                &dir.join("checkpoint"),
+                &s.model,
+                t.cfg,
+                epoch,
+                metric,
+                v,
+                true,
+            )?;
         }
         Ok(())
     }

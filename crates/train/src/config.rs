@@ -337,6 +337,25 @@ pub struct RunConfig {
         alias = "prune-tolerance"
     )]
     pub prune_tolerance: Option<f32>,
+    /// SAGMM: initial gate threshold of every expert, in (0, 1) (default 0.5: τ = 0); a node
+    /// starts out using the experts whose gate score is above it.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "gate-threshold"
+    )]
+    pub gate_threshold: Option<f32>,
+    /// SAGMM: after training, prune the kept mixture to its single best expert when that
+    /// expert alone scores higher on the validation split (default true; false is the
+    /// method as described).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "best-expert"
+    )]
+    pub best_expert: Option<bool>,
     /// SAGMM-PE: pretrain the experts on a share of the training labels, freeze them, and
     /// train only the gate and head on the rest (default false).
     #[cfg_attr(feature = "clap", arg(long))]
@@ -395,6 +414,8 @@ const SAGMM_KEYS: &[&str] = &[
     "prune_factor",
     "min_experts",
     "prune_tolerance",
+    "gate_threshold",
+    "best_expert",
     "pretrain_experts",
     "pretrain_share",
     "pretrain_epochs",
@@ -482,6 +503,8 @@ impl RunConfig {
             prune_factor,
             min_experts,
             prune_tolerance,
+            gate_threshold,
+            best_expert,
             pretrain_experts,
             pretrain_share,
             pretrain_epochs,
@@ -646,6 +669,7 @@ impl RunConfig {
                 .as_deref()
                 .and_then(|g| g.parse::<GateKind>().ok())
                 .unwrap_or(d.gate),
+            threshold: self.gate_threshold.unwrap_or(d.threshold),
             eig_k: self.gate_eigvecs.unwrap_or(d.eig_k),
             w_imp: self.load_balance.unwrap_or(d.w_imp),
             w_div: self.diversity.unwrap_or(d.w_div),
@@ -655,6 +679,7 @@ impl RunConfig {
             prune_factor: self.prune_factor.unwrap_or(d.prune_factor),
             min_experts: self.min_experts.unwrap_or(d.min_experts),
             prune_tolerance: self.prune_tolerance.unwrap_or(d.prune_tolerance),
+            best_expert: self.best_expert.unwrap_or(d.best_expert),
             pruned: Vec::new(),
             pretrain: self.pretrain_experts.unwrap_or(d.pretrain),
             pretrain_share: self.pretrain_share.unwrap_or(d.pretrain_share),
@@ -900,6 +925,18 @@ impl RunConfig {
         };
         open("prune_factor", self.prune_factor)?;
         open("pretrain_share", self.pretrain_share)?;
+        if let Some(t) = self.gate_threshold.filter(|t| !(*t > 0.0 && *t < 1.0)) {
+            return Err(bad(
+                "gate_threshold",
+                format!("{t} is not strictly between 0 and 1"),
+            ));
+        }
+        if self.gate_threshold.is_some() && self.moe().gate != GateKind::Taag {
+            return Err(bad(
+                "gate_threshold",
+                "applies to the taag gate only (top-k gates have no threshold)",
+            ));
+        }
         if let Some(t) = self.prune_tolerance.filter(|t| !(0.0..=1.0).contains(t)) {
             return Err(bad("prune_tolerance", format!("{t} is not in [0, 1]")));
         }
@@ -1011,6 +1048,10 @@ impl RunConfig {
             r.prune_factor = Some(m.prune_factor);
             r.min_experts = Some(m.min_experts);
             r.prune_tolerance = Some(m.prune_tolerance);
+            if m.gate == GateKind::Taag {
+                r.gate_threshold = Some(m.threshold);
+            }
+            r.best_expert = Some(m.best_expert);
             r.pretrain_experts = Some(m.pretrain);
             if m.pretrain {
                 r.pretrain_share = Some(m.pretrain_share);
@@ -1072,6 +1113,8 @@ const ALL_KEYS: &[&str] = &[
     "prune_factor",
     "min_experts",
     "prune_tolerance",
+    "gate_threshold",
+    "best_expert",
     "pretrain_experts",
     "pretrain_share",
     "pretrain_epochs",

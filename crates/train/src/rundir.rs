@@ -31,6 +31,7 @@ const OWNED: &[&str] = &[
     "predictions.npy",
     "probabilities.npy",
     "embeddings.npy",
+    "tune.json",
 ];
 
 /// A run directory this process owns for writing (locked until dropped).

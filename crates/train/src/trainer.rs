@@ -440,6 +440,9 @@ impl Trainer<'_> {
         let metric = self.eval.metric;
         let last_params =
             std::mem::replace(&mut state.model.params.values, state.best_params.clone());
+        for cb in callbacks.iter_mut() {
+            cb.on_kept(self, &mut state)?;
+        }
         if let Some(m) = state.model.moe() {
             // The histogram of experts per node covers the kept model's test pass.
             m.reset_histogram();

@@ -1,5 +1,5 @@
 //! `--tune N`: a seeded random search over the few knobs that matter (learning rate, weight
-//! decay, dropout, hidden width, SAGMM's expert-loss weight), every trial scored on the
+//! decay, dropout, hidden width, SAGMM's expert-loss weight and gate threshold), every trial scored on the
 //! validation split only; the chosen values become the run's configuration. Any model can be
 //! tuned, so a mixture and the single models it is compared with get the same budget.
 
@@ -75,7 +75,19 @@ const KNOBS: &[Knob] = &[
         current: |c| shown(c.moe().expert_loss),
         set: |c, v| c.expert_loss = Some(v as f32),
     },
+    // Last, so adding it left the other models' draws as they were.
+    Knob {
+        key: "gate_threshold",
+        grid: &[0.3, 0.4, 0.5, 0.6, 0.7],
+        applies: taag,
+        current: |c| shown(c.moe().threshold),
+        set: |c, v| c.gate_threshold = Some(v as f32),
+    },
 ];
+
+fn taag(c: &RunConfig) -> bool {
+    mixture(c) && c.moe().gate == scalegnn_nn::moe::GateKind::Taag
+}
 
 /// Runs each trial averages over at most (seeds seed, seed+1, …, as `--runs` does).
 pub const TRIAL_RUNS_MAX: usize = 3;

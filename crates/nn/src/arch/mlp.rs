@@ -6,7 +6,7 @@ use scalegnn_tensor::{ParamStore, Var};
 use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
 use crate::features::Input;
 use crate::model::SizeShape;
-use crate::registry::{Depth, ModelSpec, Steps};
+use crate::registry::{Depth, ExpertConv, ModelSpec, Steps};
 use crate::ModelConfig;
 
 /// Linear layers with ReLU and dropout between them.
@@ -58,7 +58,22 @@ pub const SPEC: ModelSpec = ModelSpec {
     mixture: false,
     build: |cfg, params, rng| Box::new(Stacked::new(cfg, Mlp::new(cfg, params, rng))),
     size,
-    expert: None,
+    expert: Some(EXPERT),
+};
+
+/// As a SAGMM expert: a Linear layer that ignores the graph (on a sampled block it keeps the
+/// block's destination rows), so heterophilous nodes have an expert that does not mix in
+/// their neighbours.
+const EXPERT: ExpertConv = ExpertConv {
+    hops_per_conv: |_, _| 1,
+    multi_head: false,
+    jumping_knowledge: false,
+    params: |r, name, s, rng| r.linear(name, s.hidden, s.hidden, rng).to_vec(),
+    conv: |tape, p, h, graph, blk, _, _| {
+        let t = tape.matmul(h, p[0]);
+        let t = super::dst_rows(tape, t, graph.num_dst(blk));
+        tape.add_bias(t, p[1])
+    },
 };
 
 fn size(cfg: &ModelConfig) -> SizeShape {

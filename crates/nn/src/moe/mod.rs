@@ -63,6 +63,9 @@ pub struct MoeConfig {
     /// Ablation: every expert a GCN (different initialisations only).
     pub identical: bool,
     pub gate: GateKind,
+    /// Initial threshold σ(τ) of every expert (TAAG): a node uses an expert whose gate score
+    /// is above it.
+    pub threshold: f32,
     /// Laplacian eigenvectors in the gate input.
     pub eig_k: usize,
     /// Weight of the load-balance loss (CV² of the experts' total weights).
@@ -84,6 +87,9 @@ pub struct MoeConfig {
     /// expert is kept when removing it would cost more than this much validation accuracy
     /// (a fraction; 1 disables the check).
     pub prune_tolerance: f32,
+    /// After training, prune the kept mixture to its single best expert when that expert
+    /// alone scores higher on the validation split than the mixture (done by the trainer).
+    pub best_expert: bool,
     /// Experts removed so far (state: saved in checkpoints so a reload skips them).
     pub pruned: Vec<usize>,
     /// SAGMM-PE: experts pretrained (each with its own head) on a share of the training
@@ -102,6 +108,7 @@ impl Default for MoeConfig {
             experts: 8,
             identical: false,
             gate: GateKind::Taag,
+            threshold: 0.5,
             eig_k: 8,
             w_imp: 0.01,
             w_div: 0.01,
@@ -111,6 +118,7 @@ impl Default for MoeConfig {
             prune_factor: 0.5,
             min_experts: 2,
             prune_tolerance: 0.005,
+            best_expert: true,
             pruned: Vec::new(),
             pretrain: false,
             pretrain_share: 0.5,
@@ -231,7 +239,10 @@ impl Sagmm {
         let gate_dim = cfg.in_dim + m.eig_k;
         let gate_w = ["q", "k", "v"]
             .map(|n| params.add(&format!("gate.w_{n}"), Matrix::glorot(gate_dim, e, rng)));
-        let tau = params.add("gate.tau", Matrix::zeros(1, e));
+        // τ = logit(threshold); 0.5 gives τ = 0, the method's start.
+        let t = m.threshold.clamp(1e-4, 1.0 - 1e-4);
+        let tau0 = (t / (1.0 - t)).ln();
+        let tau = params.add("gate.tau", Matrix::from_vec(1, e, vec![tau0; e]));
         // The head starts at zero. With a random one the initial logits are confidently wrong
         // and the quickest way down is to shrink every gate weight: on Amazon Photo p fell to
         // 0.01 within two epochs, the mixture output vanished and the loss sat at ln 8 for 60
@@ -676,6 +687,21 @@ impl Sagmm {
         }
     }
 
+    /// Records a pass served by expert `e` alone: every node uses one expert.
+    fn record_lone(&self, tape: &Tape, out: Var, e: usize) {
+        let n = tape.value(out).rows;
+        let k = self.experts.len();
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.counts = vec![1; n];
+        s.selected = (0..n * k).map(|j| u8::from(j % k == e)).collect();
+        if !tape.training {
+            if s.histogram.len() != k {
+                s.histogram = vec![0; k];
+            }
+            s.histogram[0] += n as u64;
+        }
+    }
+
     fn record(&self, tape: &Tape, w: Var, outs: &[Option<Var>]) {
         let wv = tape.value(w);
         let counts: Vec<u32> = (0..wv.rows)
@@ -775,10 +801,18 @@ impl Sagmm {
         let total = graph.num_blocks();
         let outs = self.expert_outputs(tape, params, x, graph, rng);
         let mut aux_losses = Vec::new();
-        let mix = if self.experts.len() == 1 {
-            // A single expert trained alone (the baseline the mixture is compared with): no
-            // gate, the expert's output goes straight to the head.
-            outs[0].expect("a lone expert is never pruned")
+        let live = self.active.iter().filter(|&&a| a).count();
+        let mix = if self.experts.len() == 1 || live == 1 {
+            // A single expert trained alone (the baseline the mixture is compared with), or a
+            // mixture pruned to one: no gate, the expert's output goes straight to the head
+            // (a gate of one would only scale it).
+            let (e, o) = outs
+                .iter()
+                .enumerate()
+                .find_map(|(e, o)| o.map(|o| (e, o)))
+                .expect("a mixture keeps at least one expert");
+            self.record_lone(tape, o, e);
+            o
         } else {
             let gi = self.gate_input(x, graph);
             let rows = expert::output_rows(graph, total).unwrap_or(gi.rows);
@@ -805,7 +839,7 @@ impl Sagmm {
             tape.param(params, self.head.1),
         );
         let mut aux_outputs = Vec::new();
-        if tape.training && self.cfg.expert_loss > 0.0 && self.experts.len() > 1 && !self.frozen {
+        if tape.training && self.cfg.expert_loss > 0.0 && live > 1 && !self.frozen {
             // Each expert alone through the shared head, scored by the trainer: every expert
             // must classify on its own, so the mixture weighs classifiers, not features that
             // only work together (see docs/sagmm.md, expert supervision).
