@@ -786,6 +786,51 @@ fn sagmm_ends_on_its_best_expert_when_validation_prefers_it() {
 }
 
 #[test]
+fn sagmm_shared_input_has_one_projection_prunes_and_reloads() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "6");
+    let train = |shared: &str, name: &str| -> (PathBuf, f64) {
+        let out = root.path().join(name);
+        assert_ok(&run(&[
+            "--threads",
+            "1",
+            "train",
+            p(&ds),
+            "--model",
+            "sagmm",
+            "--hidden",
+            "16",
+            "--epochs",
+            "12",
+            "--prune-interval",
+            "3",
+            "--prune-factor",
+            "0.9",
+            "--shared-input",
+            shared,
+            "--out",
+            p(&out),
+        ]));
+        let params = moe_values(&out.join("metrics.jsonl"), "params");
+        (out, params[0])
+    };
+    let (_, own) = train("false", "own");
+    let (out, shared) = train("true", "shared");
+    // Eight input Linears of 16 features × 16 become one: 7 × (16·16 + 16) fewer.
+    assert_eq!(own - shared, 7.0 * (16.0 * 16.0 + 16.0));
+    let m = out.join("metrics.jsonl");
+    assert!(!moe_values(&m, "pruned_expert").is_empty());
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("shared_input = true"), "{cfg}");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let o = run(&["eval", "--json", p(&out)]);
+    assert_ok(&o);
+    let ev: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ev["test_acc"], result["test"]);
+}
+
+#[test]
 fn sagmm_trains_on_sampled_batches_and_pretrained_experts() {
     let root = tempfile::tempdir().unwrap();
     let ds = tiny(root.path(), "tiny", "7");

@@ -337,6 +337,14 @@ pub struct RunConfig {
         alias = "prune-tolerance"
     )]
     pub prune_tolerance: Option<f32>,
+    /// SAGMM: one input Linear shared by every expert instead of one each (default false).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "shared-input"
+    )]
+    pub shared_input: Option<bool>,
     /// SAGMM: initial gate threshold of every expert, in (0, 1) (default 0.5: τ = 0); a node
     /// starts out using the experts whose gate score is above it.
     #[cfg_attr(feature = "clap", arg(long))]
@@ -414,6 +422,7 @@ const SAGMM_KEYS: &[&str] = &[
     "prune_factor",
     "min_experts",
     "prune_tolerance",
+    "shared_input",
     "gate_threshold",
     "best_expert",
     "pretrain_experts",
@@ -503,6 +512,7 @@ impl RunConfig {
             prune_factor,
             min_experts,
             prune_tolerance,
+            shared_input,
             gate_threshold,
             best_expert,
             pretrain_experts,
@@ -671,6 +681,7 @@ impl RunConfig {
                 .unwrap_or(d.gate),
             threshold: self.gate_threshold.unwrap_or(d.threshold),
             eig_k: self.gate_eigvecs.unwrap_or(d.eig_k),
+            shared_input: self.shared_input.unwrap_or(d.shared_input),
             w_imp: self.load_balance.unwrap_or(d.w_imp),
             w_div: self.diversity.unwrap_or(d.w_div),
             expert_loss: self.expert_loss.unwrap_or(d.expert_loss),
@@ -1048,6 +1059,7 @@ impl RunConfig {
             r.prune_factor = Some(m.prune_factor);
             r.min_experts = Some(m.min_experts);
             r.prune_tolerance = Some(m.prune_tolerance);
+            r.shared_input = Some(m.shared_input);
             if m.gate == GateKind::Taag {
                 r.gate_threshold = Some(m.threshold);
             }
@@ -1113,6 +1125,7 @@ const ALL_KEYS: &[&str] = &[
     "prune_factor",
     "min_experts",
     "prune_tolerance",
+    "shared_input",
     "gate_threshold",
     "best_expert",
     "pretrain_experts",

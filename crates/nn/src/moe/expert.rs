@@ -45,7 +45,8 @@ struct Conv {
 pub struct Expert {
     pub kind: ModelKind,
     ops: &'static ExpertConv,
-    input: (usize, usize),
+    /// Its own input Linear; None when the mixture shares one (`MoeConfig::shared_input`).
+    input: Option<(usize, usize)>,
     input_norm: (usize, usize),
     convs: Vec<Conv>,
     /// JK: the projection of the concatenated layer outputs back to `hidden`.
@@ -111,6 +112,8 @@ pub struct ExpertShape {
     pub layers: usize,
     pub hops: usize,
     pub heads: usize,
+    /// The experts share one input Linear (the mixture owns it).
+    pub shared_input: bool,
 }
 
 impl Expert {
@@ -139,7 +142,10 @@ impl Expert {
             pruned,
             owned: Vec::new(),
         };
-        let [iw, ib] = r.linear("input", s.in_dim, h, rng);
+        let input = (!s.shared_input).then(|| {
+            let [iw, ib] = r.linear("input", s.in_dim, h, rng);
+            (iw, ib)
+        });
         let input_norm = r.norm("input_norm", h);
         let shape = ConvShape {
             hidden: h,
@@ -162,7 +168,7 @@ impl Expert {
         Some(Expert {
             kind,
             ops,
-            input: (iw, ib),
+            input,
             input_norm,
             convs,
             proj,
@@ -180,12 +186,14 @@ impl Expert {
 
     /// `[rows, hidden]` for the output rows; on a mini-batch the expert runs on the last
     /// `num_blocks()` of the batch's `total` blocks (its input rows are that block's sources).
+    /// `shared`: the mixture's shared input projection of every input row, when it has one.
     #[allow(clippy::too_many_arguments)] // the pass's inputs, each distinct
     pub fn forward(
         &self,
         tape: &mut Tape,
         params: &ParamStore,
         x: &Input,
+        shared: Option<Var>,
         graph: &GraphCtx,
         total: usize,
         dropout: f32,
@@ -194,21 +202,24 @@ impl Expert {
     ) -> Var {
         let offset = total.saturating_sub(self.num_blocks());
         let rows_in = offset.checked_sub(1).and_then(|b| graph.num_dst(b));
-        let (iw, ib) = (
-            tape.param(params, self.input.0),
-            tape.param(params, self.input.1),
-        );
-        let t = match x {
-            Input::Dense(v) => {
-                let v = dst_rows(tape, *v, rows_in);
-                tape.matmul(v, iw)
+        let t = match (self.input, shared) {
+            (Some((w, b)), _) => {
+                let (iw, ib) = (tape.param(params, w), tape.param(params, b));
+                let t = match x {
+                    Input::Dense(v) => {
+                        let v = dst_rows(tape, *v, rows_in);
+                        tape.matmul(v, iw)
+                    }
+                    Input::Sparse(..) => {
+                        let t = x.matmul(tape, iw);
+                        dst_rows(tape, t, rows_in)
+                    }
+                };
+                tape.add_bias(t, ib)
             }
-            Input::Sparse(..) => {
-                let t = x.matmul(tape, iw);
-                dst_rows(tape, t, rows_in)
-            }
+            (None, Some(t)) => dst_rows(tape, t, rows_in),
+            (None, None) => panic!("an expert without its own input needs the shared projection"),
         };
-        let t = tape.add_bias(t, ib);
         let mut h = self.norm_act(tape, params, t, self.input_norm, dropout, rng);
         let mut outs = Vec::new();
         let mut blk = offset;

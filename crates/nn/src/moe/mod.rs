@@ -68,6 +68,9 @@ pub struct MoeConfig {
     pub threshold: f32,
     /// Laplacian eigenvectors in the gate input.
     pub eig_k: usize,
+    /// One input Linear shared by every expert instead of one each: on wide features
+    /// (WebKB: 1,703) the experts' input projections are most of the mixture's parameters.
+    pub shared_input: bool,
     /// Weight of the load-balance loss (CV² of the experts' total weights).
     pub w_imp: f32,
     /// Weight of the gate-diversity loss on W_q, W_k, W_v.
@@ -110,6 +113,7 @@ impl Default for MoeConfig {
             gate: GateKind::Taag,
             threshold: 0.5,
             eig_k: 8,
+            shared_input: false,
             w_imp: 0.01,
             w_div: 0.01,
             expert_loss: 0.5,
@@ -177,6 +181,8 @@ pub struct MoeState {
 /// The mixture: experts, gate, threshold and task head.
 pub struct Sagmm {
     pub experts: Vec<Expert>,
+    /// The experts' shared input Linear (`MoeConfig::shared_input`).
+    shared_input: Option<(usize, usize)>,
     /// `W_q, W_k, W_v` (`[gate_dim, E]`, no bias); for noisy top-k: `W_g, W_noise` and an
     /// unused third.
     gate_w: [usize; 3],
@@ -223,7 +229,11 @@ impl Sagmm {
             layers: cfg.layers,
             hops: cfg.hops,
             heads: cfg.heads,
+            shared_input: m.shared_input,
         };
+        let shared_input = m
+            .shared_input
+            .then(|| crate::arch::linear(params, "shared_input", cfg.in_dim, cfg.hidden, rng));
         let experts: Vec<Expert> = (0..e)
             .map(|i| {
                 let kind = if m.identical {
@@ -271,6 +281,7 @@ impl Sagmm {
             Vec::new()
         };
         Sagmm {
+            shared_input,
             pretrain_heads,
             frozen: false,
             frozen_outputs: Mutex::new(None),
@@ -335,6 +346,7 @@ impl Sagmm {
         );
         let total = graph.num_blocks();
         let xin = Input::from_features(tape, x, self.input_dropout, rng);
+        let shared = self.project(tape, params, &xin);
         self.experts
             .iter()
             .zip(&self.active)
@@ -345,6 +357,7 @@ impl Sagmm {
                         tape,
                         params,
                         &xin,
+                        shared,
                         graph,
                         total,
                         self.dropout,
@@ -367,7 +380,9 @@ impl Sagmm {
                 params.trainable[p] = false;
             }
         }
-        for &(w, b) in &self.pretrain_heads {
+        // The shared input is part of every expert: frozen with them (their outputs are
+        // cached once frozen).
+        for &(w, b) in self.pretrain_heads.iter().chain(&self.shared_input) {
             params.trainable[w] = false;
             params.trainable[b] = false;
         }
@@ -395,13 +410,15 @@ impl Sagmm {
             if slot.as_ref().is_none_or(|(sid, _)| *sid != id) {
                 let mut t = Tape::new(false);
                 let xin = Input::from_features(&mut t, x, 0.0, rng);
+                let shared = self.project(&mut t, params, &xin);
                 let outs = self
                     .experts
                     .iter()
                     .zip(&self.active)
                     .map(|(e, &a)| {
                         a.then(|| {
-                            let v = e.forward(&mut t, params, &xin, graph, 0, 0.0, 0.0, rng);
+                            let v =
+                                e.forward(&mut t, params, &xin, shared, graph, 0, 0.0, 0.0, rng);
                             Arc::new(t.value(v).clone())
                         })
                     })
@@ -420,13 +437,22 @@ impl Sagmm {
         }
         let p_in = if self.frozen { 0.0 } else { self.input_dropout };
         let xin = Input::from_features(tape, x, p_in, rng);
+        let shared = self.project(tape, params, &xin);
         self.experts
             .iter()
             .zip(&self.active)
             .map(|(e, &a)| {
-                a.then(|| e.forward(tape, params, &xin, graph, total, dropout, attn, rng))
+                a.then(|| e.forward(tape, params, &xin, shared, graph, total, dropout, attn, rng))
             })
             .collect()
+    }
+
+    /// The shared input projection of every input row, when the experts share one.
+    fn project(&self, tape: &mut Tape, params: &ParamStore, xin: &Input) -> Option<Var> {
+        let (w, b) = self.shared_input?;
+        let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+        let t = xin.matmul(tape, wv);
+        Some(tape.add_bias(t, bv))
     }
 
     /// Which experts are still in the mixture.
