@@ -19,17 +19,11 @@ if [ -z "${BIN:-}" ]; then
   BIN=$PWD/target/release/scalegnn
 fi
 mkdir -p "$WORK"
+# shellcheck source=bench/graphs.sh
+source bench/graphs.sh
 for G in $GRAPHS; do
   DS="$WORK/ds-$G"
-  if [[ "$G" == syn* ]]; then
-    [ -f "$DS/manifest.json" ] || "$BIN" synth --preset tiny --nodes 4000 --edges 40000 \
-      --homophily "${G#syn}" --seed 0 --name "$G" --out "$DS" --force > /dev/null
-  else
-    SRC="$SHARED/datasets/planetoid-npy/$G"
-    [ -d "$SRC" ] || { echo "skip $G: $SRC is missing" >&2; continue; }
-    [ -f "$DS/manifest.json" ] || "$BIN" ingest --format npy "$SRC" --out "$DS" --force \
-      > /dev/null 2>&1
-  fi
+  prepare_graph "$G" || continue
   for V in "$@"; do
     NAME=${V%%:*}
     read -r -a FLAGS <<< "${V#*:}"

@@ -466,3 +466,40 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+#[test]
+fn a_damaged_saved_state_is_an_error_naming_its_file() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "3");
+    let cut = root.path().join("cut");
+    let args = [
+        "train",
+        p(&ds),
+        "--model",
+        "sage",
+        "--epochs",
+        "3",
+        "--out",
+        p(&cut),
+    ];
+    ok(&run(&args));
+    // Make it look interrupted after epoch 1, then damage the packed parameters.
+    for f in ["result.json", "summary.json"] {
+        let _ = std::fs::remove_file(cut.join(f));
+    }
+    let st = cut.join("state/state.json");
+    let text = std::fs::read_to_string(&st).unwrap();
+    std::fs::write(&st, text.replace("\"epoch\": 3", "\"epoch\": 1")).unwrap();
+    let params = cut.join("state/params.npy");
+    let len = std::fs::metadata(&params).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&params)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    fails(
+        &run(&["train", "--resume", p(&cut)]),
+        &["params.npy", "truncated"],
+    );
+}

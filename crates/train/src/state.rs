@@ -188,7 +188,7 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, TrainError> {
     };
     let text = std::fs::read_to_string(&p).map_err(|e| TrainError::io(&p, e))?;
     let saved: Saved = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    if saved.format == FORMAT {
+    let (params, best_params, m, v) = if saved.format == FORMAT {
         let Some(sh) = saved.shapes.clone() else {
             return Err(bad("format 2 without the arrays' shapes".into()));
         };
@@ -201,61 +201,45 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, TrainError> {
                 ))
             })
         };
-        let params = read("params.npy", &sh.params)?;
-        let best_params = read("best.npy", &sh.best)?;
-        let m = read("m.npy", &sh.m)?;
-        let v = read("v.npy", &sh.v)?;
-        if params.len() != saved.params || best_params.len() != saved.params {
-            return Err(bad(format!(
-                "{} parameters recorded, {} shapes",
-                saved.params,
-                params.len()
-            )));
-        }
-        let items = scalegnn_npy::read_array::<i64>(&dir.join("train_items.npy"))?;
-        let train_items = items.iter().map(|&i| i as u32).collect();
-        return Ok(Some(Loaded {
-            saved,
-            params,
-            best_params,
-            m,
-            v,
-            train_items,
-        }));
-    }
-    if saved.format != FORMAT_V1 {
+        (
+            read("params.npy", &sh.params)?,
+            read("best.npy", &sh.best)?,
+            read("m.npy", &sh.m)?,
+            read("v.npy", &sh.v)?,
+        )
+    } else if saved.format == FORMAT_V1 {
+        let read = |name: String| -> Result<Matrix, TrainError> {
+            let a = scalegnn_npy::read_array::<f32>(&dir.join(&name))?;
+            let (r, c) = match a.shape() {
+                [r, c] => (*r, *c),
+                other => return Err(bad(format!("{name}: shape {other:?}"))),
+            };
+            Ok(Matrix::from_vec(r, c, a.to_vec()))
+        };
+        let all = |prefix: &str| -> Result<Vec<Matrix>, TrainError> {
+            (0..saved.params)
+                .map(|i| read(format!("{prefix}{i}.npy")))
+                .collect()
+        };
+        let (m, v) = if saved.moments {
+            (all("m")?, all("v")?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        (all("p")?, all("best")?, m, v)
+    } else {
         return Err(bad(format!(
             "format {:?}, expected {FORMAT:?}",
             saved.format
         )));
+    };
+    if params.len() != saved.params || best_params.len() != saved.params {
+        return Err(bad(format!(
+            "{} parameters recorded, {} saved",
+            saved.params,
+            params.len()
+        )));
     }
-    let read = |name: String| -> Result<Matrix, TrainError> {
-        let a = scalegnn_npy::read_array::<f32>(&dir.join(&name))?;
-        let (r, c) = match a.shape() {
-            [r, c] => (*r, *c),
-            other => return Err(bad(format!("{name}: shape {other:?}"))),
-        };
-        Ok(Matrix::from_vec(r, c, a.to_vec()))
-    };
-    let n = saved.params;
-    let params = (0..n)
-        .map(|i| read(format!("p{i}.npy")))
-        .collect::<Result<_, _>>()?;
-    let best_params = (0..n)
-        .map(|i| read(format!("best{i}.npy")))
-        .collect::<Result<_, _>>()?;
-    let (m, v) = if saved.moments {
-        (
-            (0..n)
-                .map(|i| read(format!("m{i}.npy")))
-                .collect::<Result<_, _>>()?,
-            (0..n)
-                .map(|i| read(format!("v{i}.npy")))
-                .collect::<Result<_, _>>()?,
-        )
-    } else {
-        (Vec::new(), Vec::new())
-    };
     let items = scalegnn_npy::read_array::<i64>(&dir.join("train_items.npy"))?;
     let train_items = items.iter().map(|&i| i as u32).collect();
     Ok(Some(Loaded {
