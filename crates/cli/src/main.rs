@@ -31,18 +31,22 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Move a dataset's features into another store or codec (mmap/sqlite/postgres; f32/f16/u8).
     Store(cmd::store::Args),
+    /// Hold validation/test edges out of a dataset for link prediction (with fixed negatives).
+    SplitEdges(cmd::split_edges::Args),
     /// Describe a dataset directory: sizes, splits, degree statistics, files.
     Info(cmd::info::Args),
-    /// Train a node classifier, full batch or on sampled mini-batches; writes a run directory.
+    /// Train a node classifier or a link predictor, full batch or on sampled mini-batches.
     Train(cmd::train::Args),
     /// Run a few mini-batches stage by stage and say what bounds the run (JSON lines too).
     Profile(cmd::profile::Args),
     /// Evaluate a run's best checkpoint on train/val/test.
     Eval(cmd::infer::Args),
-    /// Write a run's class predictions for every node (predictions.npy).
+    /// Write a run's class predictions for every node, or a link run's scores of --edges pairs.
     Predict(cmd::infer::Args),
     /// Write a run's node embeddings, the input of the last layer (embeddings.npy).
     Embed(cmd::infer::Args),
+    /// Exact top-k neighbours of nodes by a link prediction run's decoder score (retrieval).
+    Topk(cmd::infer::TopkArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,12 +81,14 @@ fn main() -> ExitCode {
         Command::Ingest(a) => cmd::ingest::run(a),
         Command::Synth(a) => cmd::synth::run(a),
         Command::Store(a) => cmd::store::run(a),
+        Command::SplitEdges(a) => cmd::split_edges::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Profile(a) => cmd::profile::run(a),
         Command::Eval(a) => cmd::infer::run(a, cmd::infer::Mode::Eval),
         Command::Predict(a) => cmd::infer::run(a, cmd::infer::Mode::Predict),
         Command::Embed(a) => cmd::infer::run(a, cmd::infer::Mode::Embed),
+        Command::Topk(a) => cmd::infer::topk(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

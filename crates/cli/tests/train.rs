@@ -816,8 +816,9 @@ fn sagmm_shared_input_has_one_projection_prunes_and_reloads() {
     };
     let (_, own) = train("false", "own");
     let (out, shared) = train("true", "shared");
-    // Eight input Linears of 16 features × 16 become one: 7 × (16·16 + 16) fewer.
-    assert_eq!(own - shared, 7.0 * (16.0 * 16.0 + 16.0));
+    // Nine input Linears (the pool with its MLP) of 16 features × 16 become one:
+    // 8 × (16·16 + 16) fewer.
+    assert_eq!(own - shared, 8.0 * (16.0 * 16.0 + 16.0));
     let m = out.join("metrics.jsonl");
     assert!(!moe_values(&m, "pruned_expert").is_empty());
     let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
@@ -893,7 +894,7 @@ fn sagmm_bad_keys_are_errors_naming_the_key() {
     let root = tempfile::tempdir().unwrap();
     let ds = tiny(root.path(), "tiny", "8");
     for (flag, value, needle) in [
-        ("--experts", "9", "experts"),
+        ("--experts", "10", "experts"),
         ("--expert-pool", "gcn,transformer", "expert_pool"),
         ("--gate", "top3", "gate"),
         ("--prune-factor", "1.5", "prune_factor"),

@@ -97,6 +97,9 @@ pub struct DatasetInfo {
     pub symmetric: Option<bool>,
     pub feature_store: String,
     pub checksums_verified: bool,
+    /// The edge split for link prediction, when the dataset has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_split: Option<crate::LinkSplitInfo>,
     pub files: Vec<FileInfo>,
     pub total_bytes: u64,
 }
@@ -327,6 +330,7 @@ impl Dataset {
             symmetric,
             feature_store: format!("{} ({})", m.feature_store.kind, m.feature_store.codec),
             checksums_verified: self.verified,
+            link_split: self.manifest.link_split.clone(),
             total_bytes: files.iter().map(|f| f.bytes).sum(),
             files,
         })

@@ -53,6 +53,22 @@ impl NodeKeys {
         Ok(keys)
     }
 
+    /// The id node `row` had in the input to ingest.
+    pub fn key(&self, row: usize) -> String {
+        match self {
+            NodeKeys::Index(_) => row.to_string(),
+            NodeKeys::Ints(v) => v
+                .get(row)
+                .map_or_else(|| row.to_string(), |k| k.to_string()),
+            NodeKeys::Strings(v) => v.get(row).cloned().unwrap_or_else(|| row.to_string()),
+        }
+    }
+
+    /// Number of nodes the keys cover.
+    pub fn num_nodes(&self) -> usize {
+        self.len()
+    }
+
     fn len(&self) -> usize {
         match self {
             NodeKeys::Index(n) => *n,

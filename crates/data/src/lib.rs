@@ -6,6 +6,7 @@ mod dataset;
 mod error;
 pub mod export;
 mod ingest;
+pub mod link;
 mod manifest;
 mod progress;
 pub mod readers;
@@ -19,6 +20,7 @@ pub use error::DataError;
 pub use ingest::{
     ingest, IngestOptions, RawDataset, RawEdgeAttr, RawFeatures, RawGraphs, RawLabels, RawSplits,
 };
+pub use link::{LinkSplit, LinkSplitInfo, LinkSplitSpec};
 pub use manifest::{FeatureStoreInfo, FileEntry, IngestStats, Manifest, Task, FORMAT_VERSION};
 pub use progress::{NoProgress, Progress};
 pub use split::SplitSpec;

@@ -36,6 +36,11 @@ pub const KNOWN_FILES: &[&str] = &[
     "x.csr.data.npy",
     "node_ids.npy",
     "node_ids.csv",
+    "link_train_pos.npy",
+    "link_val_pos.npy",
+    "link_val_neg.npy",
+    "link_test_pos.npy",
+    "link_test_neg.npy",
 ];
 
 /// Largest manifest read (a real one is a few KiB): a bigger file is not a manifest.
@@ -102,6 +107,9 @@ pub struct Manifest {
     /// What `ingest` counted and changed on the way in (absent for generated datasets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingest: Option<IngestStats>,
+    /// The edge split for link prediction (`link_*.npy`), when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_split: Option<crate::link::LinkSplitInfo>,
 }
 
 /// What `ingest` counted, removed or could not use: nothing the user gave changes or goes
@@ -176,6 +184,7 @@ impl Manifest {
             files: BTreeMap::new(),
             source: serde_json::Value::Null,
             ingest: None,
+            link_split: None,
         }
     }
 

@@ -36,6 +36,9 @@ pub struct Prepared<'g> {
     /// The output rows holding the items, in order (row ids on the whole graph; `None`: the
     /// first `items.len()` rows, as on a sampled batch).
     pub rows: Option<Arc<Vec<usize>>>,
+    /// Targets the batch itself carries, one per scored row pair (link prediction: 1 for
+    /// each positive pair, 0 for each negative drawn for the batch); None: the task's own.
+    pub targets: Option<Arc<Vec<f32>>>,
     pub times: StageTimes,
 }
 

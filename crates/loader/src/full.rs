@@ -56,6 +56,7 @@ impl Loader for FullGraph<'_> {
             x: self.x.clone(),
             items: Arc::new(items.to_vec()),
             rows: Some(Arc::new(items.iter().map(|&i| i as usize).collect())),
+            targets: None,
             times: StageTimes {
                 batches: 1,
                 seeds: items.len(),

@@ -9,11 +9,15 @@ use std::time::Instant;
 
 use scalegnn_graph::Csr;
 use scalegnn_nn::{Features, GraphCtx, ModelKind};
-use scalegnn_sample::Sampler;
+use scalegnn_sample::{EdgeSeeds, Sampler, SeedInput};
 use scalegnn_store::FeatureStore;
 use scalegnn_tensor::Matrix;
 
 use crate::{GraphView, Loader, LoaderError, Prepared, StageTimes};
+
+/// Prepares the batch of a chunk of items: `(chunk, its index, a recycled feature buffer)`.
+pub type MakeBatch<'f, 'a> =
+    dyn Fn(&[u32], usize, Option<Matrix>) -> Result<Prepared<'a>, LoaderError> + Sync + 'f;
 
 /// Neighbour-sampled batches of `batch_size` items, prefetched `depth` ahead.
 pub struct Sampled<'a> {
@@ -71,19 +75,21 @@ impl<'a> Sampled<'a> {
         self
     }
 
-    /// Samples one batch, gathers its features into a recycled buffer and builds the
-    /// propagation matrices the model will ask for.
-    fn prepare(
+    /// Samples the batch of `input`, gathers its features into a recycled buffer and builds
+    /// the propagation matrices the model will ask for. Its items are the seed nodes; for
+    /// edge input, `Batch::edges` (returned beside) says where each endpoint is.
+    pub fn prepare(
         &self,
-        seeds: &[u32],
+        input: SeedInput<'_>,
         seed: u64,
         recycled: Option<Matrix>,
-    ) -> Result<Prepared<'a>, LoaderError> {
+    ) -> Result<(Prepared<'a>, Option<EdgeSeeds>), LoaderError> {
         let t0 = Instant::now();
-        let batch = self
+        let mut batch = self
             .sampler
-            .sample(seeds, seed)
+            .sample_input(input, seed)
             .map_err(|e| LoaderError::Sample(e.to_string()))?;
+        let seeds_at = batch.edges.take();
         let t1 = Instant::now();
         let (n, dim) = (batch.nodes.len(), self.store.dim());
         let mut buf = recycled.unwrap_or_else(|| Matrix::zeros(0, 0));
@@ -101,16 +107,17 @@ impl<'a> Sampled<'a> {
         let mut graph = GraphCtx::from_batch(self.graph, batch);
         if let Some(g) = self.gate {
             let mut m = Matrix::zeros(num_seeds, g.dim());
-            g.gather(&seeds[..num_seeds], &mut m.data)?;
+            g.gather(&items, &mut m.data)?;
             graph = graph.with_gate_input(Arc::new(m));
         }
         graph.prepare(self.kind);
         let t3 = Instant::now();
-        Ok(Prepared {
+        let p = Prepared {
             graph: GraphView::Owned(Box::new(graph)),
             x: Features::Dense(Arc::new(buf)),
             items,
             rows: None,
+            targets: None,
             times: StageTimes {
                 batches: 1,
                 seeds: num_seeds,
@@ -121,15 +128,17 @@ impl<'a> Sampled<'a> {
                 sampled_edges: edges,
                 ..StageTimes::default()
             },
-        })
+        };
+        Ok((p, seeds_at))
     }
-}
 
-impl Loader for Sampled<'_> {
-    fn run(
+    /// Runs `step` on the batches `make` prepares from `items` cut into `batch` items each
+    /// (`make(chunk, k, recycled buffer)`), prepared on the prefetch pool `depth` ahead.
+    pub fn run_chunks(
         &self,
         items: &[u32],
-        seed: u64,
+        batch: usize,
+        make: &MakeBatch<'_, 'a>,
         step: &mut dyn FnMut(&Prepared) -> Result<(), LoaderError>,
     ) -> Result<StageTimes, LoaderError> {
         let t_start = Instant::now();
@@ -139,11 +148,9 @@ impl Loader for Sampled<'_> {
             let (tx, rx) = sync_channel::<Result<Prepared, LoaderError>>(self.depth);
             let (free_tx, free_rx) = channel::<Matrix>();
             s.spawn(move || {
-                for (k, chunk) in items.chunks(self.batch_size).enumerate() {
+                for (k, chunk) in items.chunks(batch.max(1)).enumerate() {
                     let recycled = free_rx.try_recv().ok();
-                    let prepared = self
-                        .pool
-                        .install(|| self.prepare(chunk, seed ^ ((k as u64) << 1), recycled));
+                    let prepared = self.pool.install(|| make(chunk, k, recycled));
                     let failed = prepared.is_err();
                     if tx.send(prepared).is_err() || failed {
                         break;
@@ -171,6 +178,21 @@ impl Loader for Sampled<'_> {
         total.wall_ms = t_start.elapsed().as_secs_f64() * 1e3;
         total.bytes_read = self.store.bytes_read() - bytes0;
         Ok(total)
+    }
+}
+
+impl Loader for Sampled<'_> {
+    fn run(
+        &self,
+        items: &[u32],
+        seed: u64,
+        step: &mut dyn FnMut(&Prepared) -> Result<(), LoaderError>,
+    ) -> Result<StageTimes, LoaderError> {
+        let make = |chunk: &[u32], k: usize, recycled: Option<Matrix>| {
+            let s = seed ^ ((k as u64) << 1);
+            Ok(self.prepare(SeedInput::Nodes(chunk), s, recycled)?.0)
+        };
+        self.run_chunks(items, self.batch_size, &make, step)
     }
 
     fn whole_graph(&self) -> bool {

@@ -1,9 +1,11 @@
 //! Mini-batch construction: the `Sampler` trait over `SeedInput` (nodes, edges, graphs), the
-//! `Batch`/`Block` message-flow layers it returns, and `NeighborSampler` (per-hop fan-outs, PyG's `NeighborLoader` semantics).
+//! `Batch`/`Block` message-flow layers it returns, and `NeighborSampler` (per-hop fan-outs, PyG's `NeighborLoader` semantics), and
+//! `NegativeSampler` (link prediction's negative pairs).
 
 mod block;
 mod error;
 mod id_map;
+mod negative;
 mod neighbor;
 mod pick;
 mod prefetch;
@@ -11,6 +13,7 @@ mod sampler;
 
 pub use block::{Batch, Block, Csc, EdgeSeeds};
 pub use error::SampleError;
+pub use negative::{NegativeKind, NegativeSampler};
 pub use neighbor::NeighborSampler;
 pub use sampler::{Sampler, SeedInput};
 

@@ -740,6 +740,16 @@ mod tests {
             let l = t.log_softmax(h);
             t.nll(l, idx.clone(), labels.clone())
         });
+        // row_dot (link prediction's dot decoder), on two vars and on one var with itself
+        let r1 = rand_mat(4, 1, &mut rng);
+        check(&mut p, &|t, ps| {
+            let (xv, wv, yv) = (t.param(ps, x), t.param(ps, w), t.param(ps, y));
+            let h = t.matmul(xv, wv);
+            let d = t.row_dot(h, yv);
+            let e = t.row_dot(yv, yv);
+            let s = t.add(d, e);
+            t.weighted_sum(s, &r1)
+        });
         // dropout: with a fixed-seed mask the function is deterministic, so FD applies.
         check(&mut p, &|t, ps| {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);

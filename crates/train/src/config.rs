@@ -106,6 +106,25 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
+    /// What to learn: node (the node labels, default when the dataset has them) or link
+    /// (link prediction on the dataset's edge split: `scalegnn split-edges`; default when it
+    /// has one and no node labels).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Link prediction: negatives drawn per training positive (default 1).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negatives: Option<usize>,
+    /// Link prediction: how training negatives are drawn, uniform (default) or degree
+    /// (destinations with probability ∝ degree^0.75).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "negative-sampling"
+    )]
+    pub negative_sampling: Option<String>,
     /// Random seed (initialisation, dropout, sampling; default 0).
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -474,6 +493,9 @@ impl RunConfig {
             patience,
             select,
             metric,
+            task,
+            negatives,
+            negative_sampling,
             seed,
             runs,
             split,
@@ -533,6 +555,17 @@ impl RunConfig {
     }
     fn kind(&self) -> ModelKind {
         self.model_kind().unwrap_or(ModelKind::DEFAULT)
+    }
+    /// Link prediction: training negatives per positive.
+    pub fn negatives(&self) -> usize {
+        self.negatives.unwrap_or(1)
+    }
+    /// Link prediction: how training negatives are drawn.
+    pub fn negative_kind(&self) -> scalegnn_sample::NegativeKind {
+        self.negative_sampling
+            .as_deref()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(scalegnn_sample::NegativeKind::Uniform)
     }
     /// Hidden width.
     pub fn hidden(&self) -> usize {
@@ -695,6 +728,7 @@ impl RunConfig {
             pretrain: self.pretrain_experts.unwrap_or(d.pretrain),
             pretrain_share: self.pretrain_share.unwrap_or(d.pretrain_share),
             pretrain_epochs: self.pretrain_epochs.unwrap_or((self.epochs() / 2).max(1)),
+            random_head: false,
         }
     }
 
@@ -750,8 +784,18 @@ impl RunConfig {
             ("min_experts", self.min_experts),
             ("prune_interval", self.prune_interval),
             ("pretrain_epochs", self.pretrain_epochs),
+            ("negatives", self.negatives),
         ] {
             positive(key, v)?;
+        }
+        if let Some(t) = &self.task {
+            if !matches!(t.as_str(), "node" | "link") {
+                return Err(bad("task", format!("unknown task `{t}` (node, link)")));
+            }
+        }
+        if let Some(n) = &self.negative_sampling {
+            n.parse::<scalegnn_sample::NegativeKind>()
+                .map_err(|e| bad("negative_sampling", e))?;
         }
         // Depth sizes per-layer lists (fan-outs, blocks) before any model is built: bounded
         // here so `layers × hops` cannot overflow or allocate from a config value. Deep GNNs
@@ -920,7 +964,10 @@ impl RunConfig {
                 ));
             }
         }
-        let pool = self.expert_pool.as_ref().map_or(8, Vec::len);
+        let pool = self
+            .expert_pool
+            .as_ref()
+            .map_or(expert::POOL.len(), Vec::len);
         if let Some(e) = self.experts.filter(|e| !(1..=pool).contains(e)) {
             return Err(bad(
                 "experts",
@@ -1003,6 +1050,7 @@ impl RunConfig {
                 .into(),
             ),
             metric: self.metric.clone(),
+            task: self.task.clone(),
             seed: Some(self.seed()),
             runs: Some(self.runs()),
             split: Some(self.split()),
@@ -1087,6 +1135,9 @@ const ALL_KEYS: &[&str] = &[
     "patience",
     "select",
     "metric",
+    "task",
+    "negatives",
+    "negative_sampling",
     "seed",
     "runs",
     "split",
@@ -1182,7 +1233,10 @@ mod tests {
             ("loader = \"neighbor\"\nbatch_size = 0", "batch_size"),
             ("loader = \"walk\"", "loader"),
             ("metric = \"f2\"", "metric"),
-            ("model = \"sagmm\"\nexperts = 9", "experts"),
+            ("model = \"sagmm\"\nexperts = 10", "experts"),
+            ("task = \"edges\"", "task"),
+            ("negatives = 0", "negatives"),
+            ("negative_sampling = \"zipf\"", "negative_sampling"),
             ("model = \"sagmm\"\npretrain_share = 0.3", "pretrain_share"),
             ("select = \"val_f1\"", "select"),
         ] {

@@ -6,6 +6,7 @@ mod callbacks;
 mod checkpoint;
 mod config;
 mod error;
+pub mod link;
 mod metrics;
 mod plot;
 mod run;
@@ -24,7 +25,8 @@ pub use error::TrainError;
 pub use metrics::{MetricLine, MetricsLog};
 pub use plot::{plot_curves, plot_summary, PlotInfo};
 pub use run::{
-    full_features, load_run, task_of, train, Reporter, RunOptions, Setup, Silent, TrainOutcome,
+    full_features, load_run, run_task, task_of, train, Reporter, RunOptions, Setup, Silent,
+    TrainOutcome,
 };
 pub use rundir::RunDir;
 pub use state::Saver;

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use scalegnn_data::{Dataset, OpenOptions};
-use scalegnn_loader::{derived, plan, FullGraph, Loader, PlanInputs, Sampled};
+use scalegnn_graph::Csr;
+use scalegnn_loader::{
+    derived, plan, FullGraph, LinkBatches, LinkSource, Loader, PlanInputs, Sampled,
+};
 use scalegnn_nn::{Features, Model};
 use scalegnn_sample::NeighborSampler;
 use scalegnn_store::{Codec, FeatureStore, MemoryBudget, MmapStore, StoreOptions};
@@ -15,6 +18,7 @@ use scalegnn_tensor::{Adam, Matrix};
 
 use crate::callbacks::{Callback, ModelSelection, Progress, Sagmm};
 use crate::config::LoaderKind;
+use crate::link::{link_data, LinkData, LinkPrediction};
 use crate::state::{self, Saver};
 use crate::trainer::{Best, EpochEnd, Evaluator, ExactEval, Outcome, State, Trainer};
 use crate::{node_task, MetricsLog, RunConfig, RunDir, RunSummary, Splits, Task, TrainError};
@@ -22,6 +26,9 @@ use crate::{node_task, MetricsLog, RunConfig, RunDir, RunSummary, Splits, Task, 
 /// Feature density below which the first layer multiplies only non-zeros: on Cora (1.3 %
 /// non-zero) that cut the GCN epoch from 23.5 ms to a few ms; dense GEMM wins above ~25 %.
 const SPARSE_MAX_DENSITY: f64 = 0.25;
+
+/// SAGMM's default expert pool for link prediction (the SAGMM paper's link pool).
+const LINK_POOL: [&str; 4] = ["gcn", "sage", "jk", "sgc"];
 
 /// How a `train` command runs besides its configuration.
 pub struct RunOptions<'a> {
@@ -83,6 +90,8 @@ pub struct Setup {
     pub prefetch: usize,
     /// SAGMM's gate input (loader neighbor).
     pub gate: Option<MmapStore>,
+    /// Link prediction's pairs, splits and message-passing graph (task link).
+    pub link: Option<LinkData>,
     pub notes: Vec<String>,
 }
 
@@ -99,12 +108,42 @@ impl Setup {
                 reason: "no dataset given".into(),
             })?;
         let ds = Dataset::open(&dir, OpenOptions { verify })?;
-        if ds.y.is_none() {
+        let has_edge_split = ds.dir.join(scalegnn_data::link::LINK_FILES[0]).exists();
+        let is_link = match cfg.task.as_deref() {
+            Some(t) => t == "link",
+            None => ds.y.is_none() && has_edge_split,
+        };
+        if !is_link && ds.y.is_none() {
             return Err(TrainError::Dataset {
                 path: ds.dir.clone(),
-                reason: "has no node labels (y.npy); node tasks need them".into(),
+                reason: if has_edge_split {
+                    "has no node labels (y.npy) for node tasks; it has an edge split: \
+                     train with --task link"
+                        .into()
+                } else {
+                    "has no node labels (y.npy); node tasks need them".into()
+                },
             });
         }
+        let link = if is_link {
+            check_link_config(cfg)?;
+            Some(link_data(&ds, cfg.negative_kind())?)
+        } else {
+            None
+        };
+        // SAGMM's pool for links is the SAGMM paper's (GCN, SAGE, GCN-JK, SGC) unless given.
+        let link_cfg;
+        let cfg = if is_link && cfg.expert_pool.is_none() && cfg.model_kind()?.is_mixture() {
+            link_cfg = RunConfig {
+                expert_pool: Some(LINK_POOL.iter().map(|s| s.to_string()).collect()),
+                ..cfg.clone()
+            };
+            &link_cfg
+        } else {
+            cfg
+        };
+        // The graph messages pass over (a link run's has no validation or test edge).
+        let graph: &Csr = link.as_ref().map_or(&ds.graph, |l| &l.graph);
         let mut notes = Vec::new();
         if cfg.layers.is_none() && cfg.fanouts.is_some() && cfg.layers() != 2 {
             notes.push(format!(
@@ -112,8 +151,7 @@ impl Setup {
                 cfg.layers()
             ));
         }
-        let splits = Splits::from_dataset(&ds, cfg.split())?;
-        let task = node_task(&ds, &splits)?;
+        let (task, splits) = task_and_splits(&ds, link.as_ref(), cfg, cfg.split())?;
         let metric = match &cfg.metric {
             Some(m) => *task.metrics().iter().find(|t| *t == m).ok_or_else(|| {
                 crate::config::ConfigError {
@@ -129,7 +167,7 @@ impl Setup {
         };
         // A metric the validation split cannot define (ROC-AUC over one class, anything over
         // no items) would select no checkpoint: probe it on a constant output first.
-        let probe = scalegnn_tensor::Matrix::zeros(splits.val.len(), task.out_dim());
+        let probe = scalegnn_tensor::Matrix::zeros(splits.val.len(), task.score_dim());
         let defined = |m: &str| {
             task.scores(&probe, &splits.val)
                 .iter()
@@ -184,7 +222,8 @@ impl Setup {
                 reason: "has no node features (x.npy); node tasks need them".into(),
             });
         }
-        let mcfg = cfg.model_config(in_dim, task.out_dim());
+        let mut mcfg = cfg.model_config(in_dim, task.out_dim());
+        mcfg.moe.random_head = link.is_some();
         let probe = Model::new(mcfg.clone(), 0)?;
         let open = || -> Result<Box<dyn FeatureStore>, TrainError> {
             let opts = StoreOptions {
@@ -217,7 +256,7 @@ impl Setup {
             (None, None, None, cfg.prefetch());
         match cfg.loader_kind() {
             LoaderKind::Full => {
-                mcfg.check_fits(ds.graph.num_nodes(), ds.graph.num_edges())?;
+                mcfg.check_fits(graph.num_nodes(), graph.num_edges())?;
                 features = Some(all_features(
                     &ds,
                     &kind,
@@ -254,7 +293,7 @@ impl Setup {
                     .into());
                 }
                 let store = open()?;
-                let sampler = NeighborSampler::new(&ds.graph, &cfg.fanouts())
+                let sampler = NeighborSampler::new(graph, &cfg.fanouts())
                     .map_err(|e| TrainError::Config(format!("fanouts: {e}")))?;
                 let budget = cfg
                     .mem_budget
@@ -268,15 +307,29 @@ impl Setup {
                 if let Some(b) = &budget {
                     scalegnn_limits::set_memory_cap(b.bytes());
                 }
+                // A link batch's seeds are the endpoints of its pairs and of their negatives.
+                let (plan_seeds, plan_batch) = match &link {
+                    Some(l) => {
+                        let per = 2 * (1 + cfg.negatives());
+                        let take = splits.train.len().min(3 * cfg.batch_size());
+                        let p = &l.pairs;
+                        let seeds: Vec<u32> = splits.train[..take]
+                            .iter()
+                            .flat_map(|&i| [p.src[i as usize], p.dst[i as usize]])
+                            .collect();
+                        (Some(seeds), per * cfg.batch_size())
+                    }
+                    None => (None, cfg.batch_size()),
+                };
                 let planned = plan(
                     store,
                     budget.as_ref(),
                     cfg.cache_rows,
                     &PlanInputs {
-                        graph: &ds.graph,
+                        graph,
                         sampler: &sampler,
-                        train: &splits.train,
-                        batch_size: cfg.batch_size(),
+                        train: plan_seeds.as_deref().unwrap_or(&splits.train),
+                        batch_size: plan_batch,
                         prefetch: cfg.prefetch(),
                         model: &mcfg,
                         fixed_bytes: ds.graph.num_nodes() * 8,
@@ -334,6 +387,17 @@ impl Setup {
         r.codec = Some(codec);
         r.metric = Some(metric.to_string());
         r.normalize_features = Some(cfg.normalize_features());
+        r.task = Some(if link.is_some() { "link" } else { "node" }.into());
+        if link.is_some() {
+            r.negatives = Some(cfg.negatives());
+            r.negative_sampling = Some(
+                match cfg.negative_kind() {
+                    scalegnn_sample::NegativeKind::Uniform => "uniform",
+                    scalegnn_sample::NegativeKind::Degree => "degree",
+                }
+                .into(),
+            );
+        }
         Ok(Setup {
             cfg: r,
             ds,
@@ -343,9 +407,62 @@ impl Setup {
             store: store_out,
             prefetch,
             gate,
+            link,
             notes,
         })
     }
+}
+
+/// Refuses the settings a link run cannot honour yet, naming the key.
+fn check_link_config(cfg: &RunConfig) -> Result<(), TrainError> {
+    let refuse = |key: &str, reason: &str| -> Result<(), TrainError> {
+        Err(crate::config::ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        }
+        .into())
+    };
+    if cfg.exact_eval() && cfg.loader_kind() == LoaderKind::Neighbor {
+        return refuse(
+            "exact_eval",
+            "link prediction evaluates pairs on sampled batches; exact layer-wise evaluation \
+             is for node tasks",
+        );
+    }
+    if cfg.split() > 0 {
+        return refuse("split", "a dataset holds one edge split (split 0)");
+    }
+    if cfg.loader_kind() == LoaderKind::Neighbor && cfg.model_kind()?.is_mixture() {
+        return refuse(
+            "loader",
+            "SAGMM link prediction runs full batch for now (its gate table on sampled \
+             batches would be built on the graph with the held-out edges); use loader = full",
+        );
+    }
+    Ok(())
+}
+
+/// The task and splits of a run on `ds` (split `k`): link prediction on `link`'s pairs, or
+/// the node task the labels define.
+fn task_and_splits(
+    ds: &Dataset,
+    link: Option<&LinkData>,
+    cfg: &RunConfig,
+    k: usize,
+) -> Result<(Box<dyn Task>, Splits), TrainError> {
+    Ok(match link {
+        Some(l) => (
+            Box::new(LinkPrediction {
+                pairs: l.pairs.clone(),
+                dim: cfg.hidden(),
+            }),
+            l.splits.clone(),
+        ),
+        None => {
+            let splits = Splits::from_dataset(ds, k)?;
+            (node_task(ds, &splits)?, splits)
+        }
+    })
 }
 
 /// Runs a `train` command: every run of `cfg` (or, with `opts.resume`, of the run directory's
@@ -463,16 +580,15 @@ fn run_one(
     report: &mut dyn Reporter,
 ) -> Result<Outcome, TrainError> {
     let ds = &setup.ds;
-    let splits = Splits::from_dataset(ds, split)?;
-    let task = node_task(ds, &splits)?;
+    let (task, splits) = task_and_splits(ds, setup.link.as_ref(), cfg, split)?;
     let in_dim = ds.manifest.num_features as usize;
-    let mcfg = cfg.model_config(in_dim, task.out_dim());
+    let mut mcfg = cfg.model_config(in_dim, task.out_dim());
+    mcfg.moe.random_head = setup.link.is_some();
     let saved = if opts.resume {
         state::load(&dir.path().join(state::STATE_DIR))?
     } else {
         None
     };
-    let mut mcfg = mcfg;
     if let Some(s) = &saved {
         mcfg.moe.pruned.clone_from(&s.saved.pruned);
     }
@@ -526,58 +642,91 @@ fn run_one(
     };
     report.run_start(run, seed, cfg.epochs(), epoch);
 
-    let graph = &ds.graph;
-    let full;
+    let graph: &Csr = setup.link.as_ref().map_or(&ds.graph, |l| &l.graph);
+    let (full, t_sampled, e_sampled);
     let (train_sampler, eval_sampler);
-    let (train_loader, eval_loader): (Box<dyn Loader + '_>, Option<Box<dyn Loader + '_>>) =
-        match cfg.loader_kind() {
-            LoaderKind::Full => {
-                full = FullGraph::new(
-                    graph,
-                    setup.features.clone().unwrap_or_else(|| {
-                        Features::Dense(std::sync::Arc::new(Matrix::zeros(0, 0)))
-                    }),
-                );
-                (Box::new(full), None)
+    let (link_train, link_eval);
+    let (train_loader, eval_loader): (&dyn Loader, &dyn Loader) = match cfg.loader_kind() {
+        LoaderKind::Full => {
+            full = FullGraph::new(
+                graph,
+                setup
+                    .features
+                    .clone()
+                    .unwrap_or_else(|| Features::Dense(std::sync::Arc::new(Matrix::zeros(0, 0)))),
+            );
+            match &setup.link {
+                Some(l) => {
+                    // Full batch: one step over every training positive (GAE's protocol).
+                    let neg = Some((&l.negatives, cfg.negatives()));
+                    link_train =
+                        LinkBatches::new(LinkSource::Full(&full), l.pairs.clone(), neg, usize::MAX);
+                    link_eval = LinkBatches::new(
+                        LinkSource::Full(&full),
+                        l.pairs.clone(),
+                        None,
+                        usize::MAX,
+                    );
+                    (&link_train, &link_eval)
+                }
+                None => (&full, &full),
             }
-            LoaderKind::Neighbor => {
-                let store = setup
-                    .store
-                    .as_deref()
-                    .ok_or_else(|| TrainError::Config("no feature store was opened".into()))?;
-                train_sampler = NeighborSampler::new(graph, &cfg.fanouts())
-                    .map_err(|e| TrainError::Config(format!("fanouts: {e}")))?;
-                eval_sampler = NeighborSampler::new(graph, &cfg.eval_fanouts())
-                    .map_err(|e| TrainError::Config(format!("eval_fanouts: {e}")))?;
-                let gate = setup.gate.as_ref().map(|g| g as &dyn FeatureStore);
-                let kind = cfg.model_kind()?;
-                let norm = cfg.normalize_features();
-                let t = Sampled::new(
-                    graph,
-                    store,
-                    &train_sampler,
-                    cfg.batch_size(),
-                    setup.prefetch,
-                    cfg.io_threads(),
-                    kind,
-                    gate,
-                )?
-                .normalized(norm);
-                let e = Sampled::new(
-                    graph,
-                    store,
-                    &eval_sampler,
-                    cfg.eval_batch_size(),
-                    setup.prefetch,
-                    cfg.io_threads(),
-                    kind,
-                    gate,
-                )?
-                .normalized(norm);
-                (Box::new(t), Some(Box::new(e)))
+        }
+        LoaderKind::Neighbor => {
+            let store = setup
+                .store
+                .as_deref()
+                .ok_or_else(|| TrainError::Config("no feature store was opened".into()))?;
+            train_sampler = NeighborSampler::new(graph, &cfg.fanouts())
+                .map_err(|e| TrainError::Config(format!("fanouts: {e}")))?;
+            eval_sampler = NeighborSampler::new(graph, &cfg.eval_fanouts())
+                .map_err(|e| TrainError::Config(format!("eval_fanouts: {e}")))?;
+            let gate = setup.gate.as_ref().map(|g| g as &dyn FeatureStore);
+            let kind = cfg.model_kind()?;
+            let norm = cfg.normalize_features();
+            t_sampled = Sampled::new(
+                graph,
+                store,
+                &train_sampler,
+                cfg.batch_size(),
+                setup.prefetch,
+                cfg.io_threads(),
+                kind,
+                gate,
+            )?
+            .normalized(norm);
+            e_sampled = Sampled::new(
+                graph,
+                store,
+                &eval_sampler,
+                cfg.eval_batch_size(),
+                setup.prefetch,
+                cfg.io_threads(),
+                kind,
+                gate,
+            )?
+            .normalized(norm);
+            match &setup.link {
+                Some(l) => {
+                    let neg = Some((&l.negatives, cfg.negatives()));
+                    link_train = LinkBatches::new(
+                        LinkSource::Sampled(&t_sampled),
+                        l.pairs.clone(),
+                        neg,
+                        cfg.batch_size(),
+                    );
+                    link_eval = LinkBatches::new(
+                        LinkSource::Sampled(&e_sampled),
+                        l.pairs.clone(),
+                        None,
+                        cfg.eval_batch_size(),
+                    );
+                    (&link_train, &link_eval)
+                }
+                None => (&t_sampled, &e_sampled),
             }
-        };
-    let eval_loader: &dyn Loader = eval_loader.as_deref().unwrap_or(train_loader.as_ref());
+        }
+    };
     let splits = subset_eval(splits, cfg);
     let exact = match (cfg.exact_eval(), setup.store.as_deref()) {
         (true, Some(store)) => Some(ExactEval {
@@ -592,7 +741,7 @@ fn run_one(
         cfg,
         task: task.as_ref(),
         splits: &splits,
-        train_loader: train_loader.as_ref(),
+        train_loader,
         eval: Evaluator::new(eval_loader, task.as_ref(), setup.metric),
         exact,
         seed,
@@ -773,6 +922,20 @@ fn all_features(
 pub fn task_of(ds: &Dataset, k: usize) -> Result<(Box<dyn Task>, Splits), TrainError> {
     let splits = Splits::from_dataset(ds, k)?;
     Ok((node_task(ds, &splits)?, splits))
+}
+
+/// What `run_task` returns: the task, its splits and, for a link run, its link data.
+pub type RunTask = (Box<dyn Task>, Splits, Option<LinkData>);
+
+/// The task, splits and (for a link run) link data of a run with resolved config `cfg` on
+/// `ds`, for eval/predict/embed.
+pub fn run_task(ds: &Dataset, cfg: &RunConfig) -> Result<RunTask, TrainError> {
+    let link = match cfg.task.as_deref() {
+        Some("link") => Some(link_data(ds, cfg.negative_kind())?),
+        _ => None,
+    };
+    let (task, splits) = task_and_splits(ds, link.as_ref(), cfg, cfg.split())?;
+    Ok((task, splits, link))
 }
 
 /// The user's cache directory for derived tables of datasets that are not writable

@@ -105,6 +105,47 @@ pub fn average_precision(scores: &[f64], truth: &[bool]) -> Option<f64> {
     Some(ap)
 }
 
+/// Hits@K as OGB's link sets count it: the share of positives scoring above the K-th highest
+/// negative (1 when there are fewer than K negatives). `None` without positives.
+pub fn hits_at(pos: &[f64], neg: &[f64], k: usize) -> Option<f64> {
+    if pos.is_empty() {
+        return None;
+    }
+    if neg.len() < k || k == 0 {
+        return Some(1.0);
+    }
+    let mut n = neg.to_vec();
+    // The K-th highest: select instead of a full sort.
+    let (_, kth, _) = n.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    let t = *kth;
+    Some(pos.iter().filter(|&&p| p > t).count() as f64 / pos.len() as f64)
+}
+
+/// Mean reciprocal rank of each positive among its own negatives: positive `i` against
+/// `neg[i*r..(i+1)*r]` when `neg` holds `r` per positive, else against all of `neg`; ties
+/// count half (OGB's mean of the optimistic and pessimistic rank). `None` without positives.
+pub fn mrr(pos: &[f64], neg: &[f64]) -> Option<f64> {
+    if pos.is_empty() {
+        return None;
+    }
+    let r = if !neg.is_empty() && neg.len().is_multiple_of(pos.len()) {
+        neg.len() / pos.len()
+    } else {
+        0
+    };
+    let sum: f64 = pos
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            let own = if r > 0 { &neg[i * r..(i + 1) * r] } else { neg };
+            let above = own.iter().filter(|&&v| v > p).count() as f64;
+            let ties = own.iter().filter(|&&v| v == p).count() as f64;
+            1.0 / (1.0 + above + ties / 2.0)
+        })
+        .sum();
+    Some(sum / pos.len() as f64)
+}
+
 /// Mean of a per-column metric over the columns where it is defined (multi-label sets).
 pub fn mean_over_columns(
     scores: &[f64],
@@ -185,5 +226,23 @@ mod tests {
         assert!(close(m, 1.0), "{m}");
         let (mse, mae) = squared_and_absolute_error(&[1.0, 2.0], &[0.0, 4.0]);
         assert!(close(mse, 2.5) && close(mae, 1.5));
+    }
+
+    #[test]
+    fn hits_and_mrr_follow_ogb() {
+        // Negatives 0.9, 0.5, 0.1: the 2nd highest is 0.5, so Hits@2 counts positives above it.
+        let (pos, neg) = ([0.95, 0.6, 0.4], [0.9, 0.5, 0.1]);
+        assert!(close(hits_at(&pos, &neg, 2).unwrap(), 2.0 / 3.0));
+        assert!(close(hits_at(&pos, &neg, 1).unwrap(), 1.0 / 3.0));
+        assert!(
+            close(hits_at(&pos, &neg, 10).unwrap(), 1.0),
+            "fewer negatives than K"
+        );
+        assert!(hits_at(&[], &neg, 1).is_none());
+        // One negative each, and every positive beats its own: MRR 1.
+        assert!(close(mrr(&pos, &neg).unwrap(), (1.0 + 1.0 + 1.0) / 3.0));
+        // Against its own two negatives, a tie counts half a place.
+        let m = mrr(&[0.5, 0.2], &[0.9, 0.5, 0.1, 0.0]).unwrap();
+        assert!(close(m, (1.0 / 2.5 + 1.0) / 2.0), "{m}");
     }
 }

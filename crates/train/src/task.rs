@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use scalegnn_data::{Dataset, Labels};
+use scalegnn_loader::Prepared;
 use scalegnn_tensor::{Matrix, Tape, Var};
 
 use crate::scores::{self, mean_over_columns};
@@ -18,6 +19,24 @@ pub trait Task: Send + Sync {
     fn name(&self) -> &'static str;
     /// Output width the model must have.
     fn out_dim(&self) -> usize;
+    /// Width of a scored row (what `scores` and `predict` read): the model's output width,
+    /// or 1 where the task decodes rows into one score (link prediction).
+    fn score_dim(&self) -> usize {
+        self.out_dim()
+    }
+    /// What the loss and the scores read from the model's output `z` on batch `p`, one row
+    /// per scored item in order: the items' rows (`p.rows`, else the first rows).
+    fn output(&self, tape: &mut Tape, z: Var, p: &Prepared) -> Var {
+        match &p.rows {
+            Some(rows) => tape.gather_rows(z, rows.clone()),
+            None => z,
+        }
+    }
+    /// Mean loss of `out` (from `output`) on batch `p`: by default against the items'
+    /// targets; a batch that carries its own (drawn negatives) is scored against those.
+    fn batch_loss(&self, tape: &mut Tape, out: Var, p: &Prepared) -> Var {
+        self.loss(tape, out, &p.items)
+    }
     /// Mean loss of `out` (one row per item, in order) against the items' targets.
     fn loss(&self, tape: &mut Tape, out: Var, items: &[u32]) -> Var;
     /// Every metric of `out` (one row per item) the task computes, `loss` included.

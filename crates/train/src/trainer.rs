@@ -15,7 +15,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_loader::{Loader, LoaderError, Prepared, StageTimes};
 use scalegnn_nn::Model;
 use scalegnn_store::FeatureStore;
-use scalegnn_tensor::{Adam, Matrix, Tape, Var};
+use scalegnn_tensor::{Adam, Matrix, Tape};
 
 use crate::callbacks::Callback;
 use crate::scores::higher_is_better;
@@ -107,7 +107,7 @@ impl<'a> Evaluator<'a> {
     /// over all of them (no dropout).
     pub fn outputs(&self, model: &Model, sets: &[&[u32]]) -> Result<Vec<Matrix>, TrainError> {
         let all: Vec<u32> = sets.iter().flat_map(|s| s.iter().copied()).collect();
-        let cols = self.task.out_dim();
+        let cols = self.task.score_dim();
         let mut out = Matrix::zeros(all.len(), cols);
         let mut filled = 0usize;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
@@ -116,25 +116,18 @@ impl<'a> Evaluator<'a> {
         let res = self.loader.run(&all, 0xE7A1, &mut |p: &Prepared| {
             tape.reset(false);
             let z = model.forward(&mut tape, &p.x, &p.graph, &mut rng);
-            let v = tape.value(z);
+            let o = self.task.output(&mut tape, z, p);
+            let v = tape.value(o);
             let k = p.items.len();
-            match &p.rows {
-                Some(rows) => {
-                    for (r, &src) in rows.iter().enumerate() {
-                        out.row_mut(filled + r).copy_from_slice(v.row(src));
-                    }
-                }
-                None => out.data[filled * cols..(filled + k) * cols]
-                    .copy_from_slice(&v.data[..k * cols]),
-            }
-            filled += k;
-            tape.reset(false);
-            if filled > all.len() {
+            if filled + k > all.len() || v.rows < k || v.cols != cols {
                 failure = Some(TrainError::Config(
                     "a loader returned more rows than asked".into(),
                 ));
                 return Err(LoaderError::Stopped);
             }
+            out.data[filled * cols..(filled + k) * cols].copy_from_slice(&v.data[..k * cols]);
+            filled += k;
+            tape.reset(false);
             Ok(())
         });
         finish(res, failure)?;
@@ -263,12 +256,8 @@ impl Trainer<'_> {
         tape.reset(true);
         model.params.zero_grad();
         let out = model.forward_output(tape, &p.x, &p.graph, rng);
-        let pick = |tape: &mut Tape, z: Var| match &p.rows {
-            Some(rows) => tape.gather_rows(z, rows.clone()),
-            None => z,
-        };
-        let picked = pick(tape, out.out);
-        let loss = self.task.loss(tape, picked, &p.items);
+        let picked = self.task.output(tape, out.out, p);
+        let loss = self.task.batch_loss(tape, picked, p);
         let loss_v = tape.value(loss).data[0];
         // Regularisers a model records (SAGMM's load balance and diversity), and outputs it
         // asks to have scored by the task loss too (SAGMM's experts), with their weights.
@@ -277,8 +266,8 @@ impl Trainer<'_> {
             total = tape.add(total, a);
         }
         for (z, w) in out.aux_outputs {
-            let z = pick(tape, z);
-            let l = self.task.loss(tape, z, &p.items);
+            let z = self.task.output(tape, z, p);
+            let l = self.task.batch_loss(tape, z, p);
             let l = tape.scale(l, w);
             total = tape.add(total, l);
         }

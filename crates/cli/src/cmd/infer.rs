@@ -5,9 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use rand::SeedableRng;
-use scalegnn_loader::FullGraph;
+use std::sync::Arc;
+
+use scalegnn_data::export::{write_table, NodeKeys, TableFormat, Values};
+use scalegnn_loader::{FullGraph, LinkBatches, LinkSource, Loader, PairTable};
 use scalegnn_tensor::Tape;
-use scalegnn_train::{full_features, load_run, task_of, Checkpoint, Evaluator, Prediction, RunDir};
+use scalegnn_train::{
+    full_features, load_run, run_task, Checkpoint, Evaluator, Prediction, RunDir,
+};
 
 /// Arguments shared by `eval`, `predict` and `embed`.
 #[derive(clap::Args)]
@@ -32,6 +37,31 @@ pub struct Args {
     /// eval: one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// predict on a link prediction run: the node pairs to score, a `.npy` of node rows
+    /// `[pairs, 2]` or a CSV of two id columns (ids as given to ingest); writes each pair's
+    /// probability of being an edge (pair_scores.npy `[pairs]`, or CSV src,dst,score).
+    #[arg(long, value_name = "PAIRS")]
+    pub edges: Option<PathBuf>,
+}
+
+/// Arguments of `topk`.
+#[derive(clap::Args)]
+pub struct TopkArgs {
+    /// Run directory of a link prediction run.
+    pub run_dir: PathBuf,
+    /// Neighbours per query node.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Query nodes, comma-separated ids as given to ingest (default: every node).
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Option<Vec<String>>,
+    /// Dataset to use instead of the one the run trained on.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// Output: .npy (topk.npy `[queries, k]` node rows, beside it topk_scores.npy) or .csv
+    /// (query,rank,node,score with ids as given to ingest). Default RUN_DIR/topk.npy.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Which use of the checkpoint.
@@ -46,7 +76,7 @@ pub enum Mode {
 pub fn run(a: Args, mode: Mode) -> Result<()> {
     let (cfg, ds) = load_run(&a.run_dir, a.dataset.as_deref())
         .with_context(|| format!("opening run {}", a.run_dir.display()))?;
-    let (task, splits) = task_of(&ds, cfg.split())?;
+    let (task, splits, link) = run_task(&ds, &cfg)?;
     let (model, meta) = Checkpoint::load(
         &a.run_dir.join("checkpoint"),
         Some((ds.manifest.num_features as usize, task.out_dim())),
@@ -57,9 +87,28 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             task.name()
         );
     }
+    if link.is_some() && matches!(mode, Mode::Predict) && a.edges.is_none() {
+        anyhow::bail!(
+            "{} is a link prediction run: predict scores node pairs given with --edges \
+             PAIRS (.npy [pairs, 2] or CSV); `eval` reports its metrics, `embed` writes the \
+             node embeddings, `topk` the best-scored neighbours",
+            a.run_dir.display()
+        );
+    }
+    if a.edges.is_some() && (link.is_none() || !matches!(mode, Mode::Predict)) {
+        anyhow::bail!("--edges applies to predict on a link prediction run (train --task link)");
+    }
     let x = full_features(&ds, &cfg)?;
-    let loader = FullGraph::new(&ds.graph, x);
-    use scalegnn_data::export::{write_table, NodeKeys, TableFormat, Values};
+    // A link run's model saw the graph without its validation and test edges.
+    let graph = link.as_ref().map_or(&ds.graph, |l| &l.graph);
+    let loader = FullGraph::new(graph, x);
+    let link_loader = link
+        .as_ref()
+        .map(|l| LinkBatches::new(LinkSource::Full(&loader), l.pairs.clone(), None, usize::MAX));
+    let eval_loader: &dyn Loader = match &link_loader {
+        Some(l) => l,
+        None => &loader,
+    };
     let format = match (a.format.as_deref(), &a.out) {
         (Some("csv"), _) => TableFormat::Csv,
         (Some("parquet"), _) => TableFormat::Parquet,
@@ -92,7 +141,7 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
     };
     match mode {
         Mode::Eval => {
-            let ev = Evaluator::new(&loader, task.as_ref(), "acc");
+            let ev = Evaluator::new(eval_loader, task.as_ref(), "acc");
             let sets = [&splits.train[..], &splits.val[..], &splits.test[..]];
             let scores = ev.scores(&model, &sets)?;
             let names = ["train", "val", "test"];
@@ -121,7 +170,14 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
                         cfg.eval_fanouts()
                     );
                 }
-                let metrics: Vec<&str> = scores[0].iter().map(|(m, _)| *m).collect();
+                // Every metric some split has (a link run's training split holds positives
+                // only, so it has no ranking metrics); `-` marks one a split cannot define.
+                let mut metrics: Vec<&str> = Vec::new();
+                for m in scores.iter().flatten().map(|(m, _)| *m) {
+                    if !metrics.contains(&m) {
+                        metrics.push(m);
+                    }
+                }
                 print!("{:<8}", "split");
                 for m in &metrics {
                     print!("{m:>10}");
@@ -131,11 +187,45 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
                     print!("{split:<8}");
                     for m in &metrics {
                         let v = scalegnn_train::value(sc, m);
-                        print!("{v:>10.4}");
+                        if v.is_finite() {
+                            print!("{v:>10.4}");
+                        } else {
+                            print!("{:>10}", "-");
+                        }
                     }
                     println!();
                 }
             }
+        }
+        Mode::Predict if a.edges.is_some() => {
+            let path = a.edges.as_deref().unwrap_or(std::path::Path::new(""));
+            let node_keys = keys()?;
+            let pairs = scalegnn_data::link::read_pairs(path, &node_keys)
+                .with_context(|| format!("reading --edges {}", path.display()))?;
+            if format == TableFormat::Parquet {
+                anyhow::bail!("--format parquet: pair scores are written as npy or csv");
+            }
+            let mut table = PairTable::default();
+            let ids = table.push(&pairs, 0.0);
+            let pl = LinkBatches::new(LinkSource::Full(&loader), Arc::new(table), None, usize::MAX);
+            let ev = Evaluator::new(&pl, task.as_ref(), "roc_auc");
+            let outs = ev.outputs(&model, &[&ids])?;
+            let Prediction::Floats(p, _) = task.predict(&outs[0], true) else {
+                anyhow::bail!("{} gives no pair scores", task.name());
+            };
+            let out = out_path("pair_scores")?;
+            if format == TableFormat::Npy {
+                scalegnn_npy::write_array_atomic(&out, &[p.len()], &p)?;
+            } else {
+                let mut text = String::from("src,dst,score\n");
+                for (q, s) in pairs.iter().zip(&p) {
+                    let a = csv_field(&node_keys.key(q[0] as usize));
+                    let b = csv_field(&node_keys.key(q[1] as usize));
+                    text.push_str(&format!("{a},{b},{s}\n"));
+                }
+                scalegnn_npy::write_file_atomic(&out, text.as_bytes())?;
+            }
+            println!("wrote {} ({} pairs)", out.display(), p.len());
         }
         Mode::Predict => {
             let all: Vec<u32> = (0..ds.graph.num_nodes() as u32).collect();
@@ -200,5 +290,100 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             println!("wrote {} ([{}, {}])", out.display(), m.rows, m.cols);
         }
     }
+    Ok(())
+}
+
+/// A CSV field: quoted when it holds a separator, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Runs `topk`: the best-scored neighbours of query nodes by a link run's decoder.
+pub fn topk(a: TopkArgs) -> Result<()> {
+    let (cfg, ds) = load_run(&a.run_dir, a.dataset.as_deref())
+        .with_context(|| format!("opening run {}", a.run_dir.display()))?;
+    let (task, _, link) = run_task(&ds, &cfg)?;
+    let Some(link) = link else {
+        anyhow::bail!(
+            "{} is not a link prediction run (train --task link): topk ranks node pairs by a \
+             link decoder",
+            a.run_dir.display()
+        );
+    };
+    if a.k == 0 {
+        anyhow::bail!("--k: must be at least 1");
+    }
+    let (model, _) = Checkpoint::load(
+        &a.run_dir.join("checkpoint"),
+        Some((ds.manifest.num_features as usize, task.out_dim())),
+    )?;
+    let x = full_features(&ds, &cfg)?;
+    let loader = FullGraph::new(&link.graph, x);
+    let n = link.graph.num_nodes();
+    let keys = NodeKeys::of_dataset(&ds.dir, n)?;
+    let queries: Vec<u32> = match &a.nodes {
+        None => (0..n as u32).collect(),
+        Some(ids) => {
+            let index: std::collections::HashMap<String, u32> =
+                (0..n).map(|r| (keys.key(r), r as u32)).collect();
+            ids.iter()
+                .map(|id| {
+                    index.get(id.trim()).copied().with_context(|| {
+                        format!("--nodes: `{id}` is not a node id of the dataset ({n} nodes)")
+                    })
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+    let t0 = std::time::Instant::now();
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
+    let mut tape = Tape::new(false);
+    let z = model.forward(&mut tape, loader.features(), loader.graph(), &mut rng);
+    let z = tape.value(z).clone();
+    let t1 = std::time::Instant::now();
+    let (ids, scores) = scalegnn_train::link::top_k(&z, &queries, a.k);
+    let secs = t1.elapsed().as_secs_f64();
+    let k = ids.len() / queries.len().max(1);
+    let out = match &a.out {
+        Some(o) => o.clone(),
+        None => RunDir::open(&a.run_dir)?.file("topk.npy")?,
+    };
+    match TableFormat::from_path(&out) {
+        Some(TableFormat::Npy) | None => {
+            let rows: Vec<i64> = ids.iter().map(|&v| v as i64).collect();
+            scalegnn_npy::write_array_atomic(&out, &[queries.len(), k], &rows)?;
+            let sp = out.with_file_name(format!(
+                "{}_scores.npy",
+                out.file_stem()
+                    .map_or("topk".into(), |s| s.to_string_lossy())
+            ));
+            scalegnn_npy::write_array_atomic(&sp, &[queries.len(), k], &scores)?;
+        }
+        Some(TableFormat::Csv) => {
+            let mut text = String::from("query,rank,node,score\n");
+            for (qi, &q) in queries.iter().enumerate() {
+                let qk = csv_field(&keys.key(q as usize));
+                for r in 0..k {
+                    let j = qi * k + r;
+                    let node = csv_field(&keys.key(ids[j] as usize));
+                    text.push_str(&format!("{qk},{},{node},{}\n", r + 1, scores[j]));
+                }
+            }
+            scalegnn_npy::write_file_atomic(&out, text.as_bytes())?;
+        }
+        Some(TableFormat::Parquet) => anyhow::bail!("--out: topk writes .npy or .csv"),
+    }
+    println!(
+        "wrote {} ({} queries x {k}); embeddings {:.2} s, ranking {:.2} s ({:.0} queries/s over {n} nodes)",
+        out.display(),
+        queries.len(),
+        (t1 - t0).as_secs_f64(),
+        secs,
+        queries.len() as f64 / secs.max(1e-9)
+    );
     Ok(())
 }

@@ -92,6 +92,13 @@ pub fn render(i: &DatasetInfo) -> String {
             String::new()
         }
     );
+    if let Some(l) = &i.link_split {
+        let [tr, va, te] = l.fractions;
+        s += &format!(
+            "edge split  {tr}/{va}/{te} of {} undirected edges (seed {}, {} fixed negatives per positive; train --task link)\n",
+            l.pairs, l.seed, l.negatives_per_positive
+        );
+    }
     s += &format!(
         "in-degree   min {} / median {} / p99 {} / max {} (mean {:.2}, {} isolated)\n",
         i.degree_min, i.degree_median, i.degree_p99, i.degree_max, i.degree_mean, i.isolated_nodes

@@ -69,6 +69,10 @@ pub struct Args {
     /// Default: per-class:20,30 for npz, random:0.6,0.2 for csv/parquet with labels.
     #[arg(long)]
     pub split: Option<SplitSpec>,
+    /// Also split the edges for link prediction: TRAIN,VAL,TEST shares of the undirected
+    /// edges (e.g. 0.85,0.05,0.10), with fixed negatives, as `scalegnn split-edges` does.
+    #[arg(long, value_name = "TRAIN,VAL,TEST", value_parser = scalegnn_data::LinkSplitSpec::parse)]
+    pub link_split: Option<scalegnn_data::LinkSplitSpec>,
     /// Seed for degree capping and generated splits.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -355,6 +359,24 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     bars.finish();
+    let link_line = match a.link_split {
+        Some(spec) => {
+            let done = scalegnn_data::Dataset::open(&a.out, Default::default())
+                .map_err(anyhow::Error::from)
+                .and_then(|ds| super::split_edges::split_into(&ds, spec, a.seed));
+            match done {
+                Ok(line) => Some(line),
+                Err(e) => {
+                    if !out_existed {
+                        // All or nothing: the dataset this command created goes too.
+                        let _ = std::fs::remove_dir_all(&a.out);
+                    }
+                    return Err(e.context(format!("--link-split {}", a.out.display())));
+                }
+            }
+        }
+        None => None,
+    };
     if let Some(st) = &m.ingest {
         for w in &st.warnings {
             eprintln!("warning: {w}");
@@ -402,6 +424,9 @@ pub fn run(a: Args) -> Result<()> {
             .unwrap_or_default(),
         t0.elapsed().as_secs_f64()
     );
+    if let Some(l) = link_line {
+        println!("{l}");
+    }
     // indptr u64 per node + column u32 and value f32 per non-zero, against 4 B per cell.
     let (sparse_bytes, dense_bytes) = (8 * (m.num_nodes + 1) + 8 * nnz, 4 * cells);
     let density = 100.0 * nnz as f64 / cells.max(1) as f64;

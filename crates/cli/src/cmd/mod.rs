@@ -5,6 +5,7 @@ pub mod infer;
 pub mod info;
 pub mod ingest;
 pub mod profile;
+pub mod split_edges;
 pub mod store;
 pub mod synth;
 pub mod train;

@@ -83,6 +83,9 @@ pub fn run(a: Args) -> Result<()> {
     if run.loader_kind() != LoaderKind::Neighbor {
         bail!("profile measures mini-batch pipelines; set loader = \"neighbor\"");
     }
+    if run.task.as_deref() == Some("link") {
+        bail!("--task link: profile measures node mini-batches; link batches are not profiled yet");
+    }
     let setup = Setup::new(&run, !a.no_verify)?;
     for n in &setup.notes {
         eprintln!("note: {n}");

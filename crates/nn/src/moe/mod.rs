@@ -102,13 +102,16 @@ pub struct MoeConfig {
     pub pretrain_share: f32,
     /// Pretraining epochs (0: half the run's epochs).
     pub pretrain_epochs: usize,
+    /// The head starts random instead of at zero: link prediction decodes pairs of outputs
+    /// by a dot product, and from a zero head every pair scores 0 with zero gradient.
+    pub random_head: bool,
 }
 
 impl Default for MoeConfig {
     fn default() -> Self {
         MoeConfig {
             pool: expert::default_pool(),
-            experts: 8,
+            experts: expert::POOL.len(),
             identical: false,
             gate: GateKind::Taag,
             threshold: 0.5,
@@ -127,6 +130,7 @@ impl Default for MoeConfig {
             pretrain: false,
             pretrain_share: 0.5,
             pretrain_epochs: 0,
+            random_head: false,
         }
     }
 }
@@ -258,7 +262,14 @@ impl Sagmm {
         // 0.01 within two epochs, the mixture output vanished and the loss sat at ln 8 for 60
         // epochs (val 15 %); from zero the gate first sees useful gradients (val 89 % at 22).
         let head = (
-            params.add("head.weight", Matrix::zeros(cfg.hidden, cfg.out_dim)),
+            params.add(
+                "head.weight",
+                if m.random_head {
+                    Matrix::glorot(cfg.hidden, cfg.out_dim, rng)
+                } else {
+                    Matrix::zeros(cfg.hidden, cfg.out_dim)
+                },
+            ),
             params.add("head.bias", Matrix::zeros(1, cfg.out_dim)),
         );
         let active = (0..e).map(|i| !m.pruned.contains(&i)).collect();

@@ -208,6 +208,32 @@ impl Backward for MulBack {
     }
 }
 
+struct RowDotBack {
+    a: Var,
+    b: Var,
+}
+
+impl Backward for RowDotBack {
+    fn backward(&self, _out: Var, g: &Matrix, cx: &mut Ctx<'_>) {
+        // d(a_i · b_i)/da_i = b_i; `a` and `b` may be one var (the terms then add).
+        for (v, other) in [(self.a, self.b), (self.b, self.a)] {
+            if cx.needs(v) {
+                let o = cx.value(other);
+                let gx = cx.grad(v);
+                let c = gx.cols.max(1);
+                gx.data
+                    .par_chunks_mut(c)
+                    .zip(o.data.par_chunks(c).zip(g.data.par_iter()))
+                    .for_each(|(d, (o, s))| {
+                        for (d, o) in d.iter_mut().zip(o) {
+                            *d += s * o;
+                        }
+                    });
+            }
+        }
+    }
+}
+
 struct SplitBack {
     x: Var,
     off: usize,
@@ -303,6 +329,25 @@ impl Tape {
             .for_each(|(o, (x, y))| *o = x * y);
         let ng = self.needs(a) || self.needs(b);
         self.push_custom(Box::new(MulBack { a, b }), out, ng)
+    }
+
+    /// Row-wise dot products `out[i] = a_i · b_i` (same shapes), as `[rows, 1]`: the dot
+    /// decoder of link prediction, without the `[rows, cols]` product `mul` would keep.
+    pub fn row_dot(&mut self, a: Var, b: Var) -> Var {
+        let (av, bv) = (&self.nodes[a.0].value, &self.nodes[b.0].value);
+        assert_eq!(
+            (av.rows, av.cols),
+            (bv.rows, bv.cols),
+            "row_dot: shapes differ"
+        );
+        let c = av.cols.max(1);
+        let mut out = self.pool.take(av.rows, 1, false);
+        out.data
+            .par_iter_mut()
+            .zip(av.data.par_chunks(c).zip(bv.data.par_chunks(c)))
+            .for_each(|(o, (x, y))| *o = x.iter().zip(y).map(|(p, q)| p * q).sum());
+        let ng = self.needs(a) || self.needs(b);
+        self.push_custom(Box::new(RowDotBack { a, b }), out, ng)
     }
 
     /// Splits `x` into consecutive column blocks of the given widths (summing to `cols`).

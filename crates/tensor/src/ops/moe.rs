@@ -1,6 +1,6 @@
 //! Mixture-of-experts ops (SAGMM): global linear attention for the gate, the learnable
 //! threshold with its straight-through gradient, the weighted mixture of expert outputs and
-//! the two auxiliary losses (load balance, gate diversity). E (experts) is small (≤ 8), so
+//! the two auxiliary losses (load balance, gate diversity). E (experts) is small (≤ 9 by default), so
 //! every `[n, E]` op is one pass over rows; reductions accumulate in f64.
 // The per-row loops index several E-wide arrays (gate row, selection, threshold) by expert.
 #![allow(clippy::needless_range_loop)]

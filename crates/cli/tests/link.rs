@@ -1,0 +1,315 @@
+//! Link prediction as a user meets it (issue 14): `split-edges` holds edges out and records
+//! the split, `train --task link` learns (full batch and on sampled batches) and `eval`
+//! reproduces its figures, and bad input is refused with nothing written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scalegnn"))
+        .args(args)
+        .output()
+        .expect("spawn scalegnn")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "failed: {}", stderr(o));
+}
+
+fn fails(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for n in needles {
+        assert!(err.contains(n), "error should mention {n:?}: {err}");
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn tiny(root: &Path) -> PathBuf {
+    let out = root.join("tiny");
+    ok(&run(&[
+        "synth",
+        "--preset",
+        "tiny",
+        "--seed",
+        "1",
+        "--out",
+        p(&out),
+    ]));
+    out
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn test_auc(run_dir: &Path) -> f64 {
+    let s = json(&run_dir.join("summary.json"));
+    s["test_mean"].as_f64().unwrap()
+}
+
+#[test]
+fn split_edges_then_link_training_learns_and_eval_reproduces_it() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path());
+    ok(&run(&["split-edges", p(&ds), "--seed", "3"]));
+    let m = json(&ds.join("manifest.json"));
+    assert_eq!(m["link_split"]["seed"], 3);
+    for f in [
+        "link_train_pos.npy",
+        "link_val_pos.npy",
+        "link_val_neg.npy",
+        "link_test_pos.npy",
+        "link_test_neg.npy",
+    ] {
+        assert!(m["files"][f]["xxh3"].is_string(), "{f} not checksummed");
+    }
+    // The dataset still verifies: every new file is in the manifest.
+    ok(&run(&["info", p(&ds)]));
+
+    let out = root.path().join("gcn");
+    let common = [
+        "--task",
+        "link",
+        "--hidden",
+        "32",
+        "--dropout",
+        "0",
+        "--weight-decay",
+        "0",
+    ];
+    let mut args = vec!["train", p(&ds), "--epochs", "60", "--out", p(&out)];
+    args.extend(common);
+    ok(&run(&args));
+    let auc = test_auc(&out);
+    // Chance is 0.5; the communities of the synthetic graph make links predictable.
+    assert!(auc > 0.62, "test ROC-AUC {auc}");
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("task = \"link\""), "{cfg}");
+
+    // eval reloads the checkpoint on the same message-passing graph: the same test figure.
+    let e = run(&["eval", p(&out), "--json"]);
+    ok(&e);
+    let v: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    let again = v["test_roc_auc"].as_f64().unwrap();
+    assert!((again - auc).abs() < 1e-6, "eval {again} vs train {auc}");
+    for k in ["test_ap", "test_mrr", "test_hits@20", "val_hits@100"] {
+        assert!(v[k].as_f64().is_some(), "eval lacks {k}: {v}");
+    }
+    // predict on a link run needs the pairs; with them it scores held-out positives above
+    // the fixed negatives, the same from .npy rows and from CSV ids.
+    fails(
+        &run(&["predict", p(&out)]),
+        &["link prediction run", "--edges"],
+    );
+    let read = |name: &str| {
+        scalegnn_npy::read_array::<i64>(&ds.join(name))
+            .unwrap()
+            .to_vec()
+    };
+    let (pos, neg) = (read("link_test_pos.npy"), read("link_test_neg.npy"));
+    let pairs: Vec<i64> = pos[..200].iter().chain(&neg[..200]).copied().collect();
+    let pairs_npy = root.path().join("pairs.npy");
+    scalegnn_npy::write_array(&pairs_npy, &[200, 2], &pairs).unwrap();
+    ok(&run(&["predict", p(&out), "--edges", p(&pairs_npy)]));
+    let sc = scalegnn_npy::read_array::<f32>(&out.join("pair_scores.npy"))
+        .unwrap()
+        .to_vec();
+    assert_eq!(sc.len(), 200);
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    assert!(
+        mean(&sc[..100]) > mean(&sc[100..]) + 0.02,
+        "{} vs {}",
+        mean(&sc[..100]),
+        mean(&sc[100..])
+    );
+    let mut csv = String::from("src,dst\n");
+    for q in pairs.chunks(2).take(3) {
+        csv.push_str(&format!("{},{}\n", q[0], q[1]));
+    }
+    let pairs_csv = root.path().join("pairs.csv");
+    std::fs::write(&pairs_csv, csv).unwrap();
+    let scores_csv = root.path().join("scores.csv");
+    ok(&run(&[
+        "predict",
+        p(&out),
+        "--edges",
+        p(&pairs_csv),
+        "--out",
+        p(&scores_csv),
+    ]));
+    let text = std::fs::read_to_string(&scores_csv).unwrap();
+    let first: f32 = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((first - sc[0]).abs() < 1e-5, "{first} vs {}", sc[0]);
+    // Ids out of range and the wrong shape are errors naming the file; nothing is written.
+    std::fs::write(&pairs_csv, "0,1\n0,99999\n").unwrap();
+    fails(
+        &run(&[
+            "predict",
+            p(&out),
+            "--edges",
+            p(&pairs_csv),
+            "--out",
+            p(&root.path().join("x.csv")),
+        ]),
+        &["pairs.csv", "line 2"],
+    );
+    scalegnn_npy::write_array(&pairs_npy, &[2, 3], &[0i64, 1, 2, 3, 4, 5]).unwrap();
+    fails(
+        &run(&[
+            "predict",
+            p(&out),
+            "--edges",
+            p(&pairs_npy),
+            "--out",
+            p(&root.path().join("y.npy")),
+        ]),
+        &["pairs.npy", "[pairs, 2]"],
+    );
+    assert!(!root.path().join("x.csv").exists() && !root.path().join("y.npy").exists());
+
+    // topk: each query's best k by the decoder, best first, never the node itself.
+    let tk = root.path().join("tk.npy");
+    ok(&run(&[
+        "topk",
+        p(&out),
+        "--k",
+        "4",
+        "--nodes",
+        "0,5",
+        "--out",
+        p(&tk),
+    ]));
+    let ids = scalegnn_npy::read_array::<i64>(&tk).unwrap();
+    assert_eq!(ids.shape(), &[2, 4]);
+    assert!(!ids[..4].contains(&0) && !ids[4..].contains(&5));
+    let ts = scalegnn_npy::read_array::<f32>(&root.path().join("tk_scores.npy")).unwrap();
+    assert!(ts[..4].windows(2).all(|w| w[0] >= w[1]), "{:?}", &ts[..4]);
+    fails(
+        &run(&["topk", p(&out), "--nodes", "0,abc"]),
+        &["--nodes", "abc"],
+    );
+
+    // Sampled batches (the endpoints' neighbourhoods), degree-biased negatives, two each.
+    let out = root.path().join("sage");
+    ok(&run(&[
+        "train",
+        p(&ds),
+        "--task",
+        "link",
+        "--model",
+        "gcn",
+        "--loader",
+        "neighbor",
+        "--fanouts",
+        "10,5",
+        "--batch-size",
+        "1024",
+        "--negative-sampling",
+        "degree",
+        "--negatives",
+        "2",
+        "--epochs",
+        "8",
+        "--out",
+        p(&out),
+    ]));
+    let auc = test_auc(&out);
+    assert!(auc > 0.65, "sampled test ROC-AUC {auc}");
+}
+
+#[test]
+fn bad_link_input_is_refused_and_nothing_is_written() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path());
+    let before = std::fs::read(ds.join("manifest.json")).unwrap();
+    let no_link_files = |ds: &Path| {
+        std::fs::read_dir(ds).unwrap().all(|e| {
+            !e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("link_")
+        })
+    };
+    // Fractions that sum above 1, the wrong count, not numbers.
+    for (bad, needle) in [
+        ("0.9,0.1,0.1", "sum"),
+        ("0.8,0.2", "three fractions"),
+        ("0.8,x,0.1", "not a number"),
+    ] {
+        fails(
+            &run(&["split-edges", p(&ds), "--link-split", bad]),
+            &["--link-split", needle],
+        );
+    }
+    assert!(no_link_files(&ds));
+    assert_eq!(std::fs::read(ds.join("manifest.json")).unwrap(), before);
+    // A link task on a dataset without an edge split.
+    fails(
+        &run(&[
+            "train",
+            p(&ds),
+            "--task",
+            "link",
+            "--out",
+            p(&root.path().join("r")),
+        ]),
+        &["edge split", "split-edges"],
+    );
+    assert!(!root.path().join("r").exists());
+    fails(
+        &run(&["train", p(&ds), "--task", "edges"]),
+        &["task", "unknown task"],
+    );
+    // A graph with too few edges to split.
+    let csv = root.path().join("e.csv");
+    std::fs::write(&csv, "0,1\n1,2\n").unwrap();
+    let small = root.path().join("small");
+    ok(&run(&[
+        "ingest",
+        "--format",
+        "csv",
+        p(&csv),
+        "--out",
+        p(&small),
+    ]));
+    fails(&run(&["split-edges", p(&small)]), &["too few"]);
+    assert!(no_link_files(&small));
+    // The same through ingest: the dataset it would have created is not left behind.
+    let small2 = root.path().join("small2");
+    fails(
+        &run(&[
+            "ingest",
+            "--format",
+            "csv",
+            p(&csv),
+            "--out",
+            p(&small2),
+            "--link-split",
+            "0.85,0.05,0.10",
+        ]),
+        &["too few"],
+    );
+    assert!(!small2.exists());
+    // A second split needs --force.
+    ok(&run(&["split-edges", p(&ds)]));
+    fails(&run(&["split-edges", p(&ds)]), &["already has", "--force"]);
+    ok(&run(&["split-edges", p(&ds), "--force", "--seed", "9"]));
+    assert_eq!(json(&ds.join("manifest.json"))["link_split"]["seed"], 9);
+}
