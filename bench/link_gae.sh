@@ -9,7 +9,8 @@
 #      hidden 32, dropout 0, no weight decay, lr 0.01, 200 epochs, raw features),
 #      TUNE (default 0): when N > 0, each model's lr, weight decay, dropout and hidden width
 #      are first chosen by `train --tune N` on the validation pairs of the seed-0 split (the
-#      defaults, then a seeded random search; FLAGS as the base), and used for every seed.
+#      defaults, then a seeded random search; FLAGS as the base, default 200 epochs, raw
+#      features), and used for every seed.
 #      WORK (default /tmp/scalegnn-link), SHARED (default ../shared),
 #      BIN (default: target/release/scalegnn, built first).
 # Prints one JSON line per (graph, model).
@@ -19,7 +20,12 @@ WORK=${WORK:-/tmp/scalegnn-link}
 SHARED=${SHARED:-../shared}
 SEEDS=${SEEDS:-10}
 MODELS=${MODELS:-gcn sage gat}
-FLAGS=${FLAGS:---hidden 32 --dropout 0 --weight-decay 0 --lr 0.01 --epochs 200 --normalize-features false}
+# The search chooses the four knobs itself, so a tuned bench's base recipe leaves them out.
+if [ "${TUNE:-0}" -gt 0 ]; then
+  FLAGS=${FLAGS:---epochs 200 --normalize-features false}
+else
+  FLAGS=${FLAGS:---hidden 32 --dropout 0 --weight-decay 0 --lr 0.01 --epochs 200 --normalize-features false}
+fi
 GRAPHS=("$@")
 [ ${#GRAPHS[@]} -gt 0 ] || GRAPHS=(cora citeseer)
 if [ -z "${BIN:-}" ]; then
@@ -39,11 +45,15 @@ for G in "${GRAPHS[@]}"; do
       "$BIN" split-edges "$DS" --seed 0 --force > /dev/null
       "$BIN" train "$DS" --task link --model "$M" "${RECIPE[@]}" --tune "$TUNE" --runs 1 \
         --out "$WORK/tune-$G-$M" --force > "$WORK/log-tune-$G-$M.txt" 2>&1
-      read -r -a CHOSEN <<< "$(python3 -c '
+      CHOSEN_TEXT=$(python3 - "$WORK/tune-$G-$M/tune.json" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
 v = t["trials"][t["chosen"]]["values"]
-print(" ".join(f"--{k.replace("_", "-")} {x}" for k, x in v.items()))' "$WORK/tune-$G-$M/tune.json")"
+print(" ".join("--%s %s" % (k.replace("_", "-"), x) for k, x in v.items()))
+PY
+)
+      read -r -a CHOSEN <<< "$CHOSEN_TEXT"
+      [ ${#CHOSEN[@]} -gt 0 ] || { echo "no knobs chosen in $WORK/tune-$G-$M" >&2; exit 1; }
     fi
     for S in $(seq 0 $((SEEDS - 1))); do
       "$BIN" split-edges "$DS" --seed "$S" --force > /dev/null

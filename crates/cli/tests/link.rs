@@ -206,6 +206,36 @@ fn split_edges_then_link_training_learns_and_eval_reproduces_it() {
         &["--nodes", "abc"],
     );
 
+    // The Hadamard + MLP decoder: its parameters train, are saved and reload with the model.
+    let mlp = root.path().join("mlp");
+    let mut args = vec![
+        "train",
+        p(&ds),
+        "--epochs",
+        "30",
+        "--decoder",
+        "mlp",
+        "--out",
+        p(&mlp),
+    ];
+    args.extend(common);
+    ok(&run(&args));
+    let params = |d: &Path| {
+        json(&d.join("summary.json"))["num_params"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(params(&mlp) - params(&out), (32 * 32 + 32 + 32 + 1) as f64);
+    let e = run(&["eval", p(&mlp), "--json"]);
+    ok(&e);
+    let v: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    let (a, b) = (v["test_roc_auc"].as_f64().unwrap(), test_auc(&mlp));
+    assert!((a - b).abs() < 1e-6 && b > 0.6, "eval {a} vs train {b}");
+    fails(
+        &run(&["train", p(&ds), "--task", "node", "--decoder", "mlp"]),
+        &["decoder", "--task link"],
+    );
+
     // Sampled batches (the endpoints' neighbourhoods), degree-biased negatives, two each.
     let out = root.path().join("sage");
     ok(&run(&[

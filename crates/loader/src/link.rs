@@ -59,6 +59,8 @@ pub struct LinkBatches<'a> {
     negatives: Option<(&'a NegativeSampler, usize)>,
     /// Pairs per batch (ignored on the whole graph: one batch).
     batch_size: usize,
+    /// Sampled training batches leave their positive pairs' edges out of their blocks.
+    exclude_targets: bool,
 }
 
 impl<'a> LinkBatches<'a> {
@@ -75,7 +77,14 @@ impl<'a> LinkBatches<'a> {
             pairs,
             negatives,
             batch_size: batch_size.max(1),
+            exclude_targets: false,
         }
+    }
+
+    /// Sampled training batches leave the edges they are scored on out of their blocks.
+    pub fn excluding_targets(mut self, yes: bool) -> Self {
+        self.exclude_targets = yes;
+        self
     }
 
     /// Sources, destinations and targets a batch of pair ids scores (drawn negatives last).
@@ -142,6 +151,14 @@ impl Loader for LinkBatches<'_> {
                 let make = |chunk: &[u32], k: usize, recycled: Option<Matrix>| {
                     let s = seed ^ ((k as u64) << 1);
                     let (src, dst, y) = self.scored(chunk, s)?;
+                    let targets: Vec<[u32; 2]> = if self.exclude_targets {
+                        (0..chunk.len())
+                            .filter(|&i| y[i] > 0.5)
+                            .map(|i| [src[i], dst[i]])
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     let (mut p, at) = sampled.prepare(
                         SeedInput::Edges {
                             src: &src,
@@ -149,6 +166,7 @@ impl Loader for LinkBatches<'_> {
                         },
                         s,
                         recycled,
+                        &targets,
                     )?;
                     let at = at.ok_or_else(|| {
                         LoaderError::Sample("the sampler returned no edge positions".into())

@@ -77,18 +77,21 @@ impl<'a> Sampled<'a> {
 
     /// Samples the batch of `input`, gathers its features into a recycled buffer and builds
     /// the propagation matrices the model will ask for. Its items are the seed nodes; for
-    /// edge input, `Batch::edges` (returned beside) says where each endpoint is.
+    /// edge input, `Batch::edges` (returned beside) says where each endpoint is. The edges
+    /// between the endpoints of `exclude` are left out of the blocks.
     pub fn prepare(
         &self,
         input: SeedInput<'_>,
         seed: u64,
         recycled: Option<Matrix>,
+        exclude: &[[u32; 2]],
     ) -> Result<(Prepared<'a>, Option<EdgeSeeds>), LoaderError> {
         let t0 = Instant::now();
         let mut batch = self
             .sampler
             .sample_input(input, seed)
             .map_err(|e| LoaderError::Sample(e.to_string()))?;
+        batch.remove_pairs(exclude);
         let seeds_at = batch.edges.take();
         let t1 = Instant::now();
         let (n, dim) = (batch.nodes.len(), self.store.dim());
@@ -190,7 +193,7 @@ impl Loader for Sampled<'_> {
     ) -> Result<StageTimes, LoaderError> {
         let make = |chunk: &[u32], k: usize, recycled: Option<Matrix>| {
             let s = seed ^ ((k as u64) << 1);
-            Ok(self.prepare(SeedInput::Nodes(chunk), s, recycled)?.0)
+            Ok(self.prepare(SeedInput::Nodes(chunk), s, recycled, &[])?.0)
         };
         self.run_chunks(items, self.batch_size, &make, step)
     }

@@ -3,7 +3,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_tensor::{ParamStore, Tape, Var};
+use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::registry::{Knob, ModelKind};
 use crate::{Features, GraphCtx};
@@ -42,6 +42,9 @@ pub struct ModelConfig {
     pub batch_norm: bool,
     /// SAGMM's knobs (ignored by the other models).
     pub moe: crate::moe::MoeConfig,
+    /// Link prediction's Hadamard + MLP pair decoder (`decoder.*` parameters): a pair scores
+    /// `w2ᵀ relu(W1 (a ∘ b) + b1) + b2` instead of the dot product `a · b`.
+    pub mlp_decoder: bool,
 }
 
 impl ModelConfig {
@@ -68,6 +71,7 @@ impl ModelConfig {
             hops: 2,
             batch_norm: false,
             moe: crate::moe::MoeConfig::default(),
+            mlp_decoder: false,
         }
     }
 }
@@ -291,6 +295,8 @@ pub struct Model {
     pub config: ModelConfig,
     pub params: ParamStore,
     arch: Box<dyn Architecture>,
+    /// The pair decoder's parameters (W1, b1, w2, b2), with `mlp_decoder`.
+    decoder: Option<[usize; 4]>,
 }
 
 impl std::fmt::Debug for Model {
@@ -345,11 +351,40 @@ impl Model {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut params = ParamStore::default();
         let arch = (config.kind.spec().build)(&config, &mut params, &mut rng);
+        // Added after the architecture, so a model without it draws the same weights.
+        let decoder = config.mlp_decoder.then(|| {
+            let d = config.out_dim;
+            [
+                params.add("decoder.w1", Matrix::glorot(d, d, &mut rng)),
+                params.add("decoder.b1", Matrix::zeros(1, d)),
+                params.add("decoder.w2", Matrix::glorot(d, 1, &mut rng)),
+                params.add("decoder.b2", Matrix::zeros(1, 1)),
+            ]
+        });
         Ok(Model {
             config,
             params,
             arch,
+            decoder,
         })
+    }
+
+    /// Scores of node pairs from their output rows `a` and `b` (`[m, out_dim]` each), as
+    /// logits `[m, 1]`: the dot product, or the Hadamard + MLP decoder.
+    pub fn score_pairs(&self, tape: &mut Tape, a: Var, b: Var) -> Var {
+        match self.decoder {
+            None => tape.row_dot(a, b),
+            Some([w1, b1, w2, b2]) => {
+                let h = tape.mul(a, b);
+                let (w1, b1) = (tape.param(&self.params, w1), tape.param(&self.params, b1));
+                let h = tape.matmul(h, w1);
+                let h = tape.add_bias(h, b1);
+                let h = tape.relu(h);
+                let (w2, b2) = (tape.param(&self.params, w2), tape.param(&self.params, b2));
+                let s = tape.matmul(h, w2);
+                tape.add_bias(s, b2)
+            }
+        }
     }
 
     /// The training pass: logits `[n, out_dim]` and the model's auxiliary terms.
@@ -530,7 +565,6 @@ mod tests {
 
     use super::*;
     use scalegnn_graph::CsrBuilder;
-    use scalegnn_tensor::Matrix;
 
     #[test]
     fn unknown_model_and_bad_shapes_are_errors() {

@@ -111,6 +111,71 @@ pub struct EdgeSeeds {
 }
 
 impl Batch {
+    /// Removes the edges between the endpoints of `pairs` (global ids, either direction)
+    /// from every block, as if the graph did not have them: link prediction's training
+    /// batches leave out the edges they are scored on, so a model cannot read a target edge
+    /// off its own neighbourhood (DGL's `exclude="reverse_id"`). Rows keep an unbiased
+    /// scale: `d'/s'` with the in-degree and the sampled count both without those edges.
+    pub fn remove_pairs(&mut self, pairs: &[[u32; 2]]) {
+        use std::collections::{HashMap, HashSet};
+        if pairs.is_empty() {
+            return;
+        }
+        let key = |a: u32, b: u32| ((a.min(b) as u64) << 32) | a.max(b) as u64;
+        let set: HashSet<u64> = pairs.iter().map(|p| key(p[0], p[1])).collect();
+        // Target edges at each endpoint: what its in-degree loses.
+        let mut lost: HashMap<u32, u32> = HashMap::new();
+        for &k in &set {
+            let (a, b) = ((k >> 32) as u32, k as u32);
+            if a != b {
+                *lost.entry(a).or_default() += 1;
+                *lost.entry(b).or_default() += 1;
+            }
+        }
+        let nodes = &self.nodes;
+        for block in &mut self.blocks {
+            let mut indptr = Vec::with_capacity(block.indptr.len());
+            let mut indices = Vec::with_capacity(block.indices.len());
+            indptr.push(0);
+            for i in 0..block.num_dst {
+                let gi = nodes[i];
+                let row = &block.indices[block.indptr[i]..block.indptr[i + 1]];
+                let s = row.len();
+                // Only a pair's endpoints have a pair's edge in their row: one lookup per row
+                // for the others instead of one per edge.
+                let Some(&l) = lost.get(&gi) else {
+                    indices.extend_from_slice(row);
+                    indptr.push(indices.len());
+                    continue;
+                };
+                indices.extend(
+                    row.iter()
+                        .copied()
+                        .filter(|&j| !set.contains(&key(gi, nodes[j as usize]))),
+                );
+                indptr.push(indices.len());
+                let kept = indices.len() - indptr[i];
+                {
+                    let d = self.degree.get(i).copied().unwrap_or(s as u32);
+                    let d2 = d.saturating_sub(l);
+                    block.scale[i] = if kept == 0 || kept as u32 >= d2 {
+                        1.0
+                    } else {
+                        d2 as f32 / kept as f32
+                    };
+                }
+            }
+            block.indptr = indptr;
+            block.indices = indices;
+            block.csc = std::sync::OnceLock::new();
+        }
+        for (i, d) in self.degree.iter_mut().enumerate() {
+            if let Some(l) = lost.get(&nodes[i]) {
+                *d = d.saturating_sub(*l);
+            }
+        }
+    }
+
     /// Number of sampled edges: PyG's `edge_index.size(1)` for the same mini-batch (the input
     /// block holds every sampled edge, since each node's draw is reused by every layer).
     pub fn num_edges(&self) -> usize {

@@ -548,4 +548,37 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn removed_pairs_leave_every_block_and_rescale_their_rows() {
+        let g = star();
+        for fanouts in [vec![-1, -1], vec![4, 4]] {
+            let s = NeighborSampler::new(&g, &fanouts).unwrap();
+            let (src, dst) = ([0u32, 3], [1u32, 7]);
+            let mut b = s.sample_input(SeedInput::Edges { src: &src, dst: &dst }, 5).unwrap();
+            let before = b.clone();
+            b.remove_pairs(&[[0, 1]]);
+            for (blk, old) in b.blocks.iter().zip(&before.blocks) {
+                for i in 0..blk.num_dst {
+                    let gi = b.nodes[i];
+                    let row: Vec<u32> = blk.row(i).iter().map(|&j| b.nodes[j as usize]).collect();
+                    let was: Vec<u32> = old.row(i).iter().map(|&j| b.nodes[j as usize]).collect();
+                    assert!(!(gi == 0 && row.contains(&1)) && !(gi == 1 && row.contains(&0)));
+                    // Only the pair's edge goes; the rest of the row stays.
+                    let want: Vec<u32> = was
+                        .iter()
+                        .copied()
+                        .filter(|&v| !((gi == 0 && v == 1) || (gi == 1 && v == 0)))
+                        .collect();
+                    assert_eq!(row, want);
+                    if gi == 0 {
+                        // Node 0 has 10 in-neighbours, 9 without node 1.
+                        let want = if fanouts[0] == -1 { 1.0 } else { 9.0 / row.len() as f32 };
+                        assert!((blk.scale[i] - want).abs() < 1e-6, "{} {want}", blk.scale[i]);
+                    }
+                }
+            }
+            assert_eq!(b.degree[b.nodes.iter().position(|&v| v == 0).unwrap()], 9);
+        }
+    }
 }

@@ -112,6 +112,20 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// Link prediction: the pair decoder, dot (the dot product of the two embeddings,
+    /// default) or mlp (their Hadamard product through a two-layer MLP).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<String>,
+    /// Link prediction on sampled batches: leave each training batch's positive edges out of
+    /// its sampled blocks (default true), so a pair's own edge is not among its messages.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "exclude-targets"
+    )]
+    pub exclude_targets: Option<bool>,
     /// Link prediction: negatives drawn per training positive (default 1).
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -494,6 +508,8 @@ impl RunConfig {
             select,
             metric,
             task,
+            decoder,
+            exclude_targets,
             negatives,
             negative_sampling,
             seed,
@@ -555,6 +571,10 @@ impl RunConfig {
     }
     fn kind(&self) -> ModelKind {
         self.model_kind().unwrap_or(ModelKind::DEFAULT)
+    }
+    /// Link prediction: sampled training batches leave their target edges out.
+    pub fn exclude_targets(&self) -> bool {
+        self.exclude_targets.unwrap_or(true)
     }
     /// Link prediction: training negatives per positive.
     pub fn negatives(&self) -> usize {
@@ -741,6 +761,7 @@ impl RunConfig {
             hops: self.hops(),
             batch_norm: self.batch_norm(),
             moe: self.moe(),
+            mlp_decoder: self.decoder.as_deref() == Some("mlp"),
             ..ModelConfig::new(
                 self.kind(),
                 in_dim,
@@ -791,6 +812,11 @@ impl RunConfig {
         if let Some(t) = &self.task {
             if !matches!(t.as_str(), "node" | "link") {
                 return Err(bad("task", format!("unknown task `{t}` (node, link)")));
+            }
+        }
+        if let Some(d) = &self.decoder {
+            if !matches!(d.as_str(), "dot" | "mlp") {
+                return Err(bad("decoder", format!("unknown decoder `{d}` (dot, mlp)")));
             }
         }
         if let Some(n) = &self.negative_sampling {
@@ -1136,6 +1162,8 @@ const ALL_KEYS: &[&str] = &[
     "select",
     "metric",
     "task",
+    "decoder",
+    "exclude_targets",
     "negatives",
     "negative_sampling",
     "seed",
@@ -1237,6 +1265,7 @@ mod tests {
             ("task = \"edges\"", "task"),
             ("negatives = 0", "negatives"),
             ("negative_sampling = \"zipf\"", "negative_sampling"),
+            ("decoder = \"bilinear\"", "decoder"),
             ("model = \"sagmm\"\npretrain_share = 0.3", "pretrain_share"),
             ("select = \"val_f1\"", "select"),
         ] {

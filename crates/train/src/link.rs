@@ -7,6 +7,7 @@ use std::sync::Arc;
 use scalegnn_data::{Dataset, LinkSplit};
 use scalegnn_graph::Csr;
 use scalegnn_loader::{PairTable, Prepared};
+use scalegnn_nn::Model;
 use scalegnn_sample::{NegativeKind, NegativeSampler};
 use scalegnn_tensor::{Matrix, Tape, Var};
 
@@ -80,8 +81,9 @@ fn balanced_bce(tape: &mut Tape, out: Var, y: Vec<f32>) -> Var {
     }
 }
 
-/// Link prediction with a dot-product decoder: the model embeds nodes in `dim` columns and a
-/// pair's score (a logit) is the dot product of its endpoints' embeddings.
+/// Link prediction: the model embeds nodes in `dim` columns and its pair decoder
+/// ([`Model::score_pairs`]: dot product, or Hadamard + MLP) turns the embeddings of a pair's
+/// endpoints into one logit.
 pub struct LinkPrediction {
     pub pairs: Arc<PairTable>,
     pub dim: usize,
@@ -109,7 +111,7 @@ impl Task for LinkPrediction {
         1
     }
 
-    fn output(&self, tape: &mut Tape, z: Var, p: &Prepared) -> Var {
+    fn output(&self, tape: &mut Tape, model: &Model, z: Var, p: &Prepared) -> Var {
         // Link loaders always give rows: every scored pair's source, then its destination.
         let rows = p
             .rows
@@ -118,7 +120,7 @@ impl Task for LinkPrediction {
         let m = rows.len() / 2;
         let a = tape.gather_rows(z, Arc::new(rows[..m].to_vec()));
         let b = tape.gather_rows(z, Arc::new(rows[m..2 * m].to_vec()));
-        tape.row_dot(a, b)
+        model.score_pairs(tape, a, b)
     }
 
     fn loss(&self, tape: &mut Tape, out: Var, items: &[u32]) -> Var {

@@ -113,6 +113,22 @@ impl Setup {
             Some(t) => t == "link",
             None => ds.y.is_none() && has_edge_split,
         };
+        if !is_link {
+            for (key, given) in [
+                ("decoder", cfg.decoder.is_some()),
+                ("exclude_targets", cfg.exclude_targets.is_some()),
+                ("negatives", cfg.negatives.is_some()),
+                ("negative_sampling", cfg.negative_sampling.is_some()),
+            ] {
+                if given {
+                    return Err(crate::config::ConfigError {
+                        key: key.into(),
+                        reason: "applies to link prediction (--task link)".into(),
+                    }
+                    .into());
+                }
+            }
+        }
         if !is_link && ds.y.is_none() {
             return Err(TrainError::Dataset {
                 path: ds.dir.clone(),
@@ -389,6 +405,10 @@ impl Setup {
         r.normalize_features = Some(cfg.normalize_features());
         r.task = Some(if link.is_some() { "link" } else { "node" }.into());
         if link.is_some() {
+            r.decoder = Some(cfg.decoder.clone().unwrap_or_else(|| "dot".into()));
+            if cfg.loader_kind() == LoaderKind::Neighbor {
+                r.exclude_targets = Some(cfg.exclude_targets());
+            }
             r.negatives = Some(cfg.negatives());
             r.negative_sampling = Some(
                 match cfg.negative_kind() {
@@ -714,7 +734,8 @@ fn run_one(
                         l.pairs.clone(),
                         neg,
                         cfg.batch_size(),
-                    );
+                    )
+                    .excluding_targets(cfg.exclude_targets());
                     link_eval = LinkBatches::new(
                         LinkSource::Sampled(&e_sampled),
                         l.pairs.clone(),

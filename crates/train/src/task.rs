@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use scalegnn_data::{Dataset, Labels};
 use scalegnn_loader::Prepared;
+use scalegnn_nn::Model;
 use scalegnn_tensor::{Matrix, Tape, Var};
 
 use crate::scores::{self, mean_over_columns};
@@ -26,7 +27,8 @@ pub trait Task: Send + Sync {
     }
     /// What the loss and the scores read from the model's output `z` on batch `p`, one row
     /// per scored item in order: the items' rows (`p.rows`, else the first rows).
-    fn output(&self, tape: &mut Tape, z: Var, p: &Prepared) -> Var {
+    fn output(&self, tape: &mut Tape, model: &Model, z: Var, p: &Prepared) -> Var {
+        let _ = model;
         match &p.rows {
             Some(rows) => tape.gather_rows(z, rows.clone()),
             None => z,

@@ -116,7 +116,7 @@ impl<'a> Evaluator<'a> {
         let res = self.loader.run(&all, 0xE7A1, &mut |p: &Prepared| {
             tape.reset(false);
             let z = model.forward(&mut tape, &p.x, &p.graph, &mut rng);
-            let o = self.task.output(&mut tape, z, p);
+            let o = self.task.output(&mut tape, model, z, p);
             let v = tape.value(o);
             let k = p.items.len();
             if filled + k > all.len() || v.rows < k || v.cols != cols {
@@ -256,7 +256,7 @@ impl Trainer<'_> {
         tape.reset(true);
         model.params.zero_grad();
         let out = model.forward_output(tape, &p.x, &p.graph, rng);
-        let picked = self.task.output(tape, out.out, p);
+        let picked = self.task.output(tape, model, out.out, p);
         let loss = self.task.batch_loss(tape, picked, p);
         let loss_v = tape.value(loss).data[0];
         // Regularisers a model records (SAGMM's load balance and diversity), and outputs it
@@ -266,7 +266,7 @@ impl Trainer<'_> {
             total = tape.add(total, a);
         }
         for (z, w) in out.aux_outputs {
-            let z = self.task.output(tape, z, p);
+            let z = self.task.output(tape, model, z, p);
             let l = self.task.batch_loss(tape, z, p);
             let l = tape.scale(l, w);
             total = tape.add(total, l);
