@@ -202,23 +202,62 @@ impl LinkSplit {
             .collect();
         held.sort_unstable();
         let n = graph.num_nodes();
-        let mut indptr = Vec::with_capacity(n + 1);
-        let mut indices: Vec<i64> = Vec::with_capacity(graph.num_edges());
-        indptr.push(0i64);
-        for d in 0..n {
-            for s in graph.neighbors(d).iter() {
-                if held.binary_search(&pair_key(s as u32, d as u32)).is_err() {
-                    indices.push(s as i64);
+        let keep = |d: usize, s: usize| held.binary_search(&pair_key(s as u32, d as u32)).is_err();
+        // Rows in parallel, chunk by chunk, each chunk's kept edges and row lengths; then laid
+        // end to end. Indices keep the graph's width (an i64 copy of products' 124M edges
+        // cost 1 GB more at peak).
+        fn build<T: Copy + Send>(
+            n: usize,
+            graph: &Csr,
+            keep: &(dyn Fn(usize, usize) -> bool + Sync),
+            cast: fn(usize) -> T,
+        ) -> (Vec<i64>, Vec<T>) {
+            use rayon::prelude::*;
+            let runs: Vec<(Vec<T>, Vec<u32>)> = (0..n)
+                .into_par_iter()
+                .chunks(1 << 14)
+                .map(|rows| {
+                    let (mut out, mut lens) = (Vec::new(), Vec::with_capacity(rows.len()));
+                    for d in rows {
+                        let nb = graph.neighbors(d);
+                        let before = out.len();
+                        out.extend(
+                            (0..nb.len())
+                                .map(|k| nb.get(k))
+                                .filter(|&s| keep(d, s))
+                                .map(cast),
+                        );
+                        lens.push((out.len() - before) as u32);
+                    }
+                    (out, lens)
+                })
+                .collect();
+            let mut indptr = Vec::with_capacity(n + 1);
+            indptr.push(0i64);
+            let mut indices = Vec::with_capacity(runs.iter().map(|r| r.0.len()).sum());
+            for (run, lens) in runs {
+                for l in lens {
+                    let last = *indptr.last().unwrap_or(&0);
+                    indptr.push(last + l as i64);
                 }
+                indices.extend(run);
             }
-            indptr.push(indices.len() as i64);
+            (indptr, indices)
         }
-        let indices = match graph.indices() {
-            Indices::I32(_) => Indices::I32(scalegnn_npy::Array::from_vec1(
-                indices.into_iter().map(|v| v as i32).collect(),
-            )),
-            Indices::I64(_) => Indices::I64(scalegnn_npy::Array::from_vec1(indices)),
-        };
+        let indices;
+        let indptr;
+        match graph.indices() {
+            Indices::I32(_) => {
+                let (p, i) = build(n, graph, &keep, |v| v as i32);
+                indptr = p;
+                indices = Indices::I32(scalegnn_npy::Array::from_vec1(i));
+            }
+            Indices::I64(_) => {
+                let (p, i) = build(n, graph, &keep, |v| v as i64);
+                indptr = p;
+                indices = Indices::I64(scalegnn_npy::Array::from_vec1(i));
+            }
+        }
         Csr::from_parts(indptr, indices).map_err(DataError::from)
     }
 }

@@ -44,12 +44,18 @@ pub fn link_data(ds: &Dataset, kind: NegativeKind) -> Result<LinkData, TrainErro
     val.extend(pairs.push(&split.val_neg, 0.0));
     let mut test = pairs.push(&split.test_pos, 1.0);
     test.extend(pairs.push(&split.test_neg, 0.0));
-    let negatives = NegativeSampler::new(
-        n,
-        kind,
-        &graph.degrees(),
-        scalegnn_data::link::pair_keys(&graph),
-    );
+    // Negatives avoid the training positives: their keys come sorted from the split (pairs
+    // are (low, high) in order), so no 2 × edges key vector is built and sorted (840 MB
+    // and a sort on the products preset).
+    let mut known: Vec<u64> = split
+        .train_pos
+        .iter()
+        .map(|p| scalegnn_data::link::pair_key(p[0], p[1]))
+        .collect();
+    if !known.is_sorted() {
+        known.sort_unstable();
+    }
+    let negatives = NegativeSampler::new(n, kind, &graph.degrees(), known);
     Ok(LinkData {
         pairs: Arc::new(pairs),
         splits: Splits {
