@@ -555,7 +555,15 @@ mod tests {
         for fanouts in [vec![-1, -1], vec![4, 4]] {
             let s = NeighborSampler::new(&g, &fanouts).unwrap();
             let (src, dst) = ([0u32, 3], [1u32, 7]);
-            let mut b = s.sample_input(SeedInput::Edges { src: &src, dst: &dst }, 5).unwrap();
+            let mut b = s
+                .sample_input(
+                    SeedInput::Edges {
+                        src: &src,
+                        dst: &dst,
+                    },
+                    5,
+                )
+                .unwrap();
             let before = b.clone();
             b.remove_pairs(&[[0, 1]]);
             for (blk, old) in b.blocks.iter().zip(&before.blocks) {
@@ -573,8 +581,16 @@ mod tests {
                     assert_eq!(row, want);
                     if gi == 0 {
                         // Node 0 has 10 in-neighbours, 9 without node 1.
-                        let want = if fanouts[0] == -1 { 1.0 } else { 9.0 / row.len() as f32 };
-                        assert!((blk.scale[i] - want).abs() < 1e-6, "{} {want}", blk.scale[i]);
+                        let want = if fanouts[0] == -1 {
+                            1.0
+                        } else {
+                            9.0 / row.len() as f32
+                        };
+                        assert!(
+                            (blk.scale[i] - want).abs() < 1e-6,
+                            "{} {want}",
+                            blk.scale[i]
+                        );
                     }
                 }
             }
