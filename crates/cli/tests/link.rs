@@ -158,6 +158,19 @@ fn split_edges_then_link_training_learns_and_eval_reproduces_it() {
         .unwrap();
     assert!((first - sc[0]).abs() < 1e-5, "{first} vs {}", sc[0]);
     // Ids out of range and the wrong shape are errors naming the file; nothing is written.
+    // A first line of integers out of range is an error too, not a header skipped.
+    std::fs::write(&pairs_csv, "0,99999\n0,1\n").unwrap();
+    fails(
+        &run(&[
+            "predict",
+            p(&out),
+            "--edges",
+            p(&pairs_csv),
+            "--out",
+            p(&root.path().join("x.csv")),
+        ]),
+        &["pairs.csv", "line 1"],
+    );
     std::fs::write(&pairs_csv, "0,1\n0,99999\n").unwrap();
     fails(
         &run(&[

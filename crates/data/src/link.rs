@@ -367,6 +367,18 @@ pub fn write_link_split(
     Ok(m)
 }
 
+/// Whether the first line of a pairs CSV, split into `cols`, is a header: a field that
+/// cannot be an id (not an integer, where ids are integers).
+fn is_header(cols: &[&str], keys: &crate::export::NodeKeys) -> bool {
+    use crate::export::NodeKeys;
+    match keys {
+        NodeKeys::Strings(_) => true,
+        NodeKeys::Index(_) | NodeKeys::Ints(_) => cols
+            .iter()
+            .any(|c| c.trim_matches('"').parse::<i64>().is_err()),
+    }
+}
+
 /// Node pairs to score, read from `path`: a `.npy` of integer node rows `[k, 2]` (row ids
 /// 0..N, as `predict` and `embed` write rows), or a CSV of two columns of node ids as the
 /// input to `ingest` named them (`keys`; a first line that is not two ids is a header).
@@ -439,8 +451,10 @@ pub fn read_pairs(path: &Path, keys: &crate::export::NodeKeys) -> Result<Vec<[u3
         };
         match pair {
             Some((a, b)) => out.push([a, b]),
-            // A header: the first line, when it names no two known nodes.
-            None if out.is_empty() && ln == 0 => {}
+            // A header: the first line, when a field is not a number (for integer ids) or
+            // names no node (string ids). A first line of integers that are not nodes is
+            // an error like any other line, not a header to skip.
+            None if ln == 0 && is_header(&cols, keys) => {}
             None => {
                 return Err(DataError::invalid(
                     path,

@@ -41,13 +41,14 @@ impl<'g> FullGraph<'g> {
     pub fn csr(&self) -> &'g Csr {
         self.graph
     }
-}
 
-impl Loader for FullGraph<'_> {
-    fn run(
+    /// Runs `step` on the one batch of the whole graph whose items are `items`, read from
+    /// output `rows`, with the `targets` the batch carries (link prediction's labels).
+    pub fn run_rows(
         &self,
         items: &[u32],
-        _seed: u64,
+        rows: Vec<usize>,
+        targets: Option<Vec<f32>>,
         step: &mut dyn FnMut(&Prepared) -> Result<(), LoaderError>,
     ) -> Result<StageTimes, LoaderError> {
         let t0 = Instant::now();
@@ -55,8 +56,8 @@ impl Loader for FullGraph<'_> {
             graph: GraphView::Borrowed(&self.ctx),
             x: self.x.clone(),
             items: Arc::new(items.to_vec()),
-            rows: Some(Arc::new(items.iter().map(|&i| i as usize).collect())),
-            targets: None,
+            rows: Some(Arc::new(rows)),
+            targets: targets.map(Arc::new),
             times: StageTimes {
                 batches: 1,
                 seeds: items.len(),
@@ -70,6 +71,18 @@ impl Loader for FullGraph<'_> {
             wall_ms: wall,
             ..p.times
         })
+    }
+}
+
+impl Loader for FullGraph<'_> {
+    fn run(
+        &self,
+        items: &[u32],
+        _seed: u64,
+        step: &mut dyn FnMut(&Prepared) -> Result<(), LoaderError>,
+    ) -> Result<StageTimes, LoaderError> {
+        let rows = items.iter().map(|&i| i as usize).collect();
+        self.run_rows(items, rows, None, step)
     }
 
     fn whole_graph(&self) -> bool {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use scalegnn_sample::{NegativeSampler, SeedInput};
 use scalegnn_tensor::Matrix;
 
-use crate::{FullGraph, GraphView, Loader, LoaderError, Prepared, Sampled, StageTimes};
+use crate::sampled::chunk_seed;
+use crate::{FullGraph, Loader, LoaderError, Prepared, Sampled, StageTimes};
 
 /// Node pairs by id, with a label each (1: an edge, 0: a negative).
 #[derive(Debug, Clone, Default)]
@@ -124,32 +125,13 @@ impl Loader for LinkBatches<'_> {
     ) -> Result<StageTimes, LoaderError> {
         match self.source {
             LinkSource::Full(full) => {
-                let t0 = std::time::Instant::now();
                 let (src, dst, y) = self.scored(items, seed)?;
-                let rows: Vec<usize> = src.iter().chain(&dst).map(|&v| v as usize).collect();
-                let p = Prepared {
-                    graph: GraphView::Borrowed(full.graph()),
-                    x: full.features().clone(),
-                    items: Arc::new(items.to_vec()),
-                    rows: Some(Arc::new(rows)),
-                    targets: Some(Arc::new(y)),
-                    times: StageTimes {
-                        batches: 1,
-                        seeds: items.len(),
-                        ..Default::default()
-                    },
-                };
-                step(&p)?;
-                let wall = t0.elapsed().as_secs_f64() * 1e3;
-                Ok(StageTimes {
-                    compute_ms: wall,
-                    wall_ms: wall,
-                    ..p.times
-                })
+                let rows = src.iter().chain(&dst).map(|&v| v as usize).collect();
+                full.run_rows(items, rows, Some(y), step)
             }
             LinkSource::Sampled(sampled) => {
                 let make = |chunk: &[u32], k: usize, recycled: Option<Matrix>| {
-                    let s = seed ^ ((k as u64) << 1);
+                    let s = chunk_seed(seed, k);
                     let (src, dst, y) = self.scored(chunk, s)?;
                     let targets: Vec<[u32; 2]> = if self.exclude_targets {
                         (0..chunk.len())

@@ -192,7 +192,7 @@ impl Loader for Sampled<'_> {
         step: &mut dyn FnMut(&Prepared) -> Result<(), LoaderError>,
     ) -> Result<StageTimes, LoaderError> {
         let make = |chunk: &[u32], k: usize, recycled: Option<Matrix>| {
-            let s = seed ^ ((k as u64) << 1);
+            let s = chunk_seed(seed, k);
             Ok(self.prepare(SeedInput::Nodes(chunk), s, recycled, &[])?.0)
         };
         self.run_chunks(items, self.batch_size, &make, step)
@@ -205,6 +205,12 @@ impl Loader for Sampled<'_> {
     fn store(&self) -> Option<&dyn FeatureStore> {
         Some(self.store)
     }
+}
+
+/// The sampling seed of a pass's `k`-th batch: every loader derives it the same way, so a
+/// batch's draw depends on the pass seed and its position only.
+pub(crate) fn chunk_seed(seed: u64, k: usize) -> u64 {
+    seed ^ ((k as u64) << 1)
 }
 
 /// Divides each row by its sum clamped below at 1: exactly PyG's NormalizeFeatures.
