@@ -356,3 +356,82 @@ fn bad_link_input_is_refused_and_nothing_is_written() {
     ok(&run(&["split-edges", p(&ds), "--force", "--seed", "9"]));
     assert_eq!(json(&ds.join("manifest.json"))["link_split"]["seed"], 9);
 }
+
+#[test]
+fn sagmm_links_on_sampled_batches_gate_on_the_message_graph() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path());
+    ok(&run(&["split-edges", p(&ds), "--seed", "3"]));
+    let gate_tables = || -> Vec<(String, serde_json::Value)> {
+        let mut v: Vec<_> = std::fs::read_dir(ds.join("derived"))
+            .map(|d| {
+                d.map(|e| e.unwrap().path())
+                    .filter(|p| p.join("derived.json").exists())
+                    .map(|p| {
+                        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                        (name, json(&p.join("derived.json")))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let train = |out: &Path, task: &str| {
+        run(&[
+            "train",
+            p(&ds),
+            "--task",
+            task,
+            "--model",
+            "sagmm",
+            "--loader",
+            "neighbor",
+            "--fanouts",
+            "10,5",
+            "--batch-size",
+            "1024",
+            "--hidden",
+            "32",
+            "--epochs",
+            "30",
+            "--out",
+            p(out),
+        ])
+    };
+    let out = root.path().join("sagmm");
+    ok(&train(&out, "link"));
+    let auc = test_auc(&out);
+    assert!(auc > 0.6, "sampled SAGMM test ROC-AUC {auc}");
+    // The gate table's key names the held-out edges removed from the graph.
+    let tables = gate_tables();
+    assert_eq!(tables.len(), 1, "{tables:?}");
+    let topo = |m: &serde_json::Value| {
+        let t = &m["inputs"]["topology"];
+        assert!(t.is_object(), "no topology in {m}");
+        t.as_object().unwrap().keys().cloned().collect::<Vec<_>>()
+    };
+    let link_topo = topo(&tables[0].1);
+    for f in ["indptr.npy", "link_val_pos.npy", "link_test_pos.npy"] {
+        assert!(link_topo.iter().any(|k| k == f), "{f} not in {link_topo:?}");
+    }
+    // A node run over the whole graph builds its own table and keeps the link one.
+    ok(&train(&root.path().join("node"), "node"));
+    let tables = gate_tables();
+    assert_eq!(tables.len(), 2, "{tables:?}");
+    assert!(tables
+        .iter()
+        .any(|t| !topo(&t.1).iter().any(|k| k.starts_with("link_"))));
+    // A new split is another message graph: a new link table, the old one removed as stale.
+    let old_link = tables
+        .iter()
+        .find(|t| topo(&t.1).iter().any(|k| k.starts_with("link_")))
+        .unwrap()
+        .0
+        .clone();
+    ok(&run(&["split-edges", p(&ds), "--seed", "4", "--force"]));
+    ok(&train(&root.path().join("sagmm2"), "link"));
+    let names: Vec<String> = gate_tables().into_iter().map(|t| t.0).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!names.contains(&old_link), "{names:?}");
+}

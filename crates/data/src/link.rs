@@ -24,6 +24,10 @@ pub const LINK_FILES: [&str; 5] = [
     "link_test_neg.npy",
 ];
 
+/// The files [`LinkSplit::message_graph`] removes from the dataset's graph: the validation
+/// and test positives.
+pub const HELD_OUT_FILES: [&str; 2] = [LINK_FILES[1], LINK_FILES[3]];
+
 /// How a dataset's edges were split, as the manifest records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkSplitInfo {

@@ -266,9 +266,15 @@ fn open_valid(
 /// version, other topology, or other contents of the same feature store.
 fn is_stale(m: &Marker, cur: &KeyInputs) -> bool {
     let (a, b) = (&m.inputs, cur);
+    // Only a file both depend on that changed makes the table stale: a table over another
+    // graph of the same dataset (a link split's message graph) is another table, kept.
+    let topology_changed = a
+        .topology
+        .iter()
+        .any(|(name, sum)| b.topology.get(name).is_some_and(|s| s != sum));
     m.table == b.table
         && (a.version < b.version
-            || a.topology != b.topology
+            || topology_changed
             || (a.features.kind == b.features.kind
                 && a.features.codec == b.features.codec
                 && a.features.files != b.features.files))
@@ -285,6 +291,20 @@ pub fn gate_input(
     params: &GateParams,
     opts: &BuildOptions,
 ) -> Result<GateTable, DerivedError> {
+    gate_input_on(dataset_dir, graph, &[], store, params, opts)
+}
+
+/// [`gate_input`] over a graph derived from the dataset's topology and `graph_files` (e.g. a
+/// link split's message graph, without the held-out edges those files list): the files join
+/// the table's key, so another split never reuses this table.
+pub fn gate_input_on(
+    dataset_dir: &Path,
+    graph: &Csr,
+    graph_files: &[&str],
+    store: &dyn FeatureStore,
+    params: &GateParams,
+    opts: &BuildOptions,
+) -> Result<GateTable, DerivedError> {
     check_inputs(graph, store, params)?;
     let params_json = serde_json::to_value(params).map_err(|e| DerivedError::Marker {
         path: dataset_dir.to_path_buf(),
@@ -293,6 +313,7 @@ pub fn gate_input(
     let (inputs, from) = dataset_inputs(
         dataset_dir,
         graph,
+        graph_files,
         store,
         GATE_TABLE,
         GATE_TABLE_VERSION,

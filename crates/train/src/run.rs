@@ -365,9 +365,17 @@ impl Setup {
                         .as_ref()
                         .map_or_else(scalegnn_limits::available_memory, |b| b.bytes());
                     let cache = user_cache_dir();
-                    let t = derived::gate_input(
+                    // A link run's gate reads the message graph: the held-out edges
+                    // would leak into the gate's structural features otherwise.
+                    let graph_files: &[&str] = if link.is_some() {
+                        &scalegnn_data::link::HELD_OUT_FILES
+                    } else {
+                        &[]
+                    };
+                    let t = derived::gate_input_on(
                         &ds.dir,
-                        &ds.graph,
+                        graph,
+                        graph_files,
                         planned.store.as_ref(),
                         &derived::GateParams::new(k),
                         &derived::BuildOptions {
@@ -451,13 +459,6 @@ fn check_link_config(cfg: &RunConfig) -> Result<(), TrainError> {
     }
     if cfg.split() > 0 {
         return refuse("split", "a dataset holds one edge split (split 0)");
-    }
-    if cfg.loader_kind() == LoaderKind::Neighbor && cfg.model_kind()?.is_mixture() {
-        return refuse(
-            "loader",
-            "SAGMM link prediction runs full batch for now (its gate table on sampled \
-             batches would be built on the graph with the held-out edges); use loader = full",
-        );
     }
     Ok(())
 }

@@ -51,7 +51,8 @@ pub struct KeyInputs {
     pub table: String,
     /// Version of the algorithm and layout: a new one never reuses an old table.
     pub version: u32,
-    /// `indptr.npy` and `indices.npy`.
+    /// `indptr.npy` and `indices.npy`, and the files of a graph derived from them (a link
+    /// split's held-out edges).
     pub topology: BTreeMap<String, FileSum>,
     /// Nodes and directed edges of the CSR the table was computed on.
     pub graph: (usize, usize),
@@ -128,6 +129,7 @@ pub(crate) fn hash_contents(path: &Path) -> Result<String, DerivedError> {
 pub(crate) fn dataset_inputs(
     dataset_dir: &Path,
     graph: &Csr,
+    graph_files: &[&str],
     store: &dyn FeatureStore,
     table: &str,
     version: u32,
@@ -135,7 +137,8 @@ pub(crate) fn dataset_inputs(
 ) -> Result<(KeyInputs, &'static str), DerivedError> {
     // A make_synth.py directory (meta.json) has no checksums: every file is hashed.
     let listed = scalegnn_data::Manifest::load(dataset_dir)?.files;
-    let (topology, hashed_topo) = file_sums(dataset_dir, &TOPOLOGY_FILES, &listed)?;
+    let topo_names: Vec<&str> = TOPOLOGY_FILES.iter().chain(graph_files).copied().collect();
+    let (topology, hashed_topo) = file_sums(dataset_dir, &topo_names, &listed)?;
     let names = store_files(store.kind(), store.codec())?;
     let (files, hashed_feat) = file_sums(dataset_dir, &names, &listed)?;
     let from = if hashed_topo || hashed_feat {
