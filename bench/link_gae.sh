@@ -4,7 +4,8 @@
 # (`scalegnn split-edges --seed S`), then one training run on it; test ROC-AUC and AP of the
 # checkpoint chosen on validation ROC-AUC, mean ± std over the seeds.
 #   bash bench/link_gae.sh [GRAPH ...]   (default: cora citeseer; folders of
-#                                          ../shared/datasets/planetoid-npy/)
+#                                          ../shared/datasets/planetoid-npy/ or npz-npy/,
+#                                          such as amazon-photo)
 # Env: SEEDS (default 10), MODELS (default "gcn sage gat"), FLAGS (the recipe, default GAE's:
 #      hidden 32, dropout 0, no weight decay, lr 0.01, 200 epochs, raw features),
 #      TUNE (default 0): when N > 0, each model's lr, weight decay, dropout and hidden width
@@ -36,6 +37,7 @@ mkdir -p "$WORK"
 read -r -a RECIPE <<< "$FLAGS"
 for G in "${GRAPHS[@]}"; do
   SRC="$SHARED/datasets/planetoid-npy/$G"
+  [ -d "$SRC" ] || SRC="$SHARED/datasets/npz-npy/$G"
   [ -d "$SRC" ] || { echo "skip $G: $SRC is missing" >&2; continue; }
   DS="$WORK/ds-$G"
   [ -f "$DS/manifest.json" ] || "$BIN" ingest --format npy "$SRC" --out "$DS" --force > /dev/null 2>&1

@@ -435,3 +435,105 @@ fn sagmm_links_on_sampled_batches_gate_on_the_message_graph() {
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(!names.contains(&old_link), "{names:?}");
 }
+
+#[test]
+fn link_training_out_of_core_under_a_budget_learns() {
+    // Link batches under --mem-budget go through the budget's planner, which samples the
+    // training pairs' endpoints: an endpoint shared by two pairs was refused as a repeated
+    // seed before it was deduplicated.
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path());
+    ok(&run(&["split-edges", p(&ds), "--seed", "2"]));
+    let out = root.path().join("ooc");
+    ok(&run(&[
+        "train",
+        p(&ds),
+        "--task",
+        "link",
+        "--model",
+        "sage",
+        "--loader",
+        "neighbor",
+        "--fanouts",
+        "10,5",
+        "--batch-size",
+        "256",
+        "--epochs",
+        "15",
+        "--direct-io",
+        "true",
+        "--mem-budget",
+        "64MiB",
+        "--out",
+        p(&out),
+    ]));
+    let auc = test_auc(&out);
+    assert!(auc > 0.6, "out-of-core link test ROC-AUC {auc}");
+
+    // topk runs a sampled run's model layer by layer; predict scores pairs with one
+    // whole-graph pass: both rank the same neighbours.
+    let n = json(&ds.join("manifest.json"))["num_nodes"]
+        .as_u64()
+        .unwrap() as usize;
+    let queries = [0usize, 7];
+    let pairs: Vec<i64> = queries
+        .iter()
+        .flat_map(|&q| {
+            (0..n)
+                .filter(move |&v| v != q)
+                .flat_map(move |v| [q as i64, v as i64])
+        })
+        .collect();
+    let pairs_npy = root.path().join("pairs.npy");
+    scalegnn_npy::write_array(&pairs_npy, &[pairs.len() / 2, 2], &pairs).unwrap();
+    let scores_npy = root.path().join("scores.npy");
+    ok(&run(&[
+        "predict",
+        p(&out),
+        "--edges",
+        p(&pairs_npy),
+        "--out",
+        p(&scores_npy),
+    ]));
+    let scores = scalegnn_npy::read_array::<f32>(&scores_npy).unwrap();
+    let tk = root.path().join("tk.npy");
+    ok(&run(&[
+        "topk",
+        p(&out),
+        "--k",
+        "3",
+        "--nodes",
+        "0,7",
+        "--out",
+        p(&tk),
+    ]));
+    let ids = scalegnn_npy::read_array::<i64>(&tk).unwrap();
+    for (qi, q) in queries.into_iter().enumerate() {
+        let own = &scores[qi * (n - 1)..(qi + 1) * (n - 1)];
+        let mut order: Vec<usize> = (0..n - 1).collect();
+        order.sort_by(|&a, &b| own[b].total_cmp(&own[a]));
+        // Row r of the query's pairs is node r, or r + 1 past the query itself.
+        let order: Vec<usize> = order
+            .iter()
+            .map(|&r| if r < q { r } else { r + 1 })
+            .collect();
+        let got: Vec<usize> = ids[qi * 3..qi * 3 + 3]
+            .iter()
+            .map(|&v| v as usize)
+            .collect();
+        // Scores within float noise may swap places; the best is clear of its runner-up.
+        assert_eq!(
+            got[0],
+            order[0],
+            "query {q}: topk {got:?}, embeddings {:?}",
+            &order[..3]
+        );
+        for v in &got {
+            assert!(
+                order[..6].contains(v),
+                "query {q}: {v} is not near the top {:?}",
+                &order[..6]
+            );
+        }
+    }
+}

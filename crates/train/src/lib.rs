@@ -25,8 +25,8 @@ pub use error::TrainError;
 pub use metrics::{MetricLine, MetricsLog};
 pub use plot::{plot_curves, plot_summary, PlotInfo};
 pub use run::{
-    full_features, load_run, run_task, task_of, train, Reporter, RunOptions, Setup, Silent,
-    TrainOutcome,
+    full_features, load_run, node_outputs, run_task, task_of, train, Reporter, RunOptions, Setup,
+    Silent, TrainOutcome,
 };
 pub use rundir::RunDir;
 pub use state::Saver;

@@ -329,9 +329,13 @@ impl Setup {
                         let per = 2 * (1 + cfg.negatives());
                         let take = splits.train.len().min(3 * cfg.batch_size());
                         let p = &l.pairs;
+                        // Once each, as in a real link batch: the sampler refuses a seed
+                        // given twice, and endpoints repeat across pairs.
+                        let mut seen = vec![false; graph.num_nodes()];
                         let seeds: Vec<u32> = splits.train[..take]
                             .iter()
                             .flat_map(|&i| [p.src[i as usize], p.dst[i as usize]])
+                            .filter(|&v| !std::mem::replace(&mut seen[v as usize], true))
                             .collect();
                         (Some(seeds), per * cfg.batch_size())
                     }
@@ -866,6 +870,52 @@ pub fn full_features(ds: &Dataset, cfg: &RunConfig) -> Result<Features, TrainErr
             &ds.dir, &kind, codec, &opts,
         )?)
     })
+}
+
+/// Every node's output of `model` on `graph` `[N, out_dim]` (a link run's embeddings): layer
+/// by layer over full neighbourhoods when the model can run so and the features are read
+/// as stored, else one whole-graph pass with every feature in memory.
+pub fn node_outputs(
+    ds: &Dataset,
+    cfg: &RunConfig,
+    model: &Model,
+    graph: &Csr,
+    scratch: &Path,
+) -> Result<Matrix, TrainError> {
+    // A whole-graph pass holds every layer's activations, [N, hidden] each: on the products
+    // preset (SAGE, 3 x 256) its peak RSS was 24.3 GB, the machine's whole memory. Layer by
+    // layer it is one [N, hidden] scratch file per layer and a chunk of rows on the heap.
+    if model.config.kind.spec().layerwise && !cfg.normalize_features() {
+        let (kind, codec) = match &ds.x {
+            Some(_) => ("mmap".to_string(), Codec::F32),
+            None => {
+                let info = &ds.manifest.feature_store;
+                (info.kind.clone(), info.codec.parse::<Codec>()?)
+            }
+        };
+        if kind != "sparse" {
+            let opts = StoreOptions {
+                pg_url: cfg.pg_url.clone(),
+                ..Default::default()
+            };
+            let store = scalegnn_store::open_store_with(&ds.dir, &kind, codec, &opts)?;
+            let all: Vec<u32> = (0..graph.num_nodes() as u32).collect();
+            return Ok(scalegnn_loader::exact::layerwise_logits(
+                model,
+                graph,
+                store.as_ref(),
+                &all,
+                cfg.eval_batch_size(),
+                scratch,
+            )?);
+        }
+    }
+    let x = full_features(ds, cfg)?;
+    let loader = FullGraph::new(graph, x);
+    let mut rng = <rand_xoshiro::Xoshiro256PlusPlus as rand::SeedableRng>::seed_from_u64(0);
+    let mut tape = scalegnn_tensor::Tape::new(false);
+    let z = model.forward(&mut tape, loader.features(), loader.graph(), &mut rng);
+    Ok(tape.value(z).clone())
 }
 
 /// Every node's features in memory: `x.npy` when it is the store, a sparse store's rows

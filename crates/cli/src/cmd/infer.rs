@@ -11,7 +11,7 @@ use scalegnn_data::export::{write_table, NodeKeys, TableFormat, Values};
 use scalegnn_loader::{FullGraph, LinkBatches, LinkSource, Loader, PairTable};
 use scalegnn_tensor::Tape;
 use scalegnn_train::{
-    full_features, load_run, run_task, Checkpoint, Evaluator, Prediction, RunDir,
+    full_features, load_run, node_outputs, run_task, Checkpoint, Evaluator, Prediction, RunDir,
 };
 
 /// Arguments shared by `eval`, `predict` and `embed`.
@@ -321,8 +321,6 @@ pub fn topk(a: TopkArgs) -> Result<()> {
         &a.run_dir.join("checkpoint"),
         Some((ds.manifest.num_features as usize, task.out_dim())),
     )?;
-    let x = full_features(&ds, &cfg)?;
-    let loader = FullGraph::new(&link.graph, x);
     let n = link.graph.num_nodes();
     let keys = NodeKeys::of_dataset(&ds.dir, n)?;
     let queries: Vec<u32> = match &a.nodes {
@@ -340,10 +338,7 @@ pub fn topk(a: TopkArgs) -> Result<()> {
         }
     };
     let t0 = std::time::Instant::now();
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
-    let mut tape = Tape::new(false);
-    let z = model.forward(&mut tape, loader.features(), loader.graph(), &mut rng);
-    let z = tape.value(z).clone();
+    let z = node_outputs(&ds, &cfg, &model, &link.graph, &a.run_dir)?;
     let t1 = std::time::Instant::now();
     let (ids, scores) = scalegnn_train::link::top_k(&z, &queries, a.k);
     let secs = t1.elapsed().as_secs_f64();
