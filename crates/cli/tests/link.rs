@@ -537,3 +537,102 @@ fn link_training_out_of_core_under_a_budget_learns() {
         }
     }
 }
+
+#[test]
+fn a_split_given_with_the_dataset_is_imported_checked_and_used() {
+    let root = tempfile::tempdir().unwrap();
+    // A split drawn on one copy stands in for one shipped with the data (OGB's).
+    let a = tiny(root.path());
+    ok(&run(&[
+        "split-edges",
+        p(&a),
+        "--seed",
+        "4",
+        "--negatives",
+        "3",
+    ]));
+    let given = root.path().join("given");
+    std::fs::create_dir(&given).unwrap();
+    for f in [
+        "link_train_pos.npy",
+        "link_val_pos.npy",
+        "link_val_neg.npy",
+        "link_test_pos.npy",
+        "link_test_neg.npy",
+    ] {
+        std::fs::copy(a.join(f), given.join(f)).unwrap();
+    }
+    let b = root.path().join("b");
+    ok(&run(&[
+        "synth",
+        "--preset",
+        "tiny",
+        "--seed",
+        "1",
+        "--out",
+        p(&b),
+    ]));
+    let unsplit = std::fs::read(b.join("manifest.json")).unwrap();
+
+    // A part missing, or an id out of range: refused, naming the file; nothing written.
+    let broken = root.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    for f in ["link_train_pos.npy", "link_val_pos.npy", "link_val_neg.npy"] {
+        std::fs::copy(given.join(f), broken.join(f)).unwrap();
+    }
+    fails(
+        &run(&["split-edges", p(&b), "--from", p(&broken)]),
+        &["link_test_pos.npy", "missing"],
+    );
+    std::fs::copy(
+        given.join("link_test_neg.npy"),
+        broken.join("link_test_neg.npy"),
+    )
+    .unwrap();
+    scalegnn_npy::write_array(&broken.join("link_test_pos.npy"), &[1, 2], &[0i64, 99_999]).unwrap();
+    fails(
+        &run(&["split-edges", p(&b), "--from", p(&broken)]),
+        &["link_test_pos.npy", "99999"],
+    );
+    fails(
+        &run(&["split-edges", p(&b), "--from", p(&given), "--seed", "2"]),
+        &["--seed"],
+    );
+    assert_eq!(std::fs::read(b.join("manifest.json")).unwrap(), unsplit);
+    assert!(!b.join("link_train_pos.npy").exists());
+
+    // Imported: the same pairs, recorded as imported with its negatives per positive.
+    ok(&run(&["split-edges", p(&b), "--from", p(&given)]));
+    for f in ["link_val_neg.npy", "link_test_pos.npy"] {
+        let (x, y) = (
+            scalegnn_npy::read_array::<i64>(&given.join(f)).unwrap(),
+            scalegnn_npy::read_array::<i64>(&b.join(f)).unwrap(),
+        );
+        assert_eq!(&x[..], &y[..], "{f}");
+    }
+    let m = json(&b.join("manifest.json"));
+    assert_eq!(m["link_split"]["negatives_per_positive"], 3);
+    assert!(m["link_split"]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("given"));
+    let info = run(&["info", p(&b)]);
+    ok(&info);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("imported from"));
+    // A link run trains on it.
+    let out = root.path().join("run");
+    ok(&run(&[
+        "train",
+        p(&b),
+        "--task",
+        "link",
+        "--model",
+        "gcn",
+        "--epochs",
+        "30",
+        "--out",
+        p(&out),
+    ]));
+    let auc = test_auc(&out);
+    assert!(auc > 0.6, "test ROC-AUC {auc} on the imported split");
+}

@@ -38,6 +38,9 @@ pub struct LinkSplitInfo {
     pub negatives_per_positive: usize,
     /// Distinct undirected pairs (self-loops excluded) the fractions are shares of.
     pub pairs: u64,
+    /// Where an imported split came from (`split-edges --from`); None when drawn here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What `split_edges` is asked for.

@@ -94,9 +94,17 @@ pub fn render(i: &DatasetInfo) -> String {
     );
     if let Some(l) = &i.link_split {
         let [tr, va, te] = l.fractions;
+        let how = match &l.source {
+            Some(src) => format!("imported from {src}"),
+            None => format!("seed {}", l.seed),
+        };
+        let neg = match l.negatives_per_positive {
+            0 => "negatives shared by the positives".to_string(),
+            k => format!("{k} fixed negatives per positive"),
+        };
         s += &format!(
-            "edge split  {tr}/{va}/{te} of {} undirected edges (seed {}, {} fixed negatives per positive; train --task link)\n",
-            l.pairs, l.seed, l.negatives_per_positive
+            "edge split  {tr:.4}/{va:.4}/{te:.4} of {} undirected edges ({how}, {neg}; train --task link)\n",
+            l.pairs
         );
     }
     s += &format!(

@@ -1,10 +1,13 @@
 //! `scalegnn split-edges DATASET`: hold validation and test edges out of a dataset for link
-//! prediction (with fixed negatives) and record the split in its manifest.
+//! prediction (with fixed negatives), or import the split it came with, and record the split
+//! in its manifest.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use scalegnn_data::link::{split_edges, write_link_split, LINK_FILES};
+use scalegnn_data::link::{
+    pair_key, pair_keys, split_edges, write_link_split, LinkSplit, LINK_FILES,
+};
 use scalegnn_data::{Dataset, LinkSplitInfo, LinkSplitSpec, OpenOptions};
 
 /// Arguments of `scalegnn split-edges`.
@@ -25,6 +28,78 @@ pub struct Args {
     /// Replace an edge split the dataset already has.
     #[arg(long)]
     pub force: bool,
+    /// Import the split the dataset came with instead (OGB's link sets, converted to .npy):
+    /// DIR holds link_train_pos.npy, link_val_pos.npy, link_val_neg.npy, link_test_pos.npy
+    /// and link_test_neg.npy, int64 `[pairs, 2]` node rows; checked, then copied in.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["link_split", "negatives", "seed"])]
+    pub from: Option<PathBuf>,
+}
+
+/// Imports the split in `src` into the opened dataset `ds`; what was done, in one line.
+pub fn import_into(ds: &Dataset, src: &std::path::Path) -> Result<String> {
+    let n = ds.graph.num_nodes();
+    let split = LinkSplit::load(src, n)
+        .with_context(|| format!("--from {}", src.display()))?
+        .with_context(|| format!("--from {}: no {} there", src.display(), LINK_FILES[0]))?;
+    let edges = pair_keys(&ds.graph);
+    let is_edge = |q: &[u32; 2]| edges.binary_search(&pair_key(q[0], q[1])).is_ok();
+    // Negatives that are edges score as non-edges: a split drawn elsewhere may hold a few
+    // (OGB draws its negatives from the full graph), so they are counted, not refused.
+    let bad_neg = split
+        .val_neg
+        .iter()
+        .chain(&split.test_neg)
+        .filter(|q| is_edge(q))
+        .count();
+    if bad_neg > 0 {
+        eprintln!(
+            "warning: {bad_neg} of the {} validation/test negatives in {} are edges of the graph",
+            split.val_neg.len() + split.test_neg.len(),
+            src.display()
+        );
+    }
+    let held_in_graph = split
+        .val_pos
+        .iter()
+        .chain(&split.test_pos)
+        .filter(|q| is_edge(q))
+        .count();
+    let total = (split.train_pos.len() + split.val_pos.len() + split.test_pos.len()) as f64;
+    // K negatives per positive when both parts have exactly K each (MRR ranks each positive
+    // against its own K); otherwise the negatives are shared (0). `load` refused empty parts.
+    let per = |neg: usize, pos: usize| neg.is_multiple_of(pos).then_some(neg / pos);
+    let k = match (
+        per(split.val_neg.len(), split.val_pos.len()),
+        per(split.test_neg.len(), split.test_pos.len()),
+    ) {
+        (Some(a), Some(b)) if a == b => a,
+        _ => 0,
+    };
+    let info = LinkSplitInfo {
+        fractions: [
+            split.train_pos.len() as f64 / total,
+            split.val_pos.len() as f64 / total,
+            split.test_pos.len() as f64 / total,
+        ],
+        seed: 0,
+        negatives_per_positive: k,
+        pairs: total as u64,
+        source: Some(src.display().to_string()),
+    };
+    write_link_split(&ds.dir, &ds.manifest, &split, info)
+        .with_context(|| format!("writing the edge split into {}", ds.dir.display()))?;
+    Ok(format!(
+        "imported {} training, {} validation, {} test positives and {} + {} negatives from {}; \
+         {held_in_graph} of the validation/test positives are edges of the graph and leave \
+         message passing; wrote {}",
+        split.train_pos.len(),
+        split.val_pos.len(),
+        split.test_pos.len(),
+        split.val_neg.len(),
+        split.test_neg.len(),
+        src.display(),
+        LINK_FILES.join(", ")
+    ))
 }
 
 /// Splits the edges of the opened dataset `ds` and writes the split into it; what was done,
@@ -38,6 +113,7 @@ pub fn split_into(ds: &Dataset, spec: LinkSplitSpec, seed: u64) -> Result<String
         seed,
         negatives_per_positive: spec.negatives_per_positive,
         pairs,
+        source: None,
     };
     write_link_split(dir, &ds.manifest, &split, info)
         .with_context(|| format!("writing the edge split into {}", dir.display()))?;
@@ -71,6 +147,14 @@ pub fn run(a: Args) -> Result<()> {
              `scalegnn store` or re-ingest it first, so the split's checksums can be recorded",
             a.dataset.display()
         );
+    }
+    if let Some(src) = &a.from {
+        let same = src.canonicalize().ok() == ds.dir.canonicalize().ok();
+        if same {
+            bail!("--from {}: that is the dataset itself", src.display());
+        }
+        println!("{}", import_into(&ds, src)?);
+        return Ok(());
     }
     let spec = LinkSplitSpec {
         negatives_per_positive: a.negatives,
