@@ -135,6 +135,9 @@ impl Default for MoeConfig {
     }
 }
 
+/// Scale of the random link head against Glorot's (see `Sagmm::new`).
+const LINK_HEAD_SCALE: f32 = 0.3;
+
 /// Bounds of the adapted pruning factor.
 const FACTOR_RANGE: (f32, f32) = (0.1, 0.9);
 /// Weight of the newest epoch in the importance average.
@@ -234,6 +237,7 @@ impl Sagmm {
             hops: cfg.hops,
             heads: cfg.heads,
             shared_input: m.shared_input,
+            linear_out: m.random_head,
         };
         let shared_input = m
             .shared_input
@@ -265,7 +269,14 @@ impl Sagmm {
             params.add(
                 "head.weight",
                 if m.random_head {
-                    Matrix::glorot(cfg.hidden, cfg.out_dim, rng)
+                    // Scaled down so the first scores are near unit size: from Glorot's scale
+                    // the first loss on Cora was 6.5, the quickest way down was to shrink every
+                    // gate weight, and the mixture then sat near ln 2 for tens of epochs.
+                    // Chosen on Cora's validation pairs (seed 0, 120 epochs): best validation
+                    // ROC-AUC 0.9396 at 0.15, 0.9454 at 0.3, 0.9419 at 0.5, 0.9372 at 1.
+                    let mut w = Matrix::glorot(cfg.hidden, cfg.out_dim, rng);
+                    w.data.iter_mut().for_each(|v| *v *= LINK_HEAD_SCALE);
+                    w
                 } else {
                     Matrix::zeros(cfg.hidden, cfg.out_dim)
                 },
