@@ -27,6 +27,13 @@ impl<'g> FullGraph<'g> {
         }
     }
 
+    /// The whole graph as a collection of graphs (graph-level models read one row per graph;
+    /// items are then graph ids).
+    pub fn with_segments(mut self, segments: Arc<scalegnn_nn::Segments>) -> FullGraph<'g> {
+        self.ctx.set_segments(segments);
+        self
+    }
+
     /// The graph view every pass uses (its propagation matrices are built once).
     pub fn graph(&self) -> &GraphCtx<'g> {
         &self.ctx

@@ -6,9 +6,11 @@ mod features;
 mod model;
 pub mod moe;
 mod propagation;
+pub mod readout;
 pub mod registry;
 
 pub use features::{Features, Input};
 pub use model::{Architecture, Model, ModelConfig, ModelOutput, NnError, SizeShape};
 pub use propagation::{GraphCtx, Propagation};
+pub use readout::{Pool, Segments};
 pub use registry::ModelKind;

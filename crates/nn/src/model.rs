@@ -45,6 +45,9 @@ pub struct ModelConfig {
     /// Link prediction's Hadamard + MLP pair decoder (`decoder.*` parameters): a pair scores
     /// `w2ᵀ relu(W1 (a ∘ b) + b1) + b2` instead of the dot product `a · b`.
     pub mlp_decoder: bool,
+    /// Graph-level tasks: the layers output `hidden` per node, each graph's rows are pooled
+    /// and a two-layer MLP head (`readout.*`) gives `out_dim` per graph.
+    pub readout: Option<crate::readout::Pool>,
 }
 
 impl ModelConfig {
@@ -72,6 +75,7 @@ impl ModelConfig {
             batch_norm: false,
             moe: crate::moe::MoeConfig::default(),
             mlp_decoder: false,
+            readout: None,
         }
     }
 }
@@ -297,6 +301,8 @@ pub struct Model {
     arch: Box<dyn Architecture>,
     /// The pair decoder's parameters (W1, b1, w2, b2), with `mlp_decoder`.
     decoder: Option<[usize; 4]>,
+    /// Graph-level readout: pooling and head, with `config.readout`.
+    head: Option<crate::readout::Head>,
 }
 
 impl std::fmt::Debug for Model {
@@ -350,7 +356,32 @@ impl Model {
         config.check_fits(0, 0)?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut params = ParamStore::default();
-        let arch = (config.kind.spec().build)(&config, &mut params, &mut rng);
+        // With a readout the layers end at `hidden` per node; the head maps to `out_dim`.
+        let arch = match config.readout {
+            Some(_) => {
+                if config.kind.is_mixture() {
+                    return Err(NnError::BadShape(format!(
+                        "{}: graph-level readout is not built for the mixture yet",
+                        config.kind.name()
+                    )));
+                }
+                let enc = ModelConfig {
+                    out_dim: config.hidden.max(1),
+                    ..config.clone()
+                };
+                (config.kind.spec().build)(&enc, &mut params, &mut rng)
+            }
+            None => (config.kind.spec().build)(&config, &mut params, &mut rng),
+        };
+        let head = config.readout.map(|pool| {
+            crate::readout::Head::new(
+                pool,
+                config.hidden.max(1),
+                config.out_dim,
+                &mut params,
+                &mut rng,
+            )
+        });
         // Added after the architecture, so a model without it draws the same weights.
         let decoder = config.mlp_decoder.then(|| {
             let d = config.out_dim;
@@ -366,6 +397,7 @@ impl Model {
             params,
             arch,
             decoder,
+            head,
         })
     }
 
@@ -396,8 +428,32 @@ impl Model {
         rng: &mut impl Rng,
     ) -> ModelOutput {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
-        self.arch
-            .forward_output(tape, &self.params, x, graph, &mut r)
+        let mut out = self
+            .arch
+            .forward_output(tape, &self.params, x, graph, &mut r);
+        out.out = self.read_out(tape, out.out, graph, &mut r, false);
+        out
+    }
+
+    /// Graph-level models: node outputs `h` pooled per graph of `graph`'s segments, then
+    /// the head (or, with `embed`, the pooled rows). Other models: `h`.
+    fn read_out(
+        &self,
+        tape: &mut Tape,
+        h: Var,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Var {
+        let Some(head) = &self.head else { return h };
+        let Some(seg) = graph.segments() else {
+            panic!("a graph-level model ran on a batch without graph segments");
+        };
+        let g = head.pooled(tape, seg, h);
+        if embed {
+            return g;
+        }
+        head.forward(tape, &self.params, g, self.config.dropout, rng)
     }
 
     /// Records the forward pass on `tape` and returns the logits `[n, out_dim]` alone (for
@@ -410,8 +466,10 @@ impl Model {
         rng: &mut impl Rng,
     ) -> Var {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
-        self.arch
-            .forward(tape, &self.params, x, graph, &mut r, false)
+        let h = self
+            .arch
+            .forward(tape, &self.params, x, graph, &mut r, false);
+        self.read_out(tape, h, graph, &mut r, false)
     }
 
     /// Layer `l` alone on its input `x` (evaluation: no dropout); `None` when the
@@ -530,7 +588,7 @@ impl Model {
 
     /// Whether this model runs one layer at a time (exact layer-wise inference).
     pub fn supports_layerwise(&self) -> bool {
-        self.config.kind.spec().layerwise
+        self.head.is_none() && self.config.kind.spec().layerwise
     }
 
     /// Whether this model trains on sampled blocks (mini-batch).
@@ -545,7 +603,8 @@ impl Model {
             .apply_stats(&tape.stats, crate::arch::norm::MOMENTUM);
     }
 
-    /// Node embeddings: the input of the last layer.
+    /// Node embeddings: the input of the last layer; for a graph-level model, one row per
+    /// graph: the pooled node outputs (the head's input).
     pub fn embed(
         &self,
         tape: &mut Tape,
@@ -554,8 +613,19 @@ impl Model {
         rng: &mut impl Rng,
     ) -> Var {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
+        if self.head.is_some() {
+            let h = self
+                .arch
+                .forward(tape, &self.params, x, graph, &mut r, false);
+            return self.read_out(tape, h, graph, &mut r, true);
+        }
         self.arch
             .forward(tape, &self.params, x, graph, &mut r, true)
+    }
+
+    /// Whether the model reads out one row per graph (graph-level tasks).
+    pub fn is_graph_level(&self) -> bool {
+        self.head.is_some()
     }
 }
 

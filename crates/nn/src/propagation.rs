@@ -18,6 +18,11 @@ pub struct Propagation {
 }
 
 impl Propagation {
+    /// `a` with its transpose.
+    pub fn from_matrix(a: SparseMat) -> Propagation {
+        Propagation::new(a)
+    }
+
     fn new(a: SparseMat) -> Propagation {
         let at = a.transpose();
         Propagation {
@@ -222,6 +227,8 @@ pub struct GraphCtx<'g> {
     attention: OnceLock<Arc<EdgeIndex>>,
     /// Per-node gate features of the output rows (SAGMM), set by the trainer.
     gate: Option<Arc<Matrix>>,
+    /// Graph-level batches: which output rows belong to which graph.
+    segments: Option<Arc<crate::readout::Segments>>,
     /// Structures an architecture derives from the graph once (keyed by the architecture).
     extra: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
@@ -242,6 +249,7 @@ impl<'g> GraphCtx<'g> {
             cheb: OnceLock::new(),
             attention: OnceLock::new(),
             gate: None,
+            segments: None,
             extra: Mutex::new(HashMap::new()),
         }
     }
@@ -322,6 +330,17 @@ impl<'g> GraphCtx<'g> {
     pub fn with_gate_input(mut self, g: Arc<Matrix>) -> Self {
         self.gate = Some(g);
         self
+    }
+
+    /// Attaches the graphs of a graph-level batch: graph g owns output rows
+    /// `segments.ptr()[g]..[g+1]`, and a model with a readout pools them.
+    pub fn set_segments(&mut self, segments: Arc<crate::readout::Segments>) {
+        self.segments = Some(segments);
+    }
+
+    /// The graphs attached with `set_segments`.
+    pub fn segments(&self) -> Option<&Arc<crate::readout::Segments>> {
+        self.segments.as_ref()
     }
 
     /// The gate features attached with `with_gate_input`.

@@ -6,6 +6,7 @@ mod callbacks;
 mod checkpoint;
 mod config;
 mod error;
+pub mod graph;
 pub mod link;
 mod metrics;
 mod plot;

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use scalegnn_data::{Dataset, OpenOptions};
 use scalegnn_graph::Csr;
 use scalegnn_loader::{
-    derived, plan, FullGraph, LinkBatches, LinkSource, Loader, PlanInputs, Sampled,
+    derived, plan, FullGraph, GraphBatches, LinkBatches, LinkSource, Loader, PlanInputs, Sampled,
 };
 use scalegnn_nn::{Features, Model};
 use scalegnn_sample::NeighborSampler;
@@ -99,7 +99,6 @@ impl Setup {
     /// Checks `cfg`, opens its dataset and prepares features, loaders' inputs and the
     /// memory plan; refuses, naming the key or file, whatever would fail later.
     pub fn new(cfg: &RunConfig, verify: bool) -> Result<Setup, TrainError> {
-        cfg.check()?;
         let dir = cfg
             .dataset
             .clone()
@@ -107,7 +106,25 @@ impl Setup {
                 key: "dataset".into(),
                 reason: "no dataset given".into(),
             })?;
+        // A graph collection trains on whole-graph batches unless told otherwise (and is
+        // refused, saying why, when told otherwise).
+        let collection_cfg;
+        let cfg = if dir.join("graph_ptr.npy").is_file()
+            && cfg.loader.is_none()
+            && cfg.task.as_deref().is_none_or(|t| t == "graph")
+        {
+            collection_cfg = RunConfig {
+                loader: Some("graphs".into()),
+                task: Some("graph".into()),
+                ..cfg.clone()
+            };
+            &collection_cfg
+        } else {
+            cfg
+        };
+        cfg.check()?;
         let ds = Dataset::open(&dir, OpenOptions { verify })?;
+        check_task_level(&ds, cfg)?;
         let has_edge_split = ds.dir.join(scalegnn_data::link::LINK_FILES[0]).exists();
         let is_link = match cfg.task.as_deref() {
             Some(t) => t == "link",
@@ -129,7 +146,7 @@ impl Setup {
                 }
             }
         }
-        if !is_link && ds.y.is_none() {
+        if !is_link && ds.y.is_none() && !cfg.graph_level() {
             return Err(TrainError::Dataset {
                 path: ds.dir.clone(),
                 reason: if has_edge_split {
@@ -167,7 +184,7 @@ impl Setup {
                 cfg.layers()
             ));
         }
-        let (task, splits) = task_and_splits(&ds, link.as_ref(), cfg, cfg.split())?;
+        let (task, splits) = task_and_splits(&ds, link.as_ref(), cfg, cfg.split(), cfg.seed())?;
         let metric = match &cfg.metric {
             Some(m) => *task.metrics().iter().find(|t| *t == m).ok_or_else(|| {
                 crate::config::ConfigError {
@@ -271,6 +288,10 @@ impl Setup {
         let (mut features, mut store_out, mut gate, mut prefetch) =
             (None, None, None, cfg.prefetch());
         match cfg.loader_kind() {
+            LoaderKind::Graphs => {
+                // Batches gather their graphs' rows from the store: nothing is loaded whole.
+                store_out = Some(open()?);
+            }
             LoaderKind::Full => {
                 mcfg.check_fits(graph.num_nodes(), graph.num_edges())?;
                 features = Some(all_features(
@@ -415,7 +436,16 @@ impl Setup {
         r.codec = Some(codec);
         r.metric = Some(metric.to_string());
         r.normalize_features = Some(cfg.normalize_features());
-        r.task = Some(if link.is_some() { "link" } else { "node" }.into());
+        r.task = Some(
+            if link.is_some() {
+                "link"
+            } else if cfg.graph_level() {
+                "graph"
+            } else {
+                "node"
+            }
+            .into(),
+        );
         if link.is_some() {
             r.decoder = Some(cfg.decoder.clone().unwrap_or_else(|| "dot".into()));
             if cfg.loader_kind() == LoaderKind::Neighbor {
@@ -442,6 +472,41 @@ impl Setup {
             link,
             notes,
         })
+    }
+}
+
+/// Refuses a graph-level run on one graph and a node or link run on a graph collection,
+/// saying which tasks the dataset supports.
+fn check_task_level(ds: &Dataset, cfg: &RunConfig) -> Result<(), TrainError> {
+    let err = |reason: String| -> Result<(), TrainError> {
+        Err(TrainError::Dataset {
+            path: ds.dir.clone(),
+            reason,
+        })
+    };
+    match (&ds.graph_ptr, cfg.graph_level()) {
+        (Some(gp), false) => err(format!(
+            "is a collection of {} graphs (graph_ptr.npy): it supports graph classification              and regression (task = graph, loader = graphs, the default for it), not {}",
+            gp.len().saturating_sub(1),
+            match cfg.task.as_deref() {
+                Some("link") => "link prediction".to_string(),
+                Some("node") => "node tasks".to_string(),
+                _ => format!("loader = {}", cfg.loader.as_deref().unwrap_or("full")),
+            }
+        )),
+        (None, true) => err(
+            "is one graph (no graph_ptr.npy), not a graph collection: graph tasks need one              (ingest --format tu); node tasks and link prediction apply"
+                .into(),
+        ),
+        (Some(_), true) if cfg.loader_kind() == LoaderKind::Neighbor => {
+            Err(crate::config::ConfigError {
+                key: "loader".into(),
+                reason: "neighbor samples neighbourhoods of nodes; a graph task batches whole                          graphs (loader graphs, the default) or takes them all at once (full)"
+                    .into(),
+            }
+            .into())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -474,7 +539,36 @@ fn task_and_splits(
     link: Option<&LinkData>,
     cfg: &RunConfig,
     k: usize,
+    base_seed: u64,
 ) -> Result<(Box<dyn Task>, Splits), TrainError> {
+    if cfg.graph_level() {
+        let splits = match cfg.cv {
+            Some(folds) => {
+                let graphs = crate::graph::graph_ptr(ds)?.len() - 1;
+                // Regression folds are not stratified: every graph is "class 0".
+                let labels: Vec<i64> = match &ds.graph_y {
+                    Some(scalegnn_data::Labels::Classes(y)) if y.len() == graphs => y.to_vec(),
+                    _ => vec![0; graphs],
+                };
+                crate::graph::cv_splits(&labels, folds, k, cfg.cv_gin(), base_seed).map_err(
+                    |reason| crate::config::ConfigError {
+                        key: "cv".into(),
+                        reason,
+                    },
+                )?
+            }
+            None => Splits::from_dataset(ds, k).map_err(|e| match e {
+                TrainError::Dataset { path, reason } if ds.train_idx.is_none() => {
+                    TrainError::Dataset {
+                        path,
+                        reason: format!("{reason}, or train with --cv K (K-fold cross-validation)"),
+                    }
+                }
+                e => e,
+            })?,
+        };
+        return Ok((crate::graph::graph_task(ds, &splits)?, splits));
+    }
     Ok(match link {
         Some(l) => (
             Box::new(LinkPrediction {
@@ -528,7 +622,9 @@ pub fn train(
     let runs = setup.cfg.runs();
     let mut results = Vec::new();
     for r in 0..runs {
-        let seed = setup.cfg.seed() + r as u64;
+        // Cross-validation folds differ in their data, not their seed: the folds' seed is the
+        // run's, so each fold's config.toml rebuilds its own fold.
+        let seed = setup.cfg.seed() + if setup.cfg.cv.is_some() { 0 } else { r as u64 };
         let split = (setup.cfg.split() + r) % setup.split_count.max(1);
         let sub;
         let dir = if runs == 1 {
@@ -576,7 +672,25 @@ pub fn train(
             }
         }
     }
-    write_summary(&top, &setup, &results)?;
+    // Xu et al.'s protocol reads the folds' curves together (the per-fold best is not it).
+    let gin = if setup.cfg.cv.is_some() && setup.cfg.cv_gin() && runs > 1 {
+        let curves: Vec<_> = (0..runs)
+            .map(|r| {
+                crate::plot::read_lines(&top.path().join(format!("run-{r}")).join("metrics.jsonl"))
+            })
+            .collect();
+        let g = crate::graph::gin_protocol(&curves, setup.metric);
+        if let Some((epoch, mean, std)) = g {
+            report.note(&format!(
+                "GIN protocol (Xu et al. 2019): {} {:.4} ± {:.4} over {runs} folds at epoch                  {epoch}, the best epoch of the folds' mean validation (= test fold) curve",
+                setup.metric, mean, std
+            ));
+        }
+        g
+    } else {
+        None
+    };
+    write_summary(&top, &setup, &results, gin)?;
     if runs > 1 {
         // From each run's metrics.jsonl, so runs finished before a resume are drawn too.
         let curves: Vec<_> = (0..runs)
@@ -605,7 +719,7 @@ fn run_one(
     report: &mut dyn Reporter,
 ) -> Result<Outcome, TrainError> {
     let ds = &setup.ds;
-    let (task, splits) = task_and_splits(ds, setup.link.as_ref(), cfg, split)?;
+    let (task, splits) = task_and_splits(ds, setup.link.as_ref(), cfg, split, setup.cfg.seed())?;
     let in_dim = ds.manifest.num_features as usize;
     let mut mcfg = cfg.model_config(in_dim, task.out_dim());
     mcfg.moe.random_head = setup.link.is_some();
@@ -671,15 +785,62 @@ fn run_one(
     let (full, t_sampled, e_sampled);
     let (train_sampler, eval_sampler);
     let (link_train, link_eval);
+    let (graphs_train, graphs_eval);
     let (train_loader, eval_loader): (&dyn Loader, &dyn Loader) = match cfg.loader_kind() {
-        LoaderKind::Full => {
-            full = FullGraph::new(
+        LoaderKind::Graphs => {
+            let store = setup
+                .store
+                .as_deref()
+                .ok_or_else(|| TrainError::Config("no feature store was opened".into()))?;
+            let gp = crate::graph::graph_ptr(ds)?;
+            // Every neighbour: a graph's nodes reach only each other.
+            train_sampler = NeighborSampler::full(graph, cfg.num_blocks())
+                .map_err(|e| TrainError::Config(format!("graph batches: {e}")))?;
+            eval_sampler = NeighborSampler::full(graph, cfg.num_blocks())
+                .map_err(|e| TrainError::Config(format!("graph batches: {e}")))?;
+            let kind = cfg.model_kind()?;
+            let norm = cfg.normalize_features();
+            t_sampled = Sampled::new(
                 graph,
-                setup
-                    .features
-                    .clone()
-                    .unwrap_or_else(|| Features::Dense(std::sync::Arc::new(Matrix::zeros(0, 0)))),
-            );
+                store,
+                &train_sampler,
+                cfg.batch_size(),
+                setup.prefetch,
+                cfg.io_threads(),
+                kind,
+                None,
+            )?
+            .normalized(norm);
+            e_sampled = Sampled::new(
+                graph,
+                store,
+                &eval_sampler,
+                cfg.eval_batch_size(),
+                setup.prefetch,
+                cfg.io_threads(),
+                kind,
+                None,
+            )?
+            .normalized(norm);
+            graphs_train = GraphBatches::new(&t_sampled, gp, cfg.batch_size());
+            graphs_eval = GraphBatches::new(&e_sampled, gp, cfg.eval_batch_size());
+            (&graphs_train, &graphs_eval)
+        }
+        LoaderKind::Full => {
+            full = {
+                let f = FullGraph::new(
+                    graph,
+                    setup.features.clone().unwrap_or_else(|| {
+                        Features::Dense(std::sync::Arc::new(Matrix::zeros(0, 0)))
+                    }),
+                );
+                // Full batch over a collection: every graph at once, one output row each.
+                if cfg.graph_level() {
+                    f.with_segments(crate::graph::segments(ds)?)
+                } else {
+                    f
+                }
+            };
             match &setup.link {
                 Some(l) => {
                     // Full batch: one step over every training positive (GAE's protocol).
@@ -809,6 +970,7 @@ fn write_summary(
     top: &RunDir,
     setup: &Setup,
     results: &[(u64, RunSummary)],
+    gin: Option<(usize, f64, f64)>,
 ) -> Result<(), TrainError> {
     let vals: Vec<f64> = results.iter().map(|(_, s)| s.test).collect();
     let n = vals.len().max(1) as f64;
@@ -824,12 +986,21 @@ fn write_summary(
         })
         .collect();
     let cfg = &setup.cfg;
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "model": cfg.model, "dataset": cfg.dataset, "metric": setup.metric,
         "runs": results.len(), "test_mean": mean, "test_std": std, "epoch_ms_mean": epoch_ms,
         "num_params": results.first().map(|(_, s)| s.num_params),
         "threads": rayon::current_num_threads(), "per_run": per_run,
     });
+    if let Some(k) = cfg.cv {
+        summary["cv"] = serde_json::json!({
+            "folds": k,
+            "protocol": if cfg.cv_gin() { "gin" } else { "fair" },
+        });
+    }
+    if let Some((epoch, m, s)) = gin {
+        summary["gin_protocol"] = serde_json::json!({"epoch": epoch, "mean": m, "std": s});
+    }
     top.write("summary.json", summary.to_string().as_bytes())
 }
 
@@ -1006,7 +1177,7 @@ pub fn run_task(ds: &Dataset, cfg: &RunConfig) -> Result<RunTask, TrainError> {
         Some("link") => Some(link_data(ds, cfg.negative_kind())?),
         _ => None,
     };
-    let (task, splits) = task_and_splits(ds, link.as_ref(), cfg, cfg.split())?;
+    let (task, splits) = task_and_splits(ds, link.as_ref(), cfg, cfg.split(), cfg.seed())?;
     Ok((task, splits, link))
 }
 

@@ -331,6 +331,8 @@ impl Trainer<'_> {
         let epochs = self.cfg.epochs();
         while state.epoch < epochs && !state.stop {
             let epoch = state.epoch + 1;
+            // From the epoch alone, so a resumed run decays as the uninterrupted one.
+            state.opt.lr = self.cfg.lr_at(epoch);
             let mut rng = self.epoch_rng(epoch, 0);
             let mut order = state.train_items.clone();
             if !self.train_loader.whole_graph() {

@@ -101,7 +101,19 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
     let x = full_features(&ds, &cfg)?;
     // A link run's model saw the graph without its validation and test edges.
     let graph = link.as_ref().map_or(&ds.graph, |l| &l.graph);
-    let loader = FullGraph::new(graph, x);
+    let mut loader = FullGraph::new(graph, x);
+    let graph_level = cfg.graph_level();
+    if graph_level {
+        loader = loader.with_segments(scalegnn_train::graph::segments(&ds)?);
+    }
+    // A graph-level run predicts and embeds one row per graph.
+    let items = if graph_level {
+        ds.graph_ptr
+            .as_ref()
+            .map_or(0, |g| g.len().saturating_sub(1))
+    } else {
+        ds.graph.num_nodes()
+    };
     let link_loader = link
         .as_ref()
         .map(|l| LinkBatches::new(LinkSource::Full(&loader), l.pairs.clone(), None, usize::MAX));
@@ -228,7 +240,7 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             println!("wrote {} ({} pairs)", out.display(), p.len());
         }
         Mode::Predict => {
-            let all: Vec<u32> = (0..ds.graph.num_nodes() as u32).collect();
+            let all: Vec<u32> = (0..items as u32).collect();
             let ev = Evaluator::new(&loader, task.as_ref(), "acc");
             let outs = ev.outputs(&model, &[&all])?;
             let stem = if a.proba {
@@ -237,8 +249,8 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
                 "predictions"
             };
             let out = out_path(stem)?;
-            let keys = if format == TableFormat::Npy {
-                NodeKeys::Index(ds.graph.num_nodes())
+            let keys = if format == TableFormat::Npy || graph_level {
+                NodeKeys::Index(items)
             } else {
                 keys()?
             };
@@ -285,7 +297,12 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
                 // [N, D] even when D is 1: embeddings are vectors.
                 scalegnn_npy::write_array_atomic(&out, &[m.rows, m.cols], &m.data)?;
             } else {
-                write_table(&out, format, &keys()?, &cols, Values::Floats(&m.data))?;
+                let keys = if graph_level {
+                    NodeKeys::Index(items)
+                } else {
+                    keys()?
+                };
+                write_table(&out, format, &keys, &cols, Values::Floats(&m.data))?;
             }
             println!("wrote {} ([{}, {}])", out.display(), m.rows, m.cols);
         }

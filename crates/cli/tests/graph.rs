@@ -1,0 +1,308 @@
+//! Graph-level tasks as a user meets them (issue 15): a TUDataset collection written here
+//! (never read from ../shared), ingested, trained with cross-validation, predicted and
+//! embedded one row per graph; and the wrong task for a dataset refused with nothing written.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scalegnn"))
+        .args(args)
+        .output()
+        .expect("spawn scalegnn")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "failed: {}", stderr(o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fails(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for n in needles {
+        assert!(err.contains(n), "error should mention {n:?}: {err}");
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `SHAPES` in TU text format: graph 2k is a cycle, graph 2k+1 a star, of 5 to 9 nodes; every
+/// node has the same label, so only the structure tells the classes apart. The graph
+/// attribute (a regression target) is the node count.
+fn write_shapes(root: &Path, graphs: usize) -> PathBuf {
+    let dir = root.join("SHAPES");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut a, mut ind, mut labels, mut gl, mut ga) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    );
+    let mut first = 1usize; // TU ids are 1-based
+    for g in 0..graphs {
+        let n = 5 + (g / 2) % 5;
+        let mut edge = |u: usize, v: usize| {
+            writeln!(a, "{}, {}", first + u, first + v).unwrap();
+            writeln!(a, "{}, {}", first + v, first + u).unwrap();
+        };
+        if g % 2 == 0 {
+            for i in 0..n {
+                edge(i, (i + 1) % n);
+            }
+        } else {
+            for i in 1..n {
+                edge(0, i);
+            }
+        }
+        for _ in 0..n {
+            writeln!(ind, "{}", g + 1).unwrap();
+            writeln!(labels, "3").unwrap();
+        }
+        writeln!(gl, "{}", if g % 2 == 0 { -1 } else { 1 }).unwrap();
+        writeln!(ga, "{n}").unwrap();
+        first += n;
+    }
+    for (part, text) in [
+        ("A", a),
+        ("graph_indicator", ind),
+        ("node_labels", labels),
+        ("graph_labels", gl),
+    ] {
+        std::fs::write(dir.join(format!("SHAPES_{part}.txt")), text).unwrap();
+    }
+    // The regression twin: the same graphs, the node count as target.
+    let reg = root.join("SIZES");
+    std::fs::create_dir_all(&reg).unwrap();
+    for part in ["A", "graph_indicator", "node_labels"] {
+        std::fs::copy(
+            dir.join(format!("SHAPES_{part}.txt")),
+            reg.join(format!("SIZES_{part}.txt")),
+        )
+        .unwrap();
+    }
+    std::fs::write(reg.join("SIZES_graph_attributes.txt"), ga).unwrap();
+    dir
+}
+
+fn ingest(src: &Path, out: &Path) {
+    ok(&run(&["ingest", "--format", "tu", p(src), "--out", p(out)]));
+}
+
+#[test]
+fn a_graph_collection_trains_with_cross_validation_and_predicts_per_graph() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_shapes(tmp.path(), 80);
+    let ds = tmp.path().join("shapes");
+    ingest(&src, &ds);
+    let out = tmp.path().join("run");
+    let text = ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "gin",
+        "--layers",
+        "3",
+        "--hidden",
+        "32",
+        "--epochs",
+        "30",
+        "--lr",
+        "0.01",
+        "--batch-size",
+        "8",
+        "--select",
+        "best_and_loss",
+        "--cv",
+        "4",
+        "--threads",
+        "1",
+        "--out",
+        p(&out),
+    ]));
+    assert!(text.contains("over 4 runs"), "{text}");
+    let s = json(&out.join("summary.json"));
+    assert_eq!(s["metric"], "acc");
+    assert_eq!(s["cv"]["folds"], 4);
+    assert_eq!(s["cv"]["protocol"], "fair");
+    // Cycles and stars of the same sizes: constant features, so only message passing and
+    // the sum readout can separate them (a feature-only model is at 50 %).
+    let acc = s["test_mean"].as_f64().unwrap();
+    assert!(acc >= 0.9, "test accuracy over folds {acc}");
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    for key in [
+        "loader = \"graphs\"",
+        "task = \"graph\"",
+        "readout = \"sum\"",
+    ] {
+        assert!(cfg.contains(key), "{key} missing from config.toml:\n{cfg}");
+    }
+    for k in 0..4 {
+        let r = json(&out.join(format!("run-{k}")).join("result.json"));
+        assert!(r["test"].as_f64().unwrap() > 0.7, "fold {k}: {r}");
+    }
+
+    // predict and embed: one row per graph.
+    let fold = out.join("run-0");
+    ok(&run(&["predict", p(&fold)]));
+    let pred = std::fs::read(fold.join("predictions.npy")).unwrap();
+    let header = String::from_utf8_lossy(&pred[..128]).into_owned();
+    assert!(header.contains("(80,)"), "{header}");
+    ok(&run(&["embed", p(&fold)]));
+    let emb = std::fs::read(fold.join("embeddings.npy")).unwrap();
+    let header = String::from_utf8_lossy(&emb[..128]).into_owned();
+    assert!(header.contains("(80, 32)"), "{header}");
+    let ev = ok(&run(&["eval", p(&fold), "--json"]));
+    let ev: serde_json::Value = serde_json::from_str(ev.trim()).unwrap();
+    let r0 = json(&fold.join("result.json"));
+    assert!(
+        (ev["test_acc"].as_f64().unwrap() - r0["test"].as_f64().unwrap()).abs() < 1e-9,
+        "eval {ev} vs result {r0}"
+    );
+
+    // The GIN paper's protocol reads the folds' validation curves together.
+    let gin = tmp.path().join("gin");
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "gin",
+        "--layers",
+        "2",
+        "--hidden",
+        "16",
+        "--epochs",
+        "5",
+        "--cv",
+        "4",
+        "--cv-protocol",
+        "gin",
+        "--lr-step",
+        "2",
+        "--out",
+        p(&gin),
+    ]);
+    ok(&o);
+    let notes = stderr(&o);
+    assert!(notes.contains("GIN protocol"), "{notes}");
+    let s = json(&gin.join("summary.json"));
+    let e = s["gin_protocol"]["epoch"].as_u64().unwrap();
+    assert!((1..=5).contains(&e), "{s}");
+}
+
+#[test]
+fn graph_regression_learns_the_node_count_in_its_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_shapes(tmp.path(), 40);
+    let ds = tmp.path().join("sizes");
+    ingest(&tmp.path().join("SIZES"), &ds);
+    let out = tmp.path().join("run");
+    ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "gin",
+        "--layers",
+        "2",
+        "--hidden",
+        "32",
+        "--epochs",
+        "60",
+        "--lr",
+        "0.01",
+        "--dropout",
+        "0",
+        "--batch-size",
+        "4",
+        "--cv",
+        "4",
+        "--threads",
+        "1",
+        "--out",
+        p(&out),
+    ]));
+    let s = json(&out.join("summary.json"));
+    assert_eq!(s["metric"], "rmse", "{s}");
+    // Targets 5..9 (std 1.4): the mean predictor's RMSE is 1.4; a sum readout counts nodes.
+    let rmse = s["test_mean"].as_f64().unwrap();
+    assert!(rmse < 0.8, "RMSE {rmse}");
+}
+
+#[test]
+fn the_wrong_task_for_a_dataset_is_refused_with_nothing_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_shapes(tmp.path(), 12);
+    let ds = tmp.path().join("shapes");
+    ingest(&src, &ds);
+    let out = tmp.path().join("run");
+    // A collection given to a node task, or to the whole-graph loader.
+    fails(
+        &run(&["train", p(&ds), "--task", "node", "--out", p(&out)]),
+        &[
+            "collection of 12 graphs",
+            "graph classification",
+            "node tasks",
+        ],
+    );
+    fails(
+        &run(&["train", p(&ds), "--loader", "full", "--out", p(&out)]),
+        &["collection of 12 graphs", "loader = full"],
+    );
+    // More folds than the smallest class has graphs.
+    fails(
+        &run(&["train", p(&ds), "--cv", "7", "--out", p(&out)]),
+        &["cv", "7 folds", "has only 6 graphs"],
+    );
+    // No split and no --cv.
+    fails(
+        &run(&["train", p(&ds), "--out", p(&out)]),
+        &["train_idx.npy", "--cv"],
+    );
+    // SAGMM at graph level is not built: said, not attempted.
+    fails(
+        &run(&[
+            "train",
+            p(&ds),
+            "--model",
+            "sagmm",
+            "--cv",
+            "3",
+            "--out",
+            p(&out),
+        ]),
+        &["model", "SAGMM at graph level"],
+    );
+    // Graph settings on one graph.
+    let one = tmp.path().join("one");
+    ok(&run(&[
+        "synth",
+        "--preset",
+        "tiny",
+        "--seed",
+        "1",
+        "--out",
+        p(&one),
+    ]));
+    fails(
+        &run(&["train", p(&one), "--task", "graph", "--out", p(&out)]),
+        &["not a graph collection"],
+    );
+    fails(
+        &run(&["train", p(&one), "--cv", "3", "--out", p(&out)]),
+        &["cv", "graph-level"],
+    );
+    assert!(!out.exists(), "a refused run left {}", out.display());
+}
