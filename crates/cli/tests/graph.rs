@@ -306,3 +306,114 @@ fn the_wrong_task_for_a_dataset_is_refused_with_nothing_written() {
     );
     assert!(!out.exists(), "a refused run left {}", out.display());
 }
+
+/// `BONDS`: 60 six-cycles with identical atoms; only the bond type (edge label) tells the
+/// classes apart: class 0's bonds are all of type 1, class 1's alternate types 1 and 2.
+fn write_bonds(root: &Path) -> PathBuf {
+    let dir = root.join("BONDS");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut a, mut el, mut ind, mut nl, mut gl) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    );
+    let n = 6;
+    for g in 0..60 {
+        let first = 1 + g * n;
+        for i in 0..n {
+            let (u, v) = (first + i, first + (i + 1) % n);
+            let t = if g % 2 == 1 && i % 2 == 1 { 2 } else { 1 };
+            writeln!(a, "{u}, {v}\n{v}, {u}").unwrap();
+            writeln!(el, "{t}\n{t}").unwrap();
+        }
+        for _ in 0..n {
+            writeln!(ind, "{}", g + 1).unwrap();
+            writeln!(nl, "0").unwrap();
+        }
+        writeln!(gl, "{}", g % 2).unwrap();
+    }
+    for (part, text) in [
+        ("A", a),
+        ("edge_labels", el),
+        ("graph_indicator", ind),
+        ("node_labels", nl),
+        ("graph_labels", gl),
+    ] {
+        std::fs::write(dir.join(format!("BONDS_{part}.txt")), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn gine_reads_bond_types_that_gin_cannot_see() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("bonds");
+    ingest(&write_bonds(tmp.path()), &ds);
+    let train = |model: &str, out: &Path| {
+        run(&[
+            "train",
+            p(&ds),
+            "--model",
+            model,
+            "--layers",
+            "2",
+            "--hidden",
+            "16",
+            "--epochs",
+            "30",
+            "--lr",
+            "0.01",
+            "--batch-size",
+            "8",
+            "--select",
+            "best_and_loss",
+            "--cv",
+            "3",
+            "--threads",
+            "1",
+            "--out",
+            p(out),
+        ])
+    };
+    let gine = tmp.path().join("gine");
+    ok(&train("gine", &gine));
+    let acc = json(&gine.join("summary.json"))["test_mean"]
+        .as_f64()
+        .unwrap();
+    assert!(acc >= 0.9, "gine accuracy {acc}");
+    // predict rebuilds the edge features for the whole collection.
+    ok(&run(&["predict", p(&gine.join("run-0"))]));
+    let gin = tmp.path().join("gin");
+    let o = train("gin", &gin);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("edge_attr.npy (2 columns per edge) is not read by gin"),
+        "{}",
+        stderr(&o)
+    );
+    // Identical graphs but for their bonds: GIN is at chance.
+    let acc = json(&gin.join("summary.json"))["test_mean"]
+        .as_f64()
+        .unwrap();
+    assert!(acc <= 0.7, "gin accuracy {acc} without the bond types");
+    // GINE needs edge features: on a collection without them it says so.
+    let plain = tmp.path().join("plain");
+    ingest(&write_shapes(tmp.path(), 12), &plain);
+    let out = tmp.path().join("none");
+    fails(
+        &run(&[
+            "train",
+            p(&plain),
+            "--model",
+            "gine",
+            "--cv",
+            "3",
+            "--out",
+            p(&out),
+        ]),
+        &["gine reads edge features", "edge_attr.npy"],
+    );
+    assert!(!out.exists());
+}

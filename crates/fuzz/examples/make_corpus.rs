@@ -398,6 +398,10 @@ fn saved(cfg: &RunConfig, pruned: &[usize]) -> Res<(Vec<u8>, Vec<Vec<u8>>)> {
 
 fn checkpoint(dir: &Path) -> Res {
     for kind in &ModelKind::all() {
+        // Its checkpoint needs a dataset's edge features; the others cover the format.
+        if kind.uses(scalegnn_nn::registry::Knob::EdgeFeatures) {
+            continue;
+        }
         let sagmm = kind.is_mixture();
         let cfg = RunConfig {
             model: Some(kind.name().into()),

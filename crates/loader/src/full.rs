@@ -34,6 +34,12 @@ impl<'g> FullGraph<'g> {
         self
     }
 
+    /// Attaches the whole graph's edge features (models that read them, GINE).
+    pub fn with_edge_features(mut self, e: Arc<scalegnn_nn::EdgeFeatures>) -> FullGraph<'g> {
+        self.ctx.set_edge_features(e);
+        self
+    }
+
     /// The graph view every pass uses (its propagation matrices are built once).
     pub fn graph(&self) -> &GraphCtx<'g> {
         &self.ctx

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use scalegnn_nn::Segments;
+use scalegnn_graph::Csr;
+use scalegnn_nn::{EdgeFeatures, Segments};
 use scalegnn_sample::SeedInput;
 use scalegnn_tensor::Matrix;
 
@@ -22,6 +23,59 @@ pub struct GraphBatches<'a> {
     /// Node range of graph g: `graph_ptr[g]..graph_ptr[g+1]`.
     graph_ptr: &'a [i64],
     batch_size: usize,
+    /// Edge features `[edges, width]` by CSR position (`edge_attr.npy`), for models that read
+    /// them.
+    edge_attr: Option<(&'a Csr, &'a [f32], usize)>,
+}
+
+/// The edges of the nodes `ranges` (each a node range `start..end` of `csr`, rows numbered
+/// range after range) with their rows of `attr` (`width` columns, one row per CSR entry).
+/// An edge from outside its range is an error: the ranges must be closed graphs.
+pub fn edge_features_of(
+    csr: &Csr,
+    attr: &[f32],
+    width: usize,
+    ranges: &[(usize, usize)],
+) -> Result<EdgeFeatures, LoaderError> {
+    let indptr = csr.indptr();
+    let rows: usize = ranges.iter().map(|r| r.1 - r.0).sum();
+    let edges: usize = ranges
+        .iter()
+        .map(|&(a, b)| (indptr[b] - indptr[a]) as usize)
+        .sum();
+    let (mut ptr, mut src) = (Vec::with_capacity(rows + 1), Vec::with_capacity(edges));
+    let mut data = Vec::with_capacity(edges * width);
+    ptr.push(0);
+    let mut offset = 0;
+    for &(a, b) in ranges {
+        for (v, &first) in indptr[a..b].iter().enumerate() {
+            let (v, first) = (a + v, first as usize);
+            for (k, u) in csr.neighbors(v).iter().enumerate() {
+                if !(a..b).contains(&u) {
+                    return Err(LoaderError::Config(format!(
+                        "edge {u} -> {v} joins two graphs of graph_ptr.npy (re-ingest the collection)"
+                    )));
+                }
+                src.push(offset + u - a);
+                let e = first + k;
+                let row = attr.get(e * width..(e + 1) * width).ok_or_else(|| {
+                    LoaderError::Config(format!(
+                        "edge_attr.npy has no row for edge {e} (the CSR has {})",
+                        csr.num_edges()
+                    ))
+                })?;
+                data.extend_from_slice(row);
+            }
+            ptr.push(src.len());
+        }
+        offset += b - a;
+    }
+    let n = src.len();
+    Ok(EdgeFeatures::new(
+        ptr,
+        src,
+        Matrix::from_vec(n, width, data),
+    ))
 }
 
 impl<'a> GraphBatches<'a> {
@@ -32,7 +86,15 @@ impl<'a> GraphBatches<'a> {
             sampled,
             graph_ptr,
             batch_size: batch_size.max(1),
+            edge_attr: None,
         }
+    }
+
+    /// Each batch also carries its edges' rows of `attr` (`width` columns per CSR entry of
+    /// `csr`), for models that read edge features.
+    pub fn with_edge_attr(mut self, csr: &'a Csr, attr: &'a [f32], width: usize) -> Self {
+        self.edge_attr = Some((csr, attr, width));
+        self
     }
 
     /// The nodes of graphs `chunk` (graph by graph) and their segment pointer.
@@ -88,6 +150,14 @@ impl Loader for GraphBatches<'_> {
                      graphs of graph_ptr.npy (re-ingest the collection)",
                     p.times.sampled_nodes.saturating_sub(nodes.len())
                 )));
+            }
+            if let Some((csr, attr, width)) = self.edge_attr {
+                let gp = self.graph_ptr;
+                let ranges: Vec<(usize, usize)> = chunk
+                    .iter()
+                    .map(|&c| (gp[c as usize] as usize, gp[c as usize + 1] as usize))
+                    .collect();
+                g.set_edge_features(Arc::new(edge_features_of(csr, attr, width, &ranges)?));
             }
             g.set_segments(Arc::new(Segments::new(ptr)));
             p.items = Arc::new(chunk.to_vec());

@@ -18,7 +18,7 @@ mod sampled;
 pub use batch::{GraphView, Loader, Prepared, StageTimes};
 pub use error::LoaderError;
 pub use full::FullGraph;
-pub use graphs::GraphBatches;
+pub use graphs::{edge_features_of, GraphBatches};
 pub use link::{LinkBatches, LinkSource, PairTable};
 pub use plan::{plan, PlanInputs, Planned};
 pub use sampled::{normalize_csr_rows, normalize_rows, Sampled};

@@ -2,6 +2,7 @@
 //! propagation matrices they share (`GraphCtx`), and the `Model` that ties them together.
 
 pub mod arch;
+mod edge_features;
 mod features;
 mod model;
 pub mod moe;
@@ -9,6 +10,7 @@ mod propagation;
 pub mod readout;
 pub mod registry;
 
+pub use edge_features::EdgeFeatures;
 pub use features::{Features, Input};
 pub use model::{Architecture, Model, ModelConfig, ModelOutput, NnError, SizeShape};
 pub use propagation::{GraphCtx, Propagation};

@@ -48,6 +48,9 @@ pub struct ModelConfig {
     /// Graph-level tasks: the layers output `hidden` per node, each graph's rows are pooled
     /// and a two-layer MLP head (`readout.*`) gives `out_dim` per graph.
     pub readout: Option<crate::readout::Pool>,
+    /// Width of the dataset's edge features (`edge_attr.npy`; 0: none). Read by models with
+    /// `Knob::EdgeFeatures` (GINE).
+    pub edge_dim: usize,
 }
 
 impl ModelConfig {
@@ -76,6 +79,7 @@ impl ModelConfig {
             moe: crate::moe::MoeConfig::default(),
             mlp_decoder: false,
             readout: None,
+            edge_dim: 0,
         }
     }
 }
@@ -352,6 +356,12 @@ impl Model {
                     crate::moe::expert::expert_names().join(", ")
                 )));
             }
+        }
+        if config.kind.uses(Knob::EdgeFeatures) && config.edge_dim == 0 {
+            return Err(NnError::BadShape(format!(
+                "{} reads edge features and the dataset has none (edge_attr.npy)",
+                config.kind.name()
+            )));
         }
         config.check_fits(0, 0)?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -661,13 +671,24 @@ mod tests {
         );
         let idx = Arc::new((0..6).collect::<Vec<usize>>());
         let y = Arc::new(vec![0usize, 0, 0, 1, 1, 1]);
+        // Models that read edge features get one constant column per edge.
+        let mut ectx = GraphCtx::new(&g);
+        let ptr: Vec<usize> = g.indptr().iter().map(|&v| v as usize).collect();
+        let src: Vec<usize> = (0..6)
+            .flat_map(|v| g.neighbors(v).iter().collect::<Vec<_>>())
+            .collect();
+        let ones = Matrix::from_vec(src.len(), 1, vec![1.0; src.len()]);
+        ectx.set_edge_features(Arc::new(crate::EdgeFeatures::new(ptr, src, ones)));
         for kind in ModelKind::all() {
+            let edges = kind.uses(Knob::EdgeFeatures);
+            let ctx = if edges { &ectx } else { &ctx };
             for x in [
                 Features::from_dense(xm.clone(), 0.0),
                 Features::from_dense(xm.clone(), 1.0),
             ] {
                 let cfg = ModelConfig {
                     heads: 2,
+                    edge_dim: edges as usize,
                     ..ModelConfig::new(kind, 2, 8, 2, 2, 0.1)
                 };
                 let mut m = Model::new(cfg, 1).unwrap();
@@ -677,7 +698,7 @@ mod tests {
                 for _ in 0..150 {
                     tape.reset(true);
                     m.params.zero_grad();
-                    let logits = m.forward(&mut tape, &x, &ctx, &mut rng);
+                    let logits = m.forward(&mut tape, &x, ctx, &mut rng);
                     let lp = tape.log_softmax(logits);
                     let loss = tape.nll(lp, idx.clone(), y.clone());
                     tape.backward(loss, &mut m.params);
@@ -685,7 +706,7 @@ mod tests {
                 }
                 // Judged without dropout noise: every node right, and a small loss.
                 tape.reset(false);
-                let logits = m.forward(&mut tape, &x, &ctx, &mut rng);
+                let logits = m.forward(&mut tape, &x, ctx, &mut rng);
                 let pred = tape.value(logits).argmax_rows();
                 let lp = tape.log_softmax(logits);
                 let loss = tape.nll(lp, idx.clone(), y.clone());
@@ -694,7 +715,7 @@ mod tests {
                 assert_eq!(pred, *y, "{kind:?} sparse={sparse}");
                 assert!(last < 0.1, "{kind:?} sparse={sparse} loss {last}");
                 tape.reset(false);
-                let e = m.embed(&mut tape, &x, &ctx, &mut rng);
+                let e = m.embed(&mut tape, &x, ctx, &mut rng);
                 assert_eq!(tape.value(e).rows, 6);
             }
         }

@@ -229,6 +229,8 @@ pub struct GraphCtx<'g> {
     gate: Option<Arc<Matrix>>,
     /// Graph-level batches: which output rows belong to which graph.
     segments: Option<Arc<crate::readout::Segments>>,
+    /// The output rows' edges with their features (GINE), when the dataset has them.
+    edge_features: Option<Arc<crate::EdgeFeatures>>,
     /// Structures an architecture derives from the graph once (keyed by the architecture).
     extra: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
@@ -250,6 +252,7 @@ impl<'g> GraphCtx<'g> {
             attention: OnceLock::new(),
             gate: None,
             segments: None,
+            edge_features: None,
             extra: Mutex::new(HashMap::new()),
         }
     }
@@ -336,6 +339,16 @@ impl<'g> GraphCtx<'g> {
     /// `segments.ptr()[g]..[g+1]`, and a model with a readout pools them.
     pub fn set_segments(&mut self, segments: Arc<crate::readout::Segments>) {
         self.segments = Some(segments);
+    }
+
+    /// Attaches the edges among the output rows with their features (GINE's messages).
+    pub fn set_edge_features(&mut self, e: Arc<crate::EdgeFeatures>) {
+        self.edge_features = Some(e);
+    }
+
+    /// The edge features attached with `set_edge_features`.
+    pub fn edge_features(&self) -> Option<&Arc<crate::EdgeFeatures>> {
+        self.edge_features.as_ref()
     }
 
     /// The graphs attached with `set_segments`.

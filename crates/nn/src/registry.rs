@@ -18,6 +18,7 @@ pub static BUILTIN: &[&ModelSpec] = &[
     &crate::arch::sage::SPEC,
     &crate::arch::mlp::SPEC,
     &crate::arch::gin::SPEC,
+    &crate::arch::gine::SPEC,
     &crate::arch::sgc::SPEC,
     &crate::arch::jk::SPEC,
     &crate::arch::cheb::SPEC,
@@ -55,6 +56,8 @@ pub enum Knob {
     Hops,
     /// `batch_norm`.
     BatchNorm,
+    /// Reads the dataset's edge features (`edge_attr.npy`) and needs them.
+    EdgeFeatures,
 }
 
 /// How many layers a model has.

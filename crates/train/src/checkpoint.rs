@@ -25,6 +25,9 @@ pub struct Checkpoint {
     /// SAGMM: experts pruned when this checkpoint was written.
     #[serde(default)]
     pub pruned: Vec<usize>,
+    /// Width of the edge features the model reads (GINE; 0: none).
+    #[serde(default)]
+    pub edge_dim: usize,
     pub epoch: usize,
     /// The selection metric and its validation value at `epoch`.
     pub metric: String,
@@ -38,6 +41,7 @@ impl Checkpoint {
     pub fn model_config(&self) -> ModelConfig {
         let mut c = self.config.model_config(self.in_dim, self.out_dim);
         c.moe.pruned.clone_from(&self.pruned);
+        c.edge_dim = self.edge_dim;
         c
     }
 
@@ -76,6 +80,7 @@ impl Checkpoint {
             in_dim: c.in_dim,
             out_dim: c.out_dim,
             pruned: c.moe.pruned.clone(),
+            edge_dim: c.edge_dim,
             epoch,
             metric: metric.into(),
             value,

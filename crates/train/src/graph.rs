@@ -67,6 +67,43 @@ pub fn segments(ds: &Dataset) -> Result<Arc<scalegnn_nn::Segments>, TrainError> 
     )))
 }
 
+/// The dataset's edge features (`edge_attr.npy`, `[edges, width]`, one row per CSR entry),
+/// checked against the graph; `None` when it has none.
+pub fn edge_attr(ds: &Dataset) -> Result<Option<scalegnn_npy::Array<f32>>, TrainError> {
+    let path = ds.dir.join("edge_attr.npy");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let a = scalegnn_npy::open_mmap::<f32>(&path)?;
+    let e = ds.graph.num_edges();
+    match a.shape() {
+        [rows, w] if *rows == e && *w > 0 => {}
+        other => {
+            return Err(TrainError::Dataset {
+                path,
+                reason: format!("has shape {other:?}; expected [{e}, width]: a row per edge"),
+            })
+        }
+    }
+    if let Some(i) = a.iter().position(|v| !v.is_finite()) {
+        return Err(TrainError::Dataset {
+            path,
+            reason: format!("edge {} has a value that is not a number", i / a.shape()[1]),
+        });
+    }
+    Ok(Some(a))
+}
+
+/// The whole graph's edges with their features (full-batch runs, eval and predict).
+pub fn whole_edge_features(
+    graph: &scalegnn_graph::Csr,
+    attr: &scalegnn_npy::Array<f32>,
+) -> Result<Arc<scalegnn_nn::EdgeFeatures>, TrainError> {
+    let w = attr.shape().get(1).copied().unwrap_or(0);
+    let e = scalegnn_loader::edge_features_of(graph, attr, w, &[(0, graph.num_nodes())])?;
+    Ok(Arc::new(e))
+}
+
 /// The graph-level task `ds`'s labels define: classification (int `graph_y.npy`) or
 /// regression (float, standardised with the training graphs' statistics).
 pub fn graph_task(ds: &Dataset, splits: &Splits) -> Result<Box<dyn Task>, TrainError> {

@@ -92,6 +92,8 @@ pub struct Setup {
     pub gate: Option<MmapStore>,
     /// Link prediction's pairs, splits and message-passing graph (task link).
     pub link: Option<LinkData>,
+    /// The dataset's edge features (edge_attr.npy), when the model reads them.
+    pub edge_attr: Option<scalegnn_npy::Array<f32>>,
     pub notes: Vec<String>,
 }
 
@@ -257,6 +259,34 @@ impl Setup {
         }
         let mut mcfg = cfg.model_config(in_dim, task.out_dim());
         mcfg.moe.random_head = link.is_some();
+        // Edge features: read by the models that take them, named when a model does not.
+        let edge_attr = crate::graph::edge_attr(&ds)?;
+        let reads_edges = mcfg.kind.uses(scalegnn_nn::registry::Knob::EdgeFeatures);
+        let edge_attr = match edge_attr {
+            Some(a) if reads_edges => {
+                if cfg.loader_kind() == LoaderKind::Neighbor || link.is_some() {
+                    return Err(crate::config::ConfigError {
+                        key: "model".into(),
+                        reason: format!(
+                            "{} reads edge features on graph batches or the whole graph (loader graphs or full), not on sampled neighbourhoods or links yet",
+                            mcfg.kind.name()
+                        ),
+                    }
+                    .into());
+                }
+                mcfg.edge_dim = a.shape()[1];
+                Some(a)
+            }
+            Some(a) => {
+                notes.push(format!(
+                    "edge_attr.npy ({} columns per edge) is not read by {}: --model gine puts edge features in its messages",
+                    a.shape()[1],
+                    mcfg.kind.name()
+                ));
+                None
+            }
+            None => None,
+        };
         let probe = Model::new(mcfg.clone(), 0)?;
         let open = || -> Result<Box<dyn FeatureStore>, TrainError> {
             let opts = StoreOptions {
@@ -470,6 +500,7 @@ impl Setup {
             prefetch,
             gate,
             link,
+            edge_attr,
             notes,
         })
     }
@@ -486,7 +517,7 @@ fn check_task_level(ds: &Dataset, cfg: &RunConfig) -> Result<(), TrainError> {
     };
     match (&ds.graph_ptr, cfg.graph_level()) {
         (Some(gp), false) => err(format!(
-            "is a collection of {} graphs (graph_ptr.npy): it supports graph classification              and regression (task = graph, loader = graphs, the default for it), not {}",
+            "is a collection of {} graphs (graph_ptr.npy): it supports graph classification and regression (task = graph, loader = graphs, the default for it), not {}",
             gp.len().saturating_sub(1),
             match cfg.task.as_deref() {
                 Some("link") => "link prediction".to_string(),
@@ -495,13 +526,13 @@ fn check_task_level(ds: &Dataset, cfg: &RunConfig) -> Result<(), TrainError> {
             }
         )),
         (None, true) => err(
-            "is one graph (no graph_ptr.npy), not a graph collection: graph tasks need one              (ingest --format tu); node tasks and link prediction apply"
+            "is one graph (no graph_ptr.npy), not a graph collection: graph tasks need one (ingest --format tu); node tasks and link prediction apply"
                 .into(),
         ),
         (Some(_), true) if cfg.loader_kind() == LoaderKind::Neighbor => {
             Err(crate::config::ConfigError {
                 key: "loader".into(),
-                reason: "neighbor samples neighbourhoods of nodes; a graph task batches whole                          graphs (loader graphs, the default) or takes them all at once (full)"
+                reason: "neighbor samples neighbourhoods of nodes; a graph task batches whole graphs (loader graphs, the default) or takes them all at once (full)"
                     .into(),
             }
             .into())
@@ -682,7 +713,7 @@ pub fn train(
         let g = crate::graph::gin_protocol(&curves, setup.metric);
         if let Some((epoch, mean, std)) = g {
             report.note(&format!(
-                "GIN protocol (Xu et al. 2019): {} {:.4} ± {:.4} over {runs} folds at epoch                  {epoch}, the best epoch of the folds' mean validation (= test fold) curve",
+                "GIN protocol (Xu et al. 2019): {} {:.4} ± {:.4} over {runs} folds at epoch {epoch}, the best epoch of the folds' mean validation (= test fold) curve",
                 setup.metric, mean, std
             ));
         }
@@ -723,6 +754,7 @@ fn run_one(
     let in_dim = ds.manifest.num_features as usize;
     let mut mcfg = cfg.model_config(in_dim, task.out_dim());
     mcfg.moe.random_head = setup.link.is_some();
+    mcfg.edge_dim = setup.edge_attr.as_ref().map_or(0, |a| a.shape()[1]);
     let saved = if opts.resume {
         state::load(&dir.path().join(state::STATE_DIR))?
     } else {
@@ -822,8 +854,20 @@ fn run_one(
                 None,
             )?
             .normalized(norm);
-            graphs_train = GraphBatches::new(&t_sampled, gp, cfg.batch_size());
-            graphs_eval = GraphBatches::new(&e_sampled, gp, cfg.eval_batch_size());
+            let (gt, ge) = (
+                GraphBatches::new(&t_sampled, gp, cfg.batch_size()),
+                GraphBatches::new(&e_sampled, gp, cfg.eval_batch_size()),
+            );
+            (graphs_train, graphs_eval) = match &setup.edge_attr {
+                Some(a) => {
+                    let w = a.shape()[1];
+                    (
+                        gt.with_edge_attr(graph, a, w),
+                        ge.with_edge_attr(graph, a, w),
+                    )
+                }
+                None => (gt, ge),
+            };
             (&graphs_train, &graphs_eval)
         }
         LoaderKind::Full => {
@@ -835,10 +879,14 @@ fn run_one(
                     }),
                 );
                 // Full batch over a collection: every graph at once, one output row each.
-                if cfg.graph_level() {
+                let f = if cfg.graph_level() {
                     f.with_segments(crate::graph::segments(ds)?)
                 } else {
                     f
+                };
+                match &setup.edge_attr {
+                    Some(a) => f.with_edge_features(crate::graph::whole_edge_features(graph, a)?),
+                    None => f,
                 }
             };
             match &setup.link {

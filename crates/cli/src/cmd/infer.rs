@@ -106,6 +106,17 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
     if graph_level {
         loader = loader.with_segments(scalegnn_train::graph::segments(&ds)?);
     }
+    if model.config.edge_dim > 0
+        && model
+            .config
+            .kind
+            .uses(scalegnn_nn::registry::Knob::EdgeFeatures)
+    {
+        let attr = scalegnn_train::graph::edge_attr(&ds)?
+            .context("the model reads edge features but the dataset has no edge_attr.npy")?;
+        loader =
+            loader.with_edge_features(scalegnn_train::graph::whole_edge_features(graph, &attr)?);
+    }
     // A graph-level run predicts and embeds one row per graph.
     let items = if graph_level {
         ds.graph_ptr

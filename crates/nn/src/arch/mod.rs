@@ -4,6 +4,7 @@ pub mod cheb;
 pub mod gat;
 pub mod gcn;
 pub mod gin;
+pub mod gine;
 pub mod jk;
 pub mod mixhop;
 pub mod mlp;
