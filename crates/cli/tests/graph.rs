@@ -192,6 +192,8 @@ fn a_graph_collection_trains_with_cross_validation_and_predicts_per_graph() {
         "gin",
         "--lr-step",
         "2",
+        "--readout",
+        "attention",
         "--out",
         p(&gin),
     ]);
@@ -201,6 +203,8 @@ fn a_graph_collection_trains_with_cross_validation_and_predicts_per_graph() {
     let s = json(&gin.join("summary.json"));
     let e = s["gin_protocol"]["epoch"].as_u64().unwrap();
     assert!((1..=5).contains(&e), "{s}");
+    let cfg = std::fs::read_to_string(gin.join("config.toml")).unwrap();
+    assert!(cfg.contains("readout = \"attention\""), "{cfg}");
 }
 
 #[test]

@@ -459,7 +459,7 @@ impl Model {
         let Some(seg) = graph.segments() else {
             panic!("a graph-level model ran on a batch without graph segments");
         };
-        let g = head.pooled(tape, seg, h);
+        let g = head.pooled(tape, &self.params, seg, h);
         if embed {
             return g;
         }

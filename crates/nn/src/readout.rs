@@ -1,11 +1,13 @@
 //! Graph-level readout: the node outputs of each graph of a batch pooled into one row (sum,
-//! mean or max, PyG's `global_{add,mean,max}_pool`), then a two-layer MLP head to the task's
-//! outputs (PyG's `MLP([hidden, hidden, out])` of its GIN example).
+//! mean or max, PyG's `global_{add,mean,max}_pool`; or gated attention, Li et al. 2016,
+//! PyG's `AttentionalAggregation`: a softmax over the graph's nodes of a learned score),
+//! then a two-layer MLP head to the task's outputs (PyG's `MLP([hidden, hidden, out])` of its
+//! GIN example).
 
 use std::sync::Arc;
 
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_tensor::{Matrix, ParamStore, SparseMat, Tape, Var};
+use scalegnn_tensor::{EdgeIndex, Matrix, ParamStore, SparseMat, Tape, Var};
 
 use crate::Propagation;
 
@@ -15,11 +17,13 @@ pub enum Pool {
     Sum,
     Mean,
     Max,
+    /// Gated global attention: `Σ_i softmax_i(w·h_i + b) h_i` over each graph's nodes.
+    Attention,
 }
 
 impl Pool {
     /// The names `--readout` accepts.
-    pub const NAMES: &'static [&'static str] = &["sum", "mean", "max"];
+    pub const NAMES: &'static [&'static str] = &["sum", "mean", "max", "attention"];
 
     /// The pool's name.
     pub fn name(self) -> &'static str {
@@ -27,6 +31,7 @@ impl Pool {
             Pool::Sum => "sum",
             Pool::Mean => "mean",
             Pool::Max => "max",
+            Pool::Attention => "attention",
         }
     }
 }
@@ -38,6 +43,7 @@ impl std::str::FromStr for Pool {
             "sum" | "add" => Ok(Pool::Sum),
             "mean" => Ok(Pool::Mean),
             "max" => Ok(Pool::Max),
+            "attention" => Ok(Pool::Attention),
             _ => Err(format!(
                 "unknown readout `{s}` (expected {})",
                 Pool::NAMES.join(", ")
@@ -53,6 +59,9 @@ pub struct Segments {
     ptr: Vec<usize>,
     sum: Propagation,
     mean: Propagation,
+    /// The sum pattern as attention entries: entry k is (graph of row k ← row k), so a
+    /// per-row score is already a per-entry one.
+    attention: Arc<EdgeIndex>,
 }
 
 impl Segments {
@@ -72,10 +81,12 @@ impl Segments {
         }
         let sum = SparseMat::new(g, n, ptr.clone(), indices.clone(), vec![1.0; n]);
         let mean = SparseMat::new(g, n, ptr.clone(), indices, mean_w);
+        let attention = Arc::new(EdgeIndex::new(&sum));
         Segments {
             ptr,
             sum: Propagation::from_matrix(sum),
             mean: Propagation::from_matrix(mean),
+            attention,
         }
     }
 
@@ -94,14 +105,20 @@ impl Segments {
         &self.ptr
     }
 
-    /// `h` (`[rows, d]`, at least `num_rows` rows) pooled per graph: `[graphs, d]`. A graph
-    /// with no node pools to zeros.
+    /// `h` (`[rows, d]`, `num_rows` rows) pooled per graph: `[graphs, d]`. A graph with no
+    /// node pools to zeros. Attention pooling needs its scores: see [`Segments::attend`].
     pub fn pool(&self, tape: &mut Tape, h: Var, pool: Pool) -> Var {
         match pool {
-            Pool::Sum => tape.spmm(&self.sum.a, &self.sum.at, h),
+            Pool::Sum | Pool::Attention => tape.spmm(&self.sum.a, &self.sum.at, h),
             Pool::Mean => tape.spmm(&self.mean.a, &self.mean.at, h),
             Pool::Max => tape.spmm_max(&self.sum.a, h),
         }
+    }
+
+    /// `Σ_i softmax_i(score_i) h_i` over each graph's rows, for per-row scores `[rows, 1]`.
+    pub fn attend(&self, tape: &mut Tape, h: Var, score: Var) -> Var {
+        let alpha = tape.edge_softmax(&self.attention, score);
+        tape.edge_aggregate(&self.attention, alpha, h)
     }
 }
 
@@ -111,6 +128,8 @@ impl Segments {
 pub(crate) struct Head {
     pool: Pool,
     w: [usize; 4],
+    /// Attention pooling's gate `Linear(hidden, 1)`.
+    gate: Option<[usize; 2]>,
 }
 
 impl Head {
@@ -128,12 +147,32 @@ impl Head {
             params.add("readout.w2", Matrix::glorot(hidden, out, rng)),
             params.add("readout.b2", Matrix::zeros(1, out)),
         ];
-        Head { pool, w }
+        let gate = (pool == Pool::Attention).then(|| {
+            [
+                params.add("readout.gate.weight", Matrix::glorot(hidden, 1, rng)),
+                params.add("readout.gate.bias", Matrix::zeros(1, 1)),
+            ]
+        });
+        Head { pool, w, gate }
     }
 
     /// Node outputs `h` pooled per graph of `segments`: the graph embeddings.
-    pub(crate) fn pooled(&self, tape: &mut Tape, segments: &Arc<Segments>, h: Var) -> Var {
-        segments.pool(tape, h, self.pool)
+    pub(crate) fn pooled(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        segments: &Arc<Segments>,
+        h: Var,
+    ) -> Var {
+        match self.gate {
+            Some([w, b]) => {
+                let (w, b) = (tape.param(params, w), tape.param(params, b));
+                let s = tape.matmul(h, w);
+                let s = tape.add_bias(s, b);
+                segments.attend(tape, h, s)
+            }
+            None => segments.pool(tape, h, self.pool),
+        }
     }
 
     /// The head on pooled rows `g`: the task's outputs per graph.
@@ -179,6 +218,21 @@ mod tests {
             "{m:?}"
         );
         assert_eq!(tape.value(max).data, vec![3., 5., 0., 0., 6., 7.]);
+        // Equal scores: attention is the mean; a much larger score picks its row.
+        let even = tape.input(&Matrix::zeros(5, 1));
+        let att = s.attend(&mut tape, x, even);
+        let a = &tape.value(att).data;
+        assert!(
+            a.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{a:?}"
+        );
+        let peaked = tape.input(&Matrix::from_vec(5, 1, vec![0., 0., 0., 50., 0.]));
+        let att = s.attend(&mut tape, x, peaked);
+        let a = &tape.value(att).data;
+        assert!(
+            (a[4] - -4.0).abs() < 1e-4 && (a[5] - 7.0).abs() < 1e-4,
+            "{a:?}"
+        );
     }
 
     #[test]

@@ -141,8 +141,8 @@ pub struct RunConfig {
         alias = "negative-sampling"
     )]
     pub negative_sampling: Option<String>,
-    /// Graph-level tasks: how each graph's node outputs become one row, sum, mean or max
-    /// (default sum).
+    /// Graph-level tasks: how each graph's node outputs become one row, sum, mean, max or
+    /// attention (gated global attention; default sum).
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readout: Option<String>,
