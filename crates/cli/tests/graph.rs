@@ -309,6 +309,33 @@ fn the_wrong_task_for_a_dataset_is_refused_with_nothing_written() {
         &["cv", "graph-level"],
     );
     assert!(!out.exists(), "a refused run left {}", out.display());
+
+    // A graph pointer with an empty graph, or one that decreases (written by hand: ingest
+    // never makes one; --no-verify skips the checksum that would catch the edit first).
+    let gp_path = ds.join("graph_ptr.npy");
+    let gp: Vec<i64> = scalegnn_npy::read_array::<i64>(&gp_path).unwrap().to_vec();
+    for (bad, why) in [
+        ([&[0i64, 0][..], &gp[2..]].concat(), "graph 0 has no nodes"),
+        (
+            [&[0i64, 7, 5][..], &gp[3..]].concat(),
+            "decreases at graph 1",
+        ),
+    ] {
+        scalegnn_npy::write_array_atomic(&gp_path, &[bad.len()], &bad).unwrap();
+        fails(
+            &run(&[
+                "train",
+                p(&ds),
+                "--cv",
+                "3",
+                "--no-verify",
+                "--out",
+                p(&out),
+            ]),
+            &["graph_ptr.npy", why],
+        );
+        assert!(!out.exists());
+    }
 }
 
 /// `BONDS`: 60 six-cycles with identical atoms; only the bond type (edge label) tells the
