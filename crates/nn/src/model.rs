@@ -48,6 +48,9 @@ pub struct ModelConfig {
     /// Graph-level tasks: the layers output `hidden` per node, each graph's rows are pooled
     /// and a two-layer MLP head (`readout.*`) gives `out_dim` per graph.
     pub readout: Option<crate::readout::Pool>,
+    /// With `readout`: pool the input features and every layer's output, each through its own
+    /// linear map to `out_dim`, and sum them (Xu et al.'s GIN readout) instead of the MLP head.
+    pub jk_readout: bool,
     /// Width of the dataset's edge features (`edge_attr.npy`; 0: none). Read by models with
     /// `Knob::EdgeFeatures` (GINE).
     pub edge_dim: usize,
@@ -79,6 +82,7 @@ impl ModelConfig {
             moe: crate::moe::MoeConfig::default(),
             mlp_decoder: false,
             readout: None,
+            jk_readout: false,
             edge_dim: 0,
         }
     }
@@ -273,6 +277,20 @@ pub trait Architecture: Send + Sync {
         None
     }
 
+    /// Every layer's output on the output rows (the last one raw), for readouts over layers
+    /// (jumping knowledge); `None` when the architecture cannot give them. Only meaningful
+    /// where every layer outputs the same rows (the whole graph, or batches of whole graphs).
+    fn forward_layers(
+        &self,
+        _tape: &mut Tape,
+        _params: &ParamStore,
+        _x: &Features,
+        _graph: &GraphCtx,
+        _rng: &mut Xoshiro256PlusPlus,
+    ) -> Option<Vec<Var>> {
+        None
+    }
+
     /// The training pass: logits and any auxiliary terms (by default, none).
     fn forward_output(
         &self,
@@ -384,14 +402,26 @@ impl Model {
             None => (config.kind.spec().build)(&config, &mut params, &mut rng),
         };
         let head = config.readout.map(|pool| {
+            let jk = config.jk_readout.then(|| {
+                let mut widths = vec![config.in_dim];
+                widths.extend(std::iter::repeat_n(config.hidden.max(1), config.layers));
+                widths
+            });
             crate::readout::Head::new(
                 pool,
                 config.hidden.max(1),
                 config.out_dim,
+                jk.as_deref(),
                 &mut params,
                 &mut rng,
             )
         });
+        if config.jk_readout && config.readout.is_some() && !config.kind.spec().layerwise {
+            return Err(NnError::BadShape(format!(
+                "{}: the readout over layers needs a model of stacked layers (gin, gcn, sage, …)",
+                config.kind.name()
+            )));
+        }
         // Added after the architecture, so a model without it draws the same weights.
         let decoder = config.mlp_decoder.then(|| {
             let d = config.out_dim;
@@ -438,11 +468,46 @@ impl Model {
         rng: &mut impl Rng,
     ) -> ModelOutput {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
+        if let Some(v) = self.read_out_layers(tape, x, graph, &mut r, false) {
+            return v.into();
+        }
         let mut out = self
             .arch
             .forward_output(tape, &self.params, x, graph, &mut r);
         out.out = self.read_out(tape, out.out, graph, &mut r, false);
         out
+    }
+
+    /// The readout over layers (`jk_readout`): the input and every layer's output pooled per
+    /// graph; the head's sum, or with `embed` the pooled rows side by side. `None` for other
+    /// models.
+    fn read_out_layers(
+        &self,
+        tape: &mut Tape,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        embed: bool,
+    ) -> Option<Var> {
+        let head = self.head.as_ref().filter(|h| h.over_layers())?;
+        let Some(seg) = graph.segments() else {
+            panic!("a graph-level model ran on a batch without graph segments");
+        };
+        let mut levels = vec![crate::Input::from_features(tape, x, 0.0, rng).dense(tape)];
+        levels.extend(
+            self.arch
+                .forward_layers(tape, &self.params, x, graph, rng)
+                .expect("checked in Model::new: a stacked model"),
+        );
+        let pooled: Vec<Var> = levels
+            .into_iter()
+            .map(|h| head.pooled(tape, &self.params, seg, h))
+            .collect();
+        Some(if embed {
+            tape.concat_cols(&pooled)
+        } else {
+            head.forward_levels(tape, &self.params, &pooled, self.config.dropout, rng)
+        })
     }
 
     /// Graph-level models: node outputs `h` pooled per graph of `graph`'s segments, then
@@ -476,6 +541,9 @@ impl Model {
         rng: &mut impl Rng,
     ) -> Var {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
+        if let Some(v) = self.read_out_layers(tape, x, graph, &mut r, false) {
+            return v;
+        }
         let h = self
             .arch
             .forward(tape, &self.params, x, graph, &mut r, false);
@@ -623,6 +691,9 @@ impl Model {
         rng: &mut impl Rng,
     ) -> Var {
         let mut r = Xoshiro256PlusPlus::seed_from_u64(rng.random());
+        if let Some(v) = self.read_out_layers(tape, x, graph, &mut r, true) {
+            return v;
+        }
         if self.head.is_some() {
             let h = self
                 .arch

@@ -124,12 +124,14 @@ impl Segments {
 
 /// The readout's parameters: the head `Linear(hidden, hidden) → ReLU → dropout →
 /// Linear(hidden, out)`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Head {
     pool: Pool,
     w: [usize; 4],
     /// Attention pooling's gate `Linear(hidden, 1)`.
     gate: Option<[usize; 2]>,
+    /// Readout over layers: one `Linear(width_k, out)` per level (input, then each layer).
+    levels: Vec<[usize; 2]>,
 }
 
 impl Head {
@@ -138,9 +140,37 @@ impl Head {
         pool: Pool,
         hidden: usize,
         out: usize,
+        levels: Option<&[usize]>,
         params: &mut ParamStore,
         rng: &mut Xoshiro256PlusPlus,
     ) -> Head {
+        if let Some(widths) = levels {
+            // Xu et al.: a linear map per level, no MLP head. The gate (attention) is shared
+            // by every level, so it reads the widest one.
+            let levels = widths
+                .iter()
+                .enumerate()
+                .map(|(k, &w)| {
+                    [
+                        params.add(
+                            &format!("readout.level{k}.weight"),
+                            Matrix::glorot(w, out, rng),
+                        ),
+                        params.add(&format!("readout.level{k}.bias"), Matrix::zeros(1, out)),
+                    ]
+                })
+                .collect();
+            return Head {
+                pool: if pool == Pool::Attention {
+                    Pool::Sum
+                } else {
+                    pool
+                },
+                w: [0; 4],
+                gate: None,
+                levels,
+            };
+        }
         let w = [
             params.add("readout.w1", Matrix::glorot(hidden, hidden, rng)),
             params.add("readout.b1", Matrix::zeros(1, hidden)),
@@ -153,7 +183,12 @@ impl Head {
                 params.add("readout.gate.bias", Matrix::zeros(1, 1)),
             ]
         });
-        Head { pool, w, gate }
+        Head {
+            pool,
+            w,
+            gate,
+            levels: Vec::new(),
+        }
     }
 
     /// Node outputs `h` pooled per graph of `segments`: the graph embeddings.
@@ -173,6 +208,34 @@ impl Head {
             }
             None => segments.pool(tape, h, self.pool),
         }
+    }
+
+    /// Whether this is a readout over layers.
+    pub(crate) fn over_layers(&self) -> bool {
+        !self.levels.is_empty()
+    }
+
+    /// Readout over layers: `Σ_k Linear_k(dropout(pooled_k))`.
+    pub(crate) fn forward_levels(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        pooled: &[Var],
+        dropout: f32,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Var {
+        let mut sum: Option<Var> = None;
+        for (&g, &[w, b]) in pooled.iter().zip(&self.levels) {
+            let g = tape.dropout(g, dropout, rng);
+            let (w, b) = (tape.param(params, w), tape.param(params, b));
+            let t = tape.matmul(g, w);
+            let t = tape.add_bias(t, b);
+            sum = Some(match sum {
+                Some(s) => tape.add(s, t),
+                None => t,
+            });
+        }
+        sum.expect("a readout over layers has at least the input level")
     }
 
     /// The head on pooled rows `g`: the task's outputs per graph.

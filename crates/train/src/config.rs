@@ -146,6 +146,12 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readout: Option<String>,
+    /// Graph-level tasks: pool the input features and every layer's output, each through its
+    /// own linear map, and sum them (Xu et al.'s GIN readout; default false: the last layer
+    /// through a two-layer MLP head).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "jk-readout")]
+    pub jk_readout: Option<bool>,
     /// Graph-level tasks: K-fold stratified cross-validation (seeded by --seed); run k tests
     /// on fold k, mean ± std is reported.
     #[cfg_attr(feature = "clap", arg(long))]
@@ -544,6 +550,7 @@ impl RunConfig {
             negatives,
             negative_sampling,
             readout,
+            jk_readout,
             cv,
             cv_protocol,
             lr_step,
@@ -839,6 +846,7 @@ impl RunConfig {
             moe: self.moe(),
             mlp_decoder: self.decoder.as_deref() == Some("mlp"),
             readout: self.graph_level().then(|| self.readout()),
+            jk_readout: self.graph_level() && self.jk_readout.unwrap_or(false),
             ..ModelConfig::new(
                 self.kind(),
                 in_dim,
@@ -906,6 +914,12 @@ impl RunConfig {
             r.parse::<scalegnn_nn::Pool>()
                 .map_err(|e| bad("readout", e))?;
         }
+        if self.jk_readout == Some(true) && self.readout() == scalegnn_nn::Pool::Attention {
+            return Err(bad(
+                "jk_readout",
+                "reads every layer through sum, mean or max pooling; attention is for the last layer",
+            ));
+        }
         if let Some(p) = &self.cv_protocol {
             if !matches!(p.as_str(), "fair" | "gin") {
                 return Err(bad(
@@ -932,6 +946,7 @@ impl RunConfig {
         if !self.graph_level() {
             for (key, given) in [
                 ("readout", self.readout.is_some()),
+                ("jk_readout", self.jk_readout.is_some()),
                 ("cv", self.cv.is_some()),
                 ("cv_protocol", self.cv_protocol.is_some()),
             ] {
@@ -1284,6 +1299,7 @@ impl RunConfig {
         }
         if self.graph_level() {
             r.readout = Some(self.readout().name().into());
+            r.jk_readout = Some(self.jk_readout.unwrap_or(false));
             r.cv = self.cv;
             if self.cv.is_some() {
                 r.cv_protocol = Some(if self.cv_gin() { "gin" } else { "fair" }.into());
@@ -1342,6 +1358,7 @@ const ALL_KEYS: &[&str] = &[
     "negatives",
     "negative_sampling",
     "readout",
+    "jk_readout",
     "cv",
     "cv_protocol",
     "lr_step",

@@ -116,6 +116,30 @@ impl<S: Stack> Architecture for Stacked<S> {
         self.run_layers(tape, params, x, graph, rng, 0..last + 1)
     }
 
+    fn forward_layers(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Option<Vec<Var>> {
+        let mut h = Input::from_features(tape, x, self.input_dropout, rng);
+        let last = self.layers - 1;
+        let mut outs = Vec::with_capacity(self.layers);
+        for l in 0..self.layers {
+            let cx = LayerCtx {
+                tape: &mut *tape,
+                params,
+                graph,
+            };
+            let z = self.stack.layer(cx, &h, l, l != last);
+            outs.push(z);
+            h = Input::Dense(tape.dropout(z, self.dropout, rng));
+        }
+        Some(outs)
+    }
+
     fn forward_range(
         &self,
         tape: &mut Tape,
