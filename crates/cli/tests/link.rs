@@ -437,6 +437,36 @@ fn sagmm_links_on_sampled_batches_gate_on_the_message_graph() {
 }
 
 #[test]
+fn a_sagmm_link_checkpoint_reloads_the_model_it_trained() {
+    // The link encoder's experts end in a plain convolution: a reload that rebuilt them for
+    // node tasks (LayerNorm and ReLU on the last one) scored other numbers than training.
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path());
+    ok(&run(&["split-edges", p(&ds), "--seed", "3"]));
+    let out = root.path().join("run");
+    ok(&run(&[
+        "train",
+        p(&ds),
+        "--task",
+        "link",
+        "--model",
+        "sagmm",
+        "--hidden",
+        "16",
+        "--epochs",
+        "8",
+        "--out",
+        p(&out),
+    ]));
+    let auc = test_auc(&out);
+    let e = run(&["eval", p(&out), "--json"]);
+    ok(&e);
+    let v: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    let again = v["test_roc_auc"].as_f64().unwrap();
+    assert!((again - auc).abs() < 1e-6, "eval {again} vs train {auc}");
+}
+
+#[test]
 fn link_training_out_of_core_under_a_budget_learns() {
     // Link batches under --mem-budget go through the budget's planner, which samples the
     // training pairs' endpoints: an endpoint shared by two pairs was refused as a repeated

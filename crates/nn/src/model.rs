@@ -385,23 +385,19 @@ impl Model {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut params = ParamStore::default();
         // With a readout the layers end at `hidden` per node; the head maps to `out_dim`.
+        // The mixture pools each expert and gates per graph itself (its own head).
+        let mixture = config.kind.is_mixture();
         let arch = match config.readout {
-            Some(_) => {
-                if config.kind.is_mixture() {
-                    return Err(NnError::BadShape(format!(
-                        "{}: graph-level readout is not built for the mixture yet",
-                        config.kind.name()
-                    )));
-                }
+            Some(_) if !mixture => {
                 let enc = ModelConfig {
                     out_dim: config.hidden.max(1),
                     ..config.clone()
                 };
                 (config.kind.spec().build)(&enc, &mut params, &mut rng)
             }
-            None => (config.kind.spec().build)(&config, &mut params, &mut rng),
+            _ => (config.kind.spec().build)(&config, &mut params, &mut rng),
         };
-        let head = config.readout.map(|pool| {
+        let head = config.readout.filter(|_| !mixture).map(|pool| {
             let jk = config.jk_readout.then(|| {
                 let mut widths = vec![config.in_dim];
                 widths.extend(std::iter::repeat_n(config.hidden.max(1), config.layers));
@@ -706,7 +702,7 @@ impl Model {
 
     /// Whether the model reads out one row per graph (graph-level tasks).
     pub fn is_graph_level(&self) -> bool {
-        self.head.is_some()
+        self.config.readout.is_some()
     }
 }
 

@@ -322,6 +322,17 @@ impl<'g> GraphCtx<'g> {
         })
     }
 
+    /// Full-graph in-degree of the first `rows` rows (the batch's nodes, or the graph's).
+    pub fn row_degrees(&self, rows: usize) -> Vec<u32> {
+        if self.nodes.is_empty() {
+            (0..rows.min(self.csr.num_nodes()))
+                .map(|v| self.csr.degree(v).min(u32::MAX as usize) as u32)
+                .collect()
+        } else {
+            self.degree()[..rows.min(self.nodes.len())].to_vec()
+        }
+    }
+
     /// The block serving model layer `l` (`None` on the whole graph).
     fn block(&self, l: usize) -> Option<&LayerBlock> {
         l.checked_sub(self.first_layer)

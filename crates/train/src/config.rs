@@ -831,7 +831,10 @@ impl RunConfig {
             pretrain: self.pretrain_experts.unwrap_or(d.pretrain),
             pretrain_share: self.pretrain_share.unwrap_or(d.pretrain_share),
             pretrain_epochs: self.pretrain_epochs.unwrap_or((self.epochs() / 2).max(1)),
-            random_head: false,
+            // Recorded by the task, so a reloaded checkpoint rebuilds the model it trained:
+            // link prediction scores embeddings (plain last convolutions, a random head);
+            // graph-level tasks pool them.
+            random_head: self.task.as_deref() == Some("link") || self.graph_level(),
         }
     }
 
@@ -1063,10 +1066,23 @@ impl RunConfig {
                 ));
             }
             if kind.is_mixture() {
-                return Err(bad(
-                    "model",
-                    "SAGMM at graph level is not built yet; use gin, gcn, sage, gat, …",
-                ));
+                // The mixture pools each expert with sum, mean or max and gates per graph.
+                if self.readout() == scalegnn_nn::Pool::Attention || self.jk_readout == Some(true) {
+                    return Err(bad(
+                        if self.jk_readout == Some(true) {
+                            "jk_readout"
+                        } else {
+                            "readout"
+                        },
+                        "SAGMM pools each expert's last layer with sum, mean or max",
+                    ));
+                }
+                if self.pretrain_experts == Some(true) {
+                    return Err(bad(
+                        "pretrain_experts",
+                        "pretrained experts (SAGMM-PE) are built for node tasks only",
+                    ));
+                }
             }
         }
         if loader == LoaderKind::Full {

@@ -30,6 +30,9 @@ const SPARSE_MAX_DENSITY: f64 = 0.25;
 /// SAGMM's default expert pool for link prediction (the SAGMM paper's link pool).
 const LINK_POOL: [&str; 4] = ["gcn", "sage", "jk", "sgc"];
 
+/// SAGMM's default experts for graph-level tasks (issue 15: GCN, GIN, SAGE, GAT).
+const GRAPH_POOL: [&str; 4] = ["gcn", "gin", "sage", "gat"];
+
 /// How a `train` command runs besides its configuration.
 pub struct RunOptions<'a> {
     pub out: PathBuf,
@@ -168,12 +171,25 @@ impl Setup {
         };
         // SAGMM's pool for links is the SAGMM paper's (GCN, SAGE, GCN-JK, SGC) unless given.
         let link_cfg;
-        let cfg = if is_link && cfg.expert_pool.is_none() && cfg.model_kind()?.is_mixture() {
-            link_cfg = RunConfig {
-                expert_pool: Some(LINK_POOL.iter().map(|s| s.to_string()).collect()),
-                ..cfg.clone()
+        let cfg = if cfg.expert_pool.is_none() && cfg.model_kind()?.is_mixture() {
+            // The issue's graph-level pool: GCN, GIN, SAGE and GAT, each pooled.
+            let pool: Option<&[&str]> = if is_link {
+                Some(&LINK_POOL)
+            } else if cfg.graph_level() {
+                Some(&GRAPH_POOL)
+            } else {
+                None
             };
-            &link_cfg
+            match pool {
+                Some(p) => {
+                    link_cfg = RunConfig {
+                        expert_pool: Some(p.iter().map(|s| s.to_string()).collect()),
+                        ..cfg.clone()
+                    };
+                    &link_cfg
+                }
+                None => cfg,
+            }
         } else {
             cfg
         };
@@ -258,7 +274,6 @@ impl Setup {
             });
         }
         let mut mcfg = cfg.model_config(in_dim, task.out_dim());
-        mcfg.moe.random_head = link.is_some();
         // Edge features: read by the models that take them, named when a model does not.
         let edge_attr = crate::graph::edge_attr(&ds)?;
         let reads_edges = mcfg.kind.uses(scalegnn_nn::registry::Knob::EdgeFeatures);
@@ -753,7 +768,6 @@ fn run_one(
     let (task, splits) = task_and_splits(ds, setup.link.as_ref(), cfg, split, setup.cfg.seed())?;
     let in_dim = ds.manifest.num_features as usize;
     let mut mcfg = cfg.model_config(in_dim, task.out_dim());
-    mcfg.moe.random_head = setup.link.is_some();
     mcfg.edge_dim = setup.edge_attr.as_ref().map_or(0, |a| a.shape()[1]);
     let saved = if opts.resume {
         state::load(&dir.path().join(state::STATE_DIR))?

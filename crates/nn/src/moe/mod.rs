@@ -209,6 +209,9 @@ pub struct Sagmm {
     attn_dropout: f32,
     gate_dim: usize,
     in_dim: usize,
+    /// Graph-level tasks: each expert's node outputs are pooled per graph this way, and the
+    /// gate scores experts per graph.
+    readout: Option<crate::readout::Pool>,
     active: Vec<bool>,
     importance: Vec<f64>,
     factor: f32,
@@ -254,7 +257,13 @@ impl Sagmm {
                     .expect("the expert pool was checked by Model::new")
             })
             .collect();
-        let gate_dim = cfg.in_dim + m.eig_k;
+        // Per graph, the gate reads the graph's mean input features and its structural
+        // descriptor (GRAPH_DESCRIPTORS columns) instead of per-node eigenvectors.
+        let gate_dim = if cfg.readout.is_some() {
+            cfg.in_dim + GRAPH_DESCRIPTORS
+        } else {
+            cfg.in_dim + m.eig_k
+        };
         let gate_w = ["q", "k", "v"]
             .map(|n| params.add(&format!("gate.w_{n}"), Matrix::glorot(gate_dim, e, rng)));
         // τ = logit(threshold); 0.5 gives τ = 0, the method's start.
@@ -318,6 +327,7 @@ impl Sagmm {
             attn_dropout: cfg.attn_dropout,
             gate_dim,
             in_dim: cfg.in_dim,
+            readout: cfg.readout,
             active,
             importance: vec![0.0; e],
             last_val: None,
@@ -540,6 +550,9 @@ impl Sagmm {
     /// The gate input for this pass: the attached one, else (whole graph only) computed
     /// from the features once per feature matrix.
     fn gate_input(&self, x: &Features, graph: &GraphCtx) -> Arc<Matrix> {
+        if let (Some(seg), Some(_)) = (graph.segments(), self.readout) {
+            return Arc::new(graph_gate_input(x, graph, seg));
+        }
         if let Some(g) = graph.gate_input() {
             assert_eq!(
                 g.cols, self.gate_dim,
@@ -847,7 +860,18 @@ impl Sagmm {
     ) -> ModelOutput {
         debug_assert_eq!(x.cols(), self.in_dim);
         let total = graph.num_blocks();
-        let outs = self.expert_outputs(tape, params, x, graph, rng);
+        let mut outs = self.expert_outputs(tape, params, x, graph, rng);
+        // Graph level: every expert is pooled per graph, and all that follows (gate, mixture,
+        // head, expert supervision) works on one row per graph.
+        let graph_level = match (self.readout, graph.segments()) {
+            (Some(pool), Some(seg)) => {
+                for o in outs.iter_mut().flatten() {
+                    *o = seg.pool(tape, *o, pool);
+                }
+                true
+            }
+            _ => false,
+        };
         let mut aux_losses = Vec::new();
         let live = self.active.iter().filter(|&&a| a).count();
         let mix = if self.experts.len() == 1 || live == 1 {
@@ -863,7 +887,11 @@ impl Sagmm {
             o
         } else {
             let gi = self.gate_input(x, graph);
-            let rows = expert::output_rows(graph, total).unwrap_or(gi.rows);
+            let rows = if graph_level {
+                gi.rows
+            } else {
+                expert::output_rows(graph, total).unwrap_or(gi.rows)
+            };
             assert_eq!(
                 gi.rows, rows,
                 "SAGMM gate input has {} rows, the pass outputs {rows}",
@@ -949,4 +977,42 @@ fn size(cfg: &ModelConfig) -> SizeShape {
         total.add(&(k.spec().size)(cfg));
     }
     total
+}
+
+/// Columns of the per-graph structural descriptor the graph-level gate reads.
+const GRAPH_DESCRIPTORS: usize = 2;
+
+/// The graph-level gate input: per graph of `seg`, the mean of its rows' input features, then
+/// `ln(1 + nodes)` and `ln(1 + mean in-degree)`.
+fn graph_gate_input(x: &Features, graph: &GraphCtx, seg: &crate::Segments) -> Matrix {
+    let f = x.cols();
+    let g = seg.num_graphs();
+    let ptr = seg.ptr();
+    let mut m = Matrix::zeros(g, f + GRAPH_DESCRIPTORS);
+    let deg = graph.row_degrees(seg.num_rows());
+    for k in 0..g {
+        let (a, b) = (ptr[k], ptr[k + 1]);
+        let n = (b - a).max(1) as f32;
+        let row = m.row_mut(k);
+        match x {
+            Features::Dense(d) => {
+                for r in a..b {
+                    for (o, &v) in row[..f].iter_mut().zip(d.row(r)) {
+                        *o += v / n;
+                    }
+                }
+            }
+            Features::Sparse(s) => {
+                for r in a..b {
+                    for i in s.indptr[r]..s.indptr[r + 1] {
+                        row[s.indices[i] as usize] += s.weights[i] / n;
+                    }
+                }
+            }
+        }
+        let d: f32 = deg[a..b].iter().map(|&v| v as f32).sum::<f32>() / n;
+        row[f] = (1.0 + (b - a) as f32).ln();
+        row[f + 1] = (1.0 + d).ln();
+    }
+    m
 }
