@@ -95,6 +95,11 @@ fn write_shapes(root: &Path, graphs: usize) -> PathBuf {
         .unwrap();
     }
     std::fs::write(reg.join("SIZES_graph_attributes.txt"), ga).unwrap();
+    // Its own split, as ESOL brings one (a run with --cv says it does not use it).
+    let split: String = (0..graphs)
+        .map(|g| ["train\n", "train\n", "val\n", "test\n"][g % 4])
+        .collect();
+    std::fs::write(reg.join("SIZES_split.txt"), split).unwrap();
     dir
 }
 
@@ -155,6 +160,9 @@ fn a_graph_collection_trains_with_cross_validation_and_predicts_per_graph() {
         assert!(r["test"].as_f64().unwrap() > 0.7, "fold {k}: {r}");
     }
 
+    // The top directory holds one model per fold: eval/predict name them.
+    let e = run(&["predict", p(&out)]);
+    fails(&e, &["holds 4 runs", "run-0"]);
     // predict and embed: one row per graph.
     let fold = out.join("run-0");
     ok(&run(&["predict", p(&fold)]));
@@ -214,7 +222,7 @@ fn graph_regression_learns_the_node_count_in_its_units() {
     let ds = tmp.path().join("sizes");
     ingest(&tmp.path().join("SIZES"), &ds);
     let out = tmp.path().join("run");
-    ok(&run(&[
+    let o = run(&[
         "train",
         p(&ds),
         "--model",
@@ -237,7 +245,13 @@ fn graph_regression_learns_the_node_count_in_its_units() {
         "1",
         "--out",
         p(&out),
-    ]));
+    ]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("not used by this run"),
+        "{}",
+        stderr(&o)
+    );
     let s = json(&out.join("summary.json"));
     assert_eq!(s["metric"], "rmse", "{s}");
     // Targets 5..9 (std 1.4): the mean predictor's RMSE is 1.4; a sum readout counts nodes.

@@ -203,6 +203,13 @@ impl Setup {
             ));
         }
         let (task, splits) = task_and_splits(&ds, link.as_ref(), cfg, cfg.split(), cfg.seed())?;
+        if cfg.cv.is_some() && ds.train_idx.is_some() {
+            notes.push(
+                "--cv makes its own folds: the dataset's split (train_idx.npy, val_idx.npy, \
+                 test_idx.npy) is not used by this run"
+                    .into(),
+            );
+        }
         let metric = match &cfg.metric {
             Some(m) => *task.metrics().iter().find(|t| *t == m).ok_or_else(|| {
                 crate::config::ConfigError {
@@ -1072,6 +1079,21 @@ pub fn load_run(
     run_dir: &Path,
     dataset: Option<&Path>,
 ) -> Result<(RunConfig, Dataset), TrainError> {
+    // A directory of several runs (--runs, --cv) holds no model of its own: name the ones
+    // it holds instead of failing on a missing checkpoint file.
+    if !run_dir.join("checkpoint").exists() && run_dir.join("run-0").is_dir() {
+        let n = (0..)
+            .take_while(|k| run_dir.join(format!("run-{k}")).is_dir())
+            .count();
+        return Err(TrainError::RunDir {
+            path: run_dir.to_path_buf(),
+            reason: format!(
+                "holds {n} runs (run-0 … run-{}), one model each; give one of them, e.g. {}",
+                n - 1,
+                run_dir.join("run-0").display()
+            ),
+        });
+    }
     let cfg = RunConfig::load(&run_dir.join("config.toml"))?;
     let dir = dataset
         .map(Path::to_path_buf)
