@@ -852,29 +852,21 @@ fn run_one(
             eval_sampler = NeighborSampler::full(graph, cfg.num_blocks())
                 .map_err(|e| TrainError::Config(format!("graph batches: {e}")))?;
             let kind = cfg.model_kind()?;
-            let norm = cfg.normalize_features();
-            t_sampled = Sampled::new(
-                graph,
-                store,
-                &train_sampler,
-                cfg.batch_size(),
-                setup.prefetch,
-                cfg.io_threads(),
-                kind,
-                None,
-            )?
-            .normalized(norm);
-            e_sampled = Sampled::new(
-                graph,
-                store,
-                &eval_sampler,
-                cfg.eval_batch_size(),
-                setup.prefetch,
-                cfg.io_threads(),
-                kind,
-                None,
-            )?
-            .normalized(norm);
+            let sampled = |sampler, batch| -> Result<Sampled, TrainError> {
+                Ok(Sampled::new(
+                    graph,
+                    store,
+                    sampler,
+                    batch,
+                    setup.prefetch,
+                    cfg.io_threads(),
+                    kind,
+                    None,
+                )?
+                .normalized(cfg.normalize_features()))
+            };
+            t_sampled = sampled(&train_sampler, cfg.batch_size())?;
+            e_sampled = sampled(&eval_sampler, cfg.eval_batch_size())?;
             let (gt, ge) = (
                 GraphBatches::new(&t_sampled, gp, cfg.batch_size()),
                 GraphBatches::new(&e_sampled, gp, cfg.eval_batch_size()),

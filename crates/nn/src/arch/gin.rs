@@ -4,7 +4,7 @@
 //! Amazon Photo (11 %), with it Cora fell from 75.9 to 62.1 (140 labels, 2,708 nodes).
 
 use rand_xoshiro::Xoshiro256PlusPlus;
-use scalegnn_tensor::{Matrix, ParamStore, Var};
+use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::arch::norm::BatchNorm;
 use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
@@ -13,35 +13,72 @@ use crate::model::SizeShape;
 use crate::registry::{Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
 use crate::ModelConfig;
 
+/// GIN's per-layer MLP, `Linear → [BatchNorm] → ReLU → Linear` (GINE runs the same one).
+#[derive(Clone, Copy)]
+pub(crate) struct GinMlp {
+    /// (w1, b1, w2, b2).
+    w: [usize; 4],
+    norm: Option<BatchNorm>,
+}
+
+impl GinMlp {
+    /// Registers layer `l`'s MLP (`din → dout → dout`, `layer{l}.mlp*`).
+    pub(crate) fn new(
+        cfg: &ModelConfig,
+        params: &mut ParamStore,
+        l: usize,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> GinMlp {
+        let (din, dout) = cfg.dims(l);
+        let w = [
+            params.add(
+                &format!("layer{l}.mlp0.weight"),
+                Matrix::glorot(din, dout, rng),
+            ),
+            params.add(&format!("layer{l}.mlp0.bias"), Matrix::zeros(1, dout)),
+            params.add(
+                &format!("layer{l}.mlp1.weight"),
+                Matrix::glorot(dout, dout, rng),
+            ),
+            params.add(&format!("layer{l}.mlp1.bias"), Matrix::zeros(1, dout)),
+        ];
+        let norm = cfg
+            .batch_norm
+            .then(|| BatchNorm::new(params, &format!("layer{l}.mlp_norm"), dout));
+        GinMlp { w, norm }
+    }
+
+    /// The first linear map's weight, for callers that multiply before aggregating.
+    pub(crate) fn w1(&self, tape: &mut Tape, params: &ParamStore) -> Var {
+        tape.param(params, self.w[0])
+    }
+
+    /// The MLP after `t = (aggregated input) · W1`: bias, norm, ReLU, second linear map.
+    pub(crate) fn finish(&self, tape: &mut Tape, params: &ParamStore, t: Var) -> Var {
+        let [_, b1, w2, b2] = self.w;
+        let b1 = tape.param(params, b1);
+        let t = tape.add_bias(t, b1);
+        let t = match self.norm {
+            Some(n) => n.forward(tape, params, t),
+            None => t,
+        };
+        let t = tape.relu(t);
+        let (w2, b2) = (tape.param(params, w2), tape.param(params, b2));
+        let t = tape.matmul(t, w2);
+        tape.add_bias(t, b2)
+    }
+}
+
 /// GIN layers, each `Linear → BatchNorm → ReLU → Linear` after the sum aggregation.
 pub struct Gin {
-    /// Per layer: (w1, b1, w2, b2) and the norm after the first linear map.
-    layers: Vec<([usize; 4], Option<BatchNorm>)>,
+    layers: Vec<GinMlp>,
 }
 
 impl Gin {
     /// Registers two linear layers per GIN layer.
     pub fn new(cfg: &ModelConfig, params: &mut ParamStore, rng: &mut Xoshiro256PlusPlus) -> Gin {
         let layers = (0..cfg.layers)
-            .map(|l| {
-                let (din, dout) = cfg.dims(l);
-                let lin = [
-                    params.add(
-                        &format!("layer{l}.mlp0.weight"),
-                        Matrix::glorot(din, dout, rng),
-                    ),
-                    params.add(&format!("layer{l}.mlp0.bias"), Matrix::zeros(1, dout)),
-                    params.add(
-                        &format!("layer{l}.mlp1.weight"),
-                        Matrix::glorot(dout, dout, rng),
-                    ),
-                    params.add(&format!("layer{l}.mlp1.bias"), Matrix::zeros(1, dout)),
-                ];
-                let norm = cfg
-                    .batch_norm
-                    .then(|| BatchNorm::new(params, &format!("layer{l}.mlp_norm"), dout));
-                (lin, norm)
-            })
+            .map(|l| GinMlp::new(cfg, params, l, rng))
             .collect();
         Gin { layers }
     }
@@ -54,25 +91,13 @@ impl Stack for Gin {
             params,
             graph,
         } = cx;
-        let ([w1, b1, w2, b2], norm) = self.layers[l];
-        let (w1v, b1v, w2v, b2v) = (
-            tape.param(params, w1),
-            tape.param(params, b1),
-            tape.param(params, w2),
-            tape.param(params, b2),
-        );
+        let mlp = self.layers[l];
         // (A + I) h W1 = (A + I)(h W1): multiply first (sparse inputs stay sparse).
         let prop = graph.sum_at(l);
-        let t = h.matmul(tape, w1v);
+        let w1 = mlp.w1(tape, params);
+        let t = h.matmul(tape, w1);
         let t = tape.spmm(&prop.a, &prop.at, t);
-        let t = tape.add_bias(t, b1v);
-        let t = match norm {
-            Some(n) => n.forward(tape, params, t),
-            None => t,
-        };
-        let t = tape.relu(t);
-        let t = tape.matmul(t, w2v);
-        let z = tape.add_bias(t, b2v);
+        let z = mlp.finish(tape, params, t);
         relu_if(tape, z, activate)
     }
 }

@@ -5,7 +5,7 @@
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Var};
 
-use crate::arch::norm::BatchNorm;
+use crate::arch::gin::GinMlp;
 use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
 use crate::features::Input;
 use crate::model::SizeShape;
@@ -14,8 +14,8 @@ use crate::ModelConfig;
 
 /// GINE layers: an edge encoder per layer and GIN's two-layer MLP.
 pub struct Gine {
-    /// Per layer: (edge weight, edge bias, w1, b1, w2, b2) and the optional norm.
-    layers: Vec<([usize; 6], Option<BatchNorm>)>,
+    /// Per layer: the edge encoder (weight, bias) and the MLP.
+    layers: Vec<([usize; 2], GinMlp)>,
 }
 
 impl Gine {
@@ -24,28 +24,15 @@ impl Gine {
         let de = cfg.edge_dim.max(1);
         let layers = (0..cfg.layers)
             .map(|l| {
-                let (din, dout) = cfg.dims(l);
-                let w = [
+                let (din, _) = cfg.dims(l);
+                let edge = [
                     params.add(
                         &format!("layer{l}.edge.weight"),
                         Matrix::glorot(de, din, rng),
                     ),
                     params.add(&format!("layer{l}.edge.bias"), Matrix::zeros(1, din)),
-                    params.add(
-                        &format!("layer{l}.mlp0.weight"),
-                        Matrix::glorot(din, dout, rng),
-                    ),
-                    params.add(&format!("layer{l}.mlp0.bias"), Matrix::zeros(1, dout)),
-                    params.add(
-                        &format!("layer{l}.mlp1.weight"),
-                        Matrix::glorot(dout, dout, rng),
-                    ),
-                    params.add(&format!("layer{l}.mlp1.bias"), Matrix::zeros(1, dout)),
                 ];
-                let norm = cfg
-                    .batch_norm
-                    .then(|| BatchNorm::new(params, &format!("layer{l}.mlp_norm"), dout));
-                (w, norm)
+                (edge, GinMlp::new(cfg, params, l, rng))
             })
             .collect();
         Gine { layers }
@@ -63,7 +50,7 @@ impl Stack for Gine {
             // Setup refuses gine without edge_attr.npy; reaching here is a wiring bug.
             panic!("gine ran on a batch without edge features");
         };
-        let ([we, be, w1, b1, w2, b2], norm) = self.layers[l];
+        let ([we, be], mlp) = self.layers[l];
         let h = h.dense(tape);
         let e = tape.constant(&ef.attr);
         let (we, be) = (tape.param(params, we), tape.param(params, be));
@@ -74,17 +61,9 @@ impl Stack for Gine {
         let m = tape.relu(m);
         let agg = tape.spmm(&ef.incidence.a, &ef.incidence.at, m);
         let t = tape.add(h, agg);
-        let (w1, b1) = (tape.param(params, w1), tape.param(params, b1));
+        let w1 = mlp.w1(tape, params);
         let t = tape.matmul(t, w1);
-        let t = tape.add_bias(t, b1);
-        let t = match norm {
-            Some(n) => n.forward(tape, params, t),
-            None => t,
-        };
-        let t = tape.relu(t);
-        let (w2, b2) = (tape.param(params, w2), tape.param(params, b2));
-        let t = tape.matmul(t, w2);
-        let z = tape.add_bias(t, b2);
+        let z = mlp.finish(tape, params, t);
         relu_if(tape, z, activate)
     }
 }
