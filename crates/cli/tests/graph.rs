@@ -483,6 +483,39 @@ fn gine_reads_bond_types_that_gin_cannot_see() {
         .as_f64()
         .unwrap();
     assert!(acc <= 0.7, "gin accuracy {acc} without the bond types");
+    // A damaged edge_attr.npy (a row short, a NaN) is named, not read past or trained on
+    // (--no-verify skips the checksum that would catch the edit first).
+    let ea = ds.join("edge_attr.npy");
+    let good: Vec<f32> = scalegnn_npy::read_array::<f32>(&ea).unwrap().to_vec();
+    let rows = good.len() / 2;
+    let mut nan = good.clone();
+    nan[7] = f32::NAN;
+    for (shape, data, why) in [
+        ([rows - 1, 2], &good[..good.len() - 2], "expected ["),
+        (
+            [rows, 2],
+            &nan[..],
+            "edge 3 has a value that is not a number",
+        ),
+    ] {
+        scalegnn_npy::write_array_atomic(&ea, &shape, data).unwrap();
+        let bad = tmp.path().join("bad");
+        fails(
+            &run(&[
+                "train",
+                p(&ds),
+                "--model",
+                "gine",
+                "--cv",
+                "3",
+                "--no-verify",
+                "--out",
+                p(&bad),
+            ]),
+            &["edge_attr.npy", why],
+        );
+        assert!(!bad.exists());
+    }
     // GINE needs edge features: on a collection without them it says so.
     let plain = tmp.path().join("plain");
     ingest(&write_shapes(tmp.path(), 12), &plain);

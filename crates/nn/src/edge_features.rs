@@ -35,9 +35,4 @@ impl EdgeFeatures {
             attr: Arc::new(attr),
         }
     }
-
-    /// Attribute columns.
-    pub fn width(&self) -> usize {
-        self.attr.cols
-    }
 }

@@ -699,11 +699,6 @@ impl Model {
         self.arch
             .forward(tape, &self.params, x, graph, &mut r, true)
     }
-
-    /// Whether the model reads out one row per graph (graph-level tasks).
-    pub fn is_graph_level(&self) -> bool {
-        self.config.readout.is_some()
-    }
 }
 
 #[cfg(test)]
