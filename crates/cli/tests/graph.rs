@@ -298,6 +298,70 @@ fn graph_regression_learns_the_node_count_in_its_units() {
 }
 
 #[test]
+fn a_virtual_node_trains_is_recorded_and_reloads() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_shapes(tmp.path(), 40);
+    let ds = tmp.path().join("sizes");
+    ingest(&tmp.path().join("SIZES"), &ds);
+    let out = tmp.path().join("run");
+    ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "gin",
+        "--layers",
+        "3",
+        "--hidden",
+        "16",
+        "--epochs",
+        "60",
+        "--lr",
+        "0.01",
+        "--dropout",
+        "0",
+        "--batch-size",
+        "4",
+        "--virtual-node",
+        "true",
+        "--cv",
+        "4",
+        "--runs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        p(&out),
+    ]));
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("virtual_node = true"), "{cfg}");
+    // Targets 5..9: the mean predictor's RMSE is 1.4.
+    let rmse = json(&out.join("result.json"))["test"].as_f64().unwrap();
+    assert!(rmse < 1.1, "RMSE with a virtual node {rmse}");
+    // A checkpoint rebuilt without the virtual node would not load its `vn.*` weights or
+    // would score differently; GIN without batch norm scores each graph on its own.
+    let ev = ok(&run(&["eval", p(&out), "--json"]));
+    let ev: serde_json::Value = serde_json::from_str(ev.trim()).unwrap();
+    let again = ev["test_rmse"].as_f64().unwrap();
+    assert!((again - rmse).abs() < 1e-4, "eval {again} vs train {rmse}");
+    // A model without the hook says so.
+    fails(
+        &run(&[
+            "train",
+            p(&ds),
+            "--model",
+            "gat",
+            "--virtual-node",
+            "true",
+            "--cv",
+            "4",
+            "--out",
+            p(&tmp.path().join("gat")),
+        ]),
+        &["virtual_node", "gat"],
+    );
+}
+
+#[test]
 fn the_wrong_task_for_a_dataset_is_refused_with_nothing_written() {
     let tmp = tempfile::tempdir().unwrap();
     let src = write_shapes(tmp.path(), 12);

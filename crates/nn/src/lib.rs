@@ -9,6 +9,7 @@ pub mod moe;
 mod propagation;
 pub mod readout;
 pub mod registry;
+mod virtual_node;
 
 pub use edge_features::EdgeFeatures;
 pub use features::{Features, Input};
@@ -16,3 +17,4 @@ pub use model::{Architecture, Model, ModelConfig, ModelOutput, NnError, SizeShap
 pub use propagation::{GraphCtx, Propagation};
 pub use readout::{Pool, Segments};
 pub use registry::ModelKind;
+pub use virtual_node::VirtualNode;

@@ -54,6 +54,9 @@ pub struct ModelConfig {
     /// Width of the dataset's edge features (`edge_attr.npy`; 0: none). Read by models with
     /// `Knob::EdgeFeatures` (GINE).
     pub edge_dim: usize,
+    /// Graph-level tasks: a virtual node per graph joined to all its nodes (models with
+    /// `Knob::VirtualNode`).
+    pub virtual_node: bool,
 }
 
 impl ModelConfig {
@@ -83,6 +86,7 @@ impl ModelConfig {
             mlp_decoder: false,
             readout: None,
             jk_readout: false,
+            virtual_node: false,
             edge_dim: 0,
         }
     }

@@ -115,6 +115,11 @@ impl Segments {
         }
     }
 
+    /// Per-graph rows `v` (`[graphs, d]`) spread to their graphs' node rows: `[rows, d]`.
+    pub fn broadcast(&self, tape: &mut Tape, v: Var) -> Var {
+        tape.spmm(&self.sum.at, &self.sum.a, v)
+    }
+
     /// `Σ_i softmax_i(score_i) h_i` over each graph's rows, for per-row scores `[rows, 1]`.
     pub fn attend(&self, tape: &mut Tape, h: Var, score: Var) -> Var {
         let alpha = tape.edge_softmax(&self.attention, score);

@@ -58,6 +58,8 @@ pub enum Knob {
     BatchNorm,
     /// Reads the dataset's edge features (`edge_attr.npy`) and needs them.
     EdgeFeatures,
+    /// `virtual_node` (graph-level tasks).
+    VirtualNode,
 }
 
 /// How many layers a model has.

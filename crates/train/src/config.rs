@@ -152,6 +152,16 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "jk-readout")]
     pub jk_readout: Option<bool>,
+    /// Graph-level tasks: a virtual node per graph, joined to all its nodes, whose state is
+    /// added to every layer's input after the first and updated by an MLP (OGB's GIN-virtual;
+    /// gcn, sage, gin, gine; default false).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "virtual-node"
+    )]
+    pub virtual_node: Option<bool>,
     /// Graph-level tasks: K-fold stratified cross-validation (seeded by --seed); run k tests
     /// on fold k, mean ± std is reported.
     #[cfg_attr(feature = "clap", arg(long))]
@@ -551,6 +561,7 @@ impl RunConfig {
             negative_sampling,
             readout,
             jk_readout,
+            virtual_node,
             cv,
             cv_protocol,
             lr_step,
@@ -850,6 +861,7 @@ impl RunConfig {
             mlp_decoder: self.decoder.as_deref() == Some("mlp"),
             readout: self.graph_level().then(|| self.readout()),
             jk_readout: self.graph_level() && self.jk_readout.unwrap_or(false),
+            virtual_node: self.graph_level() && self.virtual_node.unwrap_or(false),
             ..ModelConfig::new(
                 self.kind(),
                 in_dim,
@@ -950,6 +962,7 @@ impl RunConfig {
             for (key, given) in [
                 ("readout", self.readout.is_some()),
                 ("jk_readout", self.jk_readout.is_some()),
+                ("virtual_node", self.virtual_node.is_some()),
                 ("cv", self.cv.is_some()),
                 ("cv_protocol", self.cv_protocol.is_some()),
             ] {
@@ -1106,6 +1119,7 @@ impl RunConfig {
                 "heads" | "attn_dropout" => kind.uses(Knob::Heads),
                 "hops" => kind.uses(Knob::Hops),
                 "batch_norm" => kind.uses(Knob::BatchNorm),
+                "virtual_node" => kind.uses(Knob::VirtualNode),
                 _ => true,
             }
         };
@@ -1316,6 +1330,9 @@ impl RunConfig {
         if self.graph_level() {
             r.readout = Some(self.readout().name().into());
             r.jk_readout = Some(self.jk_readout.unwrap_or(false));
+            if kind.uses(Knob::VirtualNode) {
+                r.virtual_node = Some(self.virtual_node.unwrap_or(false));
+            }
             r.cv = self.cv;
             if self.cv.is_some() {
                 r.cv_protocol = Some(if self.cv_gin() { "gin" } else { "fair" }.into());
@@ -1375,6 +1392,7 @@ const ALL_KEYS: &[&str] = &[
     "negative_sampling",
     "readout",
     "jk_readout",
+    "virtual_node",
     "cv",
     "cv_protocol",
     "lr_step",
@@ -1481,6 +1499,11 @@ mod tests {
             ("decoder = \"bilinear\"", "decoder"),
             ("model = \"sagmm\"\npretrain_share = 0.3", "pretrain_share"),
             ("select = \"val_f1\"", "select"),
+            ("virtual_node = true", "virtual_node"),
+            (
+                "task = \"graph\"\nmodel = \"gat\"\nvirtual_node = true",
+                "virtual_node",
+            ),
         ] {
             let c = RunConfig::from_toml(text).unwrap();
             let e = c.check().unwrap_err();

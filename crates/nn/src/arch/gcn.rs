@@ -7,7 +7,7 @@ use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
 use crate::features::Input;
 use crate::model::SizeShape;
 use crate::moe::expert::ExpertParams;
-use crate::registry::{ConvShape, Depth, ExpertConv, ModelSpec, Operator, Steps};
+use crate::registry::{ConvShape, Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
 use crate::{GraphCtx, ModelConfig};
 
 /// A stack of GCN layers with ReLU and dropout between them.
@@ -65,14 +65,17 @@ pub const SPEC: ModelSpec = ModelSpec {
     name: "gcn",
     aliases: &[],
     about: "Kipf & Welling GCN: Â h W + b",
-    knobs: &[],
+    knobs: &[Knob::VirtualNode],
     depth: Depth::Layers,
     steps: Steps::One,
     operators: &[Operator::Gcn],
     blocks: true,
     layerwise: true,
     mixture: false,
-    build: |cfg, params, rng| Box::new(Stacked::new(cfg, Gcn::new(cfg, params, rng))),
+    build: |cfg, params, rng| {
+        let stack = Gcn::new(cfg, params, rng);
+        Box::new(Stacked::new(cfg, stack).with_virtual_node(cfg, params, rng))
+    },
     size,
     expert: Some(EXPERT),
 };

@@ -107,14 +107,17 @@ pub const SPEC: ModelSpec = ModelSpec {
     name: "gin",
     aliases: &[],
     about: "GIN-0: MLP(h + sum of neighbours)",
-    knobs: &[Knob::BatchNorm],
+    knobs: &[Knob::BatchNorm, Knob::VirtualNode],
     depth: Depth::Layers,
     steps: Steps::One,
     operators: &[Operator::Sum],
     blocks: true,
     layerwise: true,
     mixture: false,
-    build: |cfg, params, rng| Box::new(Stacked::new(cfg, Gin::new(cfg, params, rng))),
+    build: |cfg, params, rng| {
+        let stack = Gin::new(cfg, params, rng);
+        Box::new(Stacked::new(cfg, stack).with_virtual_node(cfg, params, rng))
+    },
     size,
     expert: Some(EXPERT),
 };

@@ -73,7 +73,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     name: "gine",
     aliases: &[],
     about: "GINE: GIN with edge features in the messages (graph collections with edge_attr.npy)",
-    knobs: &[Knob::BatchNorm, Knob::EdgeFeatures],
+    knobs: &[Knob::BatchNorm, Knob::EdgeFeatures, Knob::VirtualNode],
     depth: Depth::Layers,
     steps: Steps::One,
     operators: &[],
@@ -81,7 +81,10 @@ pub const SPEC: ModelSpec = ModelSpec {
     blocks: false,
     layerwise: false,
     mixture: false,
-    build: |cfg, params, rng| Box::new(Stacked::new(cfg, Gine::new(cfg, params, rng))),
+    build: |cfg, params, rng| {
+        let stack = Gine::new(cfg, params, rng);
+        Box::new(Stacked::new(cfg, stack).with_virtual_node(cfg, params, rng))
+    },
     size,
     expert: None,
 };

@@ -6,7 +6,7 @@ use scalegnn_tensor::{Matrix, ParamStore, Var};
 use crate::arch::stack::{relu_if, LayerCtx, Stack, Stacked};
 use crate::features::Input;
 use crate::model::SizeShape;
-use crate::registry::{Depth, ExpertConv, ModelSpec, Operator, Steps};
+use crate::registry::{Depth, ExpertConv, Knob, ModelSpec, Operator, Steps};
 use crate::ModelConfig;
 
 /// A stack of SAGE layers with ReLU and dropout between them.
@@ -71,14 +71,17 @@ pub const SPEC: ModelSpec = ModelSpec {
     name: "sage",
     aliases: &["graphsage"],
     about: "GraphSAGE, mean aggregation with a root weight",
-    knobs: &[],
+    knobs: &[Knob::VirtualNode],
     depth: Depth::Layers,
     steps: Steps::One,
     operators: &[Operator::Mean],
     blocks: true,
     layerwise: true,
     mixture: false,
-    build: |cfg, params, rng| Box::new(Stacked::new(cfg, Sage::new(cfg, params, rng))),
+    build: |cfg, params, rng| {
+        let stack = Sage::new(cfg, params, rng);
+        Box::new(Stacked::new(cfg, stack).with_virtual_node(cfg, params, rng))
+    },
     size,
     expert: Some(EXPERT),
 };

@@ -10,7 +10,7 @@ use scalegnn_tensor::{ParamStore, Tape, Var};
 
 use crate::features::Input;
 use crate::model::Architecture;
-use crate::{Features, GraphCtx};
+use crate::{Features, GraphCtx, VirtualNode};
 
 /// The layers of one kind a [`Stacked`] architecture runs.
 pub trait Stack: Send + Sync {
@@ -39,6 +39,8 @@ pub struct Stacked<S> {
     dropout: f32,
     /// Dropout on the input features (PyG's GraphSAGE has none; the GCN paper uses `dropout`).
     input_dropout: f32,
+    /// Graph-level tasks: the virtual node joined to every node of each graph.
+    virtual_node: Option<VirtualNode>,
 }
 
 impl<S: Stack> Stacked<S> {
@@ -49,7 +51,55 @@ impl<S: Stack> Stacked<S> {
             layers: cfg.layers,
             dropout: cfg.dropout,
             input_dropout: cfg.input_dropout,
+            virtual_node: None,
         }
+    }
+
+    /// The same with a virtual node when `cfg.virtual_node` (its parameters registered after
+    /// the layers', so a model without it draws the same weights).
+    pub fn with_virtual_node(
+        mut self,
+        cfg: &crate::ModelConfig,
+        params: &mut ParamStore,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Stacked<S> {
+        if cfg.virtual_node {
+            self.virtual_node = Some(VirtualNode::new(cfg, params, rng));
+        }
+        self
+    }
+
+    /// The input of layer `l`: `h`, or with a virtual node (layers ≥ 1 of a batch of graphs)
+    /// `h` plus the node's state, which the layer's input then updates (`state`).
+    #[allow(clippy::too_many_arguments)] // the forward pass's inputs, each distinct
+    fn enter(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        graph: &GraphCtx,
+        rng: &mut Xoshiro256PlusPlus,
+        l: usize,
+        h: Input,
+        state: &mut Option<Var>,
+    ) -> Input {
+        let (Some(vn), Some(seg)) = (&self.virtual_node, graph.segments()) else {
+            return h;
+        };
+        if l == 0 {
+            return h;
+        }
+        let s = match *state {
+            Some(s) => s,
+            None => vn.start(tape, params, seg),
+        };
+        let h = h.dense(tape);
+        let h = vn.inject(tape, seg, h, s);
+        *state = Some(if vn.updates_after(l) {
+            vn.update(tape, params, seg, l, h, s, self.dropout, rng)
+        } else {
+            s
+        });
+        Input::Dense(h)
     }
 
     /// Layers `layers` on `x` (features before layer 0, activations after): the logits
@@ -71,7 +121,9 @@ impl<S: Stack> Stacked<S> {
         };
         let mut h = Input::from_features(tape, x, p_in, rng);
         let last = self.layers - 1;
+        let mut state = None;
         for l in layers {
+            h = self.enter(tape, params, graph, rng, l, h, &mut state);
             let cx = LayerCtx {
                 tape: &mut *tape,
                 params,
@@ -127,7 +179,9 @@ impl<S: Stack> Architecture for Stacked<S> {
         let mut h = Input::from_features(tape, x, self.input_dropout, rng);
         let last = self.layers - 1;
         let mut outs = Vec::with_capacity(self.layers);
+        let mut state = None;
         for l in 0..self.layers {
+            h = self.enter(tape, params, graph, rng, l, h, &mut state);
             let cx = LayerCtx {
                 tape: &mut *tape,
                 params,
@@ -149,8 +203,9 @@ impl<S: Stack> Architecture for Stacked<S> {
         rng: &mut Xoshiro256PlusPlus,
         layers: Range<usize>,
     ) -> Option<Var> {
-        // Layer-wise inference gives each layer one block.
-        (self.stack.blocks_per_layer() == 1)
+        // Layer-wise inference gives each layer one block; a virtual node carries state
+        // from layer to layer, which a single layer's pass does not have.
+        (self.stack.blocks_per_layer() == 1 && self.virtual_node.is_none())
             .then(|| self.run_layers(tape, params, x, graph, rng, layers))
     }
 }
