@@ -7,6 +7,7 @@ mod checkpoint;
 mod config;
 mod error;
 pub mod graph;
+pub mod infer;
 pub mod link;
 mod metrics;
 mod plot;

@@ -4,14 +4,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use rand::SeedableRng;
-use std::sync::Arc;
 
 use scalegnn_data::export::{write_table, NodeKeys, TableFormat, Values};
-use scalegnn_loader::{FullGraph, LinkBatches, LinkSource, Loader, PairTable};
-use scalegnn_tensor::Tape;
+use scalegnn_train::infer::LoadedRun;
 use scalegnn_train::{
-    full_features, load_run, node_outputs, run_task, Checkpoint, Evaluator, Prediction, RunDir,
+    load_run, node_outputs, run_task, Checkpoint, Prediction, RunDir,
 };
 
 /// Arguments shared by `eval`, `predict` and `embed`.
@@ -74,20 +71,15 @@ pub enum Mode {
 
 /// Runs `eval`, `predict` or `embed`.
 pub fn run(a: Args, mode: Mode) -> Result<()> {
-    let (cfg, ds) = load_run(&a.run_dir, a.dataset.as_deref())
+    let r = LoadedRun::open(&a.run_dir, a.dataset.as_deref())
         .with_context(|| format!("opening run {}", a.run_dir.display()))?;
-    let (task, splits, link) = run_task(&ds, &cfg)?;
-    let (model, meta) = Checkpoint::load(
-        &a.run_dir.join("checkpoint"),
-        Some((ds.manifest.num_features as usize, task.out_dim())),
-    )?;
-    if a.proba && !task.has_probabilities() {
+    if a.proba && !r.task.has_probabilities() {
         anyhow::bail!(
             "--proba: {} predicts values, not class probabilities; run predict without --proba",
-            task.name()
+            r.task.name()
         );
     }
-    if link.is_some() && matches!(mode, Mode::Predict) && a.edges.is_none() {
+    if r.link.is_some() && matches!(mode, Mode::Predict) && a.edges.is_none() {
         anyhow::bail!(
             "{} is a link prediction run: predict scores node pairs given with --edges \
              PAIRS (.npy [pairs, 2] or CSV); `eval` reports its metrics, `embed` writes the \
@@ -95,43 +87,13 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             a.run_dir.display()
         );
     }
-    if a.edges.is_some() && (link.is_none() || !matches!(mode, Mode::Predict)) {
+    if a.edges.is_some() && (r.link.is_none() || !matches!(mode, Mode::Predict)) {
         anyhow::bail!("--edges applies to predict on a link prediction run (train --task link)");
     }
-    let x = full_features(&ds, &cfg)?;
-    // A link run's model saw the graph without its validation and test edges.
-    let graph = link.as_ref().map_or(&ds.graph, |l| &l.graph);
-    let mut loader = FullGraph::new(graph, x);
-    let graph_level = cfg.graph_level();
-    if graph_level {
-        loader = loader.with_segments(scalegnn_train::graph::segments(&ds)?);
-    }
-    if model.config.edge_dim > 0
-        && model
-            .config
-            .kind
-            .uses(scalegnn_nn::registry::Knob::EdgeFeatures)
-    {
-        let attr = scalegnn_train::graph::edge_attr(&ds)?
-            .context("the model reads edge features but the dataset has no edge_attr.npy")?;
-        loader =
-            loader.with_edge_features(scalegnn_train::graph::whole_edge_features(graph, &attr)?);
-    }
+    let (cfg, ds, task, meta) = (&r.cfg, &r.ds, &r.task, &r.meta);
+    let graph_level = r.graph_level();
     // A graph-level run predicts and embeds one row per graph.
-    let items = if graph_level {
-        ds.graph_ptr
-            .as_ref()
-            .map_or(0, |g| g.len().saturating_sub(1))
-    } else {
-        ds.graph.num_nodes()
-    };
-    let link_loader = link
-        .as_ref()
-        .map(|l| LinkBatches::new(LinkSource::Full(&loader), l.pairs.clone(), None, usize::MAX));
-    let eval_loader: &dyn Loader = match &link_loader {
-        Some(l) => l,
-        None => &loader,
-    };
+    let items = r.items();
     let format = match (a.format.as_deref(), &a.out) {
         (Some("csv"), _) => TableFormat::Csv,
         (Some("parquet"), _) => TableFormat::Parquet,
@@ -164,9 +126,7 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
     };
     match mode {
         Mode::Eval => {
-            let ev = Evaluator::new(eval_loader, task.as_ref(), "acc");
-            let sets = [&splits.train[..], &splits.val[..], &splits.test[..]];
-            let scores = ev.scores(&model, &sets)?;
+            let scores = r.scores()?;
             let names = ["train", "val", "test"];
             if a.json {
                 let mut obj = serde_json::Map::new();
@@ -228,14 +188,7 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             if format == TableFormat::Parquet {
                 anyhow::bail!("--format parquet: pair scores are written as npy or csv");
             }
-            let mut table = PairTable::default();
-            let ids = table.push(&pairs, 0.0);
-            let pl = LinkBatches::new(LinkSource::Full(&loader), Arc::new(table), None, usize::MAX);
-            let ev = Evaluator::new(&pl, task.as_ref(), "roc_auc");
-            let outs = ev.outputs(&model, &[&ids])?;
-            let Prediction::Floats(p, _) = task.predict(&outs[0], true) else {
-                anyhow::bail!("{} gives no pair scores", task.name());
-            };
+            let p = r.pair_scores(&pairs)?;
             let out = out_path("pair_scores")?;
             if format == TableFormat::Npy {
                 scalegnn_npy::write_array_atomic(&out, &[p.len()], &p)?;
@@ -251,9 +204,6 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             println!("wrote {} ({} pairs)", out.display(), p.len());
         }
         Mode::Predict => {
-            let all: Vec<u32> = (0..items as u32).collect();
-            let ev = Evaluator::new(&loader, task.as_ref(), "acc");
-            let outs = ev.outputs(&model, &[&all])?;
             let stem = if a.proba {
                 "probabilities"
             } else {
@@ -265,7 +215,7 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             } else {
                 keys()?
             };
-            let shape = match task.predict(&outs[0], a.proba) {
+            let shape = match r.predict(a.proba)? {
                 Prediction::Ints(v, shape) => {
                     let cols = match shape.as_slice() {
                         [_] => vec!["prediction".to_string()],
@@ -298,10 +248,8 @@ pub fn run(a: Args, mode: Mode) -> Result<()> {
             println!("wrote {} {shape:?}", out.display());
         }
         Mode::Embed => {
-            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
-            let mut tape = Tape::new(false);
-            let h = model.embed(&mut tape, loader.features(), loader.graph(), &mut rng);
-            let m = tape.value(h);
+            let emb = r.embed()?;
+            let m = &emb;
             let out = out_path("embeddings")?;
             let cols = named("e", m.cols);
             if matches!(format, TableFormat::Npy) {
