@@ -11,8 +11,10 @@ SHARED=${SHARED:-../shared}
 WORK=${WORK:-/tmp/scalegnn-accuracy}
 THREADS=${THREADS:-2}
 SEEDS=${SEEDS:-5}
-cargo build --release --quiet
-BIN=${BIN:-target/release/scalegnn}
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=target/release/scalegnn
+fi
 name=${1:?dataset: cora, citeseer, photo or hetero}
 shift
 mkdir -p "$WORK"

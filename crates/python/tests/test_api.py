@@ -1,0 +1,127 @@
+"""The Python API on graphs written here: ingest from arrays, train, predict, errors, Ctrl-C."""
+
+import _thread
+import json
+
+import numpy as np
+import pytest
+
+import scalegnn
+from conftest import planted
+
+
+def test_import_and_version():
+    assert scalegnn.__version__.count(".") == 2
+    assert issubclass(scalegnn.ScalegnnError, Exception)
+
+
+def test_ingest_from_arrays_masks_or_indices(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "a", ei, x, y, tr, va, te, undirected=True, name="planted")
+    assert (ds.num_nodes, ds.num_features, ds.num_classes) == (300, 3, 3)
+    assert ds.name == "planted" and ds.task == "node_classification"
+    # Index arrays give the same dataset as masks.
+    ds2 = scalegnn.ingest(
+        tmp_path / "b", ei, x, y, np.flatnonzero(tr), np.flatnonzero(va), np.flatnonzero(te),
+        undirected=True,
+    )
+    assert ds2.num_edges == ds.num_edges
+    for split in ("train", "val", "test"):
+        a = np.load(tmp_path / "a" / f"{split}_idx.npy")
+        b = np.load(tmp_path / "b" / f"{split}_idx.npy")
+        assert (a == b).all(), split
+    # Reopened from its path.
+    assert scalegnn.Dataset.open(tmp_path / "a").num_edges == ds.num_edges
+
+
+def test_bad_input_names_it_and_leaves_nothing(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    bad = ei.copy()
+    bad[1, 7] = 5000
+    with pytest.raises(scalegnn.ScalegnnError, match="5000"):
+        scalegnn.ingest(tmp_path / "out", bad, x, y, tr, va, te, num_nodes=300)
+    assert not (tmp_path / "out").exists()
+    nan = x.copy()
+    nan[4, 1] = np.nan
+    with pytest.raises(scalegnn.ScalegnnError, match="not finite"):
+        scalegnn.ingest(tmp_path / "out", ei, nan, y, tr, va, te)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(scalegnn.ScalegnnError, match=r"\[2, E\]"):
+        scalegnn.ingest(tmp_path / "out", ei.T, x, y)
+    with pytest.raises(scalegnn.ScalegnnError, match="train_mask"):
+        scalegnn.ingest(tmp_path / "out", ei, x, y, tr[:10], va, te)
+
+
+def test_train_predict_embed_and_reopen(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, undirected=True)
+    seen = []
+    run = scalegnn.train(
+        ds, model="gcn", out=tmp_path / "run", epochs=60, hidden=16, seed=1, progress=False,
+        on_epoch=lambda run, e, n, loss, val: seen.append((e, val["acc"])),
+    )
+    assert [e for e, _ in seen] == list(range(1, 61))
+    assert run.metric == "acc" and len(run.results) == 1
+    # Features alone give about 0.6 (noise 1.5 around a one-hot); neighbours lift it.
+    assert run.test > 0.8, run.test
+    pred = run.predict()
+    assert pred.shape == (300,) and pred.dtype == np.int64
+    acc = (pred[te] == y[te]).mean()
+    assert abs(acc - run.test) < 1e-9, (acc, run.test)
+    proba = run.predict_proba()
+    assert proba.shape == (300, 3) and proba.dtype == np.float32
+    assert np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert (proba.argmax(1) == pred).all()
+    emb = run.embed()
+    assert emb.shape == (300, 16) and emb.dtype == np.float32
+    scores = run.scores()
+    assert abs(scores["test"]["acc"] - run.test) < 1e-9
+    again = scalegnn.Run.open(tmp_path / "run")
+    assert again.test == run.test
+    assert (again.predict() == pred).all()
+
+
+def test_several_runs_and_regression(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    target = (y * 2.0 + 1.0).astype(np.float32)  # a float y is a regression target
+    ds = scalegnn.ingest(tmp_path / "reg", ei, x, target, tr, va, te, undirected=True)
+    assert ds.task == "node_regression"
+    run = scalegnn.train(ds, model="sage", out=tmp_path / "run", epochs=40, runs=2,
+                         progress=False)
+    assert len(run.results) == 2 and run.metric == "rmse"
+    assert [r["seed"] for r in run.results] == [0, 1]
+    # The mean predictor's RMSE is the targets' std, 1.63.
+    assert run.test < 1.3, run.test
+    v = run.predict(run=1)
+    assert v.dtype == np.float32 and v.shape in ((300,), (300, 1))
+    with pytest.raises(scalegnn.ScalegnnError, match="not class probabilities"):
+        run.predict_proba()
+
+
+def test_config_errors_name_the_key(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te)
+    with pytest.raises(scalegnn.ScalegnnError, match="hiden"):
+        scalegnn.train(ds, out=tmp_path / "r", hiden=8)
+    with pytest.raises(scalegnn.ScalegnnError, match="dropout"):
+        scalegnn.train(ds, out=tmp_path / "r", dropout=1.5)
+    with pytest.raises(scalegnn.ScalegnnError, match="unknown model"):
+        scalegnn.train(ds, model="gcn2", out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_ctrl_c_stops_training_cleanly(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te)
+
+    def interrupt(run, epoch, epochs, loss, val):
+        if epoch == 3:
+            _thread.interrupt_main()  # what Ctrl-C does
+
+    with pytest.raises(KeyboardInterrupt):
+        scalegnn.train(ds, out=tmp_path / "run", epochs=500, progress=False, on_epoch=interrupt)
+    lines = [json.loads(l) for l in open(tmp_path / "run" / "metrics.jsonl")]
+    last = max(l["epoch"] for l in lines)
+    assert 3 <= last < 500, last
+    # What --resume needs is there.
+    assert (tmp_path / "run" / "state").exists()
