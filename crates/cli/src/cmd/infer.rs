@@ -7,9 +7,7 @@ use anyhow::{Context, Result};
 
 use scalegnn_data::export::{write_table, NodeKeys, TableFormat, Values};
 use scalegnn_train::infer::LoadedRun;
-use scalegnn_train::{
-    load_run, node_outputs, run_task, Checkpoint, Prediction, RunDir,
-};
+use scalegnn_train::{load_run, node_outputs, run_task, Checkpoint, Prediction, RunDir};
 
 /// Arguments shared by `eval`, `predict` and `embed`.
 #[derive(clap::Args)]
