@@ -129,7 +129,10 @@ impl LoadedRun {
         let all: Vec<u32> = (0..self.items() as u32).collect();
         let ev = Evaluator::new(&loader, self.task.as_ref(), "acc");
         let outs = ev.outputs(&self.model, &[&all])?;
-        let out = outs.into_iter().next().unwrap_or_else(|| Matrix::zeros(0, 0));
+        let out = outs
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Matrix::zeros(0, 0));
         Ok(self.task.predict(&out, proba))
     }
 
@@ -162,15 +165,13 @@ impl LoadedRun {
         let loader = self.loader()?;
         let mut table = PairTable::default();
         let ids = table.push(pairs, 0.0);
-        let pl = LinkBatches::new(
-            LinkSource::Full(&loader),
-            Arc::new(table),
-            None,
-            usize::MAX,
-        );
+        let pl = LinkBatches::new(LinkSource::Full(&loader), Arc::new(table), None, usize::MAX);
         let ev = Evaluator::new(&pl, self.task.as_ref(), "roc_auc");
         let outs = ev.outputs(&self.model, &[&ids])?;
-        let out = outs.into_iter().next().unwrap_or_else(|| Matrix::zeros(0, 0));
+        let out = outs
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Matrix::zeros(0, 0));
         match self.task.predict(&out, true) {
             Prediction::Floats(p, _) => Ok(p),
             Prediction::Ints(..) => Err(TrainError::Config(format!(
