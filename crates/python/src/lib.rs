@@ -13,6 +13,8 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+mod stream;
+
 use scalegnn_data::readers;
 use scalegnn_data::{
     ingest as build, Dataset, IngestOptions, NoProgress, OpenOptions, RawDataset, RawEdgeAttr,
@@ -520,5 +522,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(run_dirs, m)?)?;
     m.add_class::<LoadedModel>()?;
+    m.add_class::<stream::BatchStream>()?;
+    m.add_function(wrap_pyfunction!(stream::neighbor_stream, m)?)?;
     Ok(())
 }

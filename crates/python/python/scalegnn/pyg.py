@@ -1,0 +1,165 @@
+"""scalegnn's sampler and feature stores inside a PyG training loop.
+
+:class:`NeighborLoader` yields mini-batches in the layout of PyG's ``NeighborLoader``: the
+batch's nodes with its seeds first (``n_id``, ``batch_size``), the sampled edges in
+batch-local ids (``edge_index``, neighbour → node, hop 1 first), per-hop counts
+(``num_sampled_nodes``, ``num_sampled_edges``) and the nodes' feature rows ``x`` and labels
+``y``. Batches are sampled, and their rows gathered from the dataset's feature store (mmap,
+SQLite or PostgreSQL, any codec), on a worker thread ``prefetch`` batches ahead, so the
+features never need to fit in memory. With ``torch_geometric`` installed a batch is a
+``torch_geometric.data.Data`` (tensors share the arrays' memory); otherwise a
+:class:`Batch` of NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _native
+from ._native import ScalegnnError
+
+__all__ = ["Batch", "NeighborLoader"]
+
+
+class Batch:
+    """A sampled mini-batch as NumPy arrays (the layout of PyG's ``NeighborLoader``)."""
+
+    def __init__(self, fields: dict):
+        self.n_id: np.ndarray = fields["n_id"]
+        self.edge_index: np.ndarray = fields["edge_index"]
+        self.num_sampled_nodes: np.ndarray = fields["num_sampled_nodes"]
+        self.num_sampled_edges: np.ndarray = fields["num_sampled_edges"]
+        self.batch_size: int = fields["batch_size"]
+        self.x: Optional[np.ndarray] = fields.get("x")
+        self.y: Optional[np.ndarray] = fields.get("y")
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.n_id)
+
+    def __repr__(self) -> str:
+        return (
+            f"Batch(nodes={self.num_nodes}, edges={self.edge_index.shape[1]}, "
+            f"batch_size={self.batch_size})"
+        )
+
+
+def _split(path: Path, name: str) -> np.ndarray:
+    """The dataset's split ``name`` (its first split when it has several)."""
+    f = path / f"{name}_idx.npy"
+    if not f.is_file():
+        raise ScalegnnError(f"{path}: no {name} split ({f.name})")
+    a = np.load(f)
+    if a.ndim == 2:
+        a = a[0]
+    return a[a >= 0].astype(np.int64)
+
+
+class NeighborLoader:
+    """Neighbour-sampled mini-batches of a scalegnn dataset, for a PyG model and loop.
+
+    - ``dataset``: a dataset directory (or :class:`scalegnn.Dataset`).
+    - ``num_neighbors``: neighbours per node and hop, hop 1 first (``-1``: all), as PyG's.
+    - ``input_nodes``: the seeds: ``None`` (every node), ``"train"``/``"val"``/``"test"``
+      (the dataset's split), a boolean mask or node ids.
+    - ``batch_size``, ``shuffle`` (default False, as PyG's), ``seed`` (each pass ``k`` uses
+      ``seed + k``: the same loader gives the same passes), ``prefetch`` (batches made ahead).
+    - ``to``: ``"auto"`` (PyG ``Data`` when torch_geometric imports, else :class:`Batch`),
+      ``"pyg"`` or ``"numpy"``.
+    """
+
+    def __init__(
+        self,
+        dataset: Union[str, "os.PathLike[str]"],
+        num_neighbors: Sequence[int],
+        batch_size: int = 1,
+        input_nodes: Any = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        prefetch: int = 2,
+        features: bool = True,
+        labels: bool = True,
+        to: str = "auto",
+    ):
+        self.path = Path(os.fspath(dataset))
+        if to not in ("auto", "pyg", "numpy"):
+            raise ScalegnnError(f"to={to!r}: expected 'auto', 'pyg' or 'numpy'")
+        self.to = to
+        if input_nodes is None:
+            n = json_nodes(self.path)
+            seeds = np.arange(n, dtype=np.int64)
+        elif isinstance(input_nodes, str):
+            seeds = _split(self.path, input_nodes)
+        else:
+            a = np.asarray(input_nodes)
+            seeds = np.flatnonzero(a).astype(np.int64) if a.dtype == np.bool_ else a
+        self.seeds = np.ascontiguousarray(seeds, dtype=np.int64)
+        self.num_neighbors = [int(v) for v in num_neighbors]
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.prefetch = int(prefetch)
+        self.features = features
+        self.labels = labels
+        self.passes = 0
+        self._data_cls = None
+        if to != "numpy":
+            try:
+                import torch  # noqa: F401
+                from torch_geometric.data import Data
+
+                self._data_cls = Data
+            except ImportError:
+                if to == "pyg":
+                    raise ScalegnnError("to='pyg' needs torch and torch_geometric installed")
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.seeds) / max(self.batch_size, 1))
+
+    def __iter__(self) -> Iterator[Any]:
+        stream = _native.neighbor_stream(
+            str(self.path),
+            self.seeds,
+            self.num_neighbors,
+            self.batch_size,
+            shuffle=self.shuffle,
+            seed=self.seed + self.passes,
+            prefetch=self.prefetch,
+            features=self.features,
+            labels=self.labels,
+        )
+        self.passes += 1
+        for fields in stream:
+            yield self._convert(fields)
+
+    def _convert(self, f: dict) -> Any:
+        if self._data_cls is None:
+            return Batch(f)
+        import torch
+
+        kw = {
+            "edge_index": torch.from_numpy(f["edge_index"]),
+            "n_id": torch.from_numpy(f["n_id"]),
+            "batch_size": f["batch_size"],
+            "num_sampled_nodes": f["num_sampled_nodes"].tolist(),
+            "num_sampled_edges": f["num_sampled_edges"].tolist(),
+        }
+        if "x" in f:
+            kw["x"] = torch.from_numpy(f["x"])
+        if "y" in f:
+            kw["y"] = torch.from_numpy(f["y"])
+        data = self._data_cls(**kw)
+        data.num_nodes = len(f["n_id"])
+        return data
+
+
+def json_nodes(path: Path) -> int:
+    """The dataset's node count, from its manifest."""
+    import json
+
+    return int(json.loads((path / "manifest.json").read_text())["num_nodes"])

@@ -1,0 +1,304 @@
+//! Neighbour-sampled mini-batches in PyG's layout, made on a worker thread from scalegnn's
+//! sampler and feature store (out of core: rows are gathered per batch), for
+//! `scalegnn.pyg.NeighborLoader`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
+use pyo3::exceptions::PyStopIteration;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use scalegnn_data::{Dataset, Labels, OpenOptions};
+use scalegnn_sample::{Batch, NeighborSampler, Sampler};
+use scalegnn_store::{open_store_with, Codec, FeatureStore, StoreOptions};
+
+use crate::err;
+
+/// One batch as PyG's `NeighborLoader` gives it: nodes seeds first then each hop's new
+/// nodes, edges (neighbour → node) in batch-local ids, hop 1 first.
+struct PygBatch {
+    n_id: Vec<i64>,
+    /// Row 0 (sources) then row 1 (destinations), `2 × edges`.
+    edge_index: Vec<i64>,
+    num_sampled_nodes: Vec<i64>,
+    num_sampled_edges: Vec<i64>,
+    batch_size: usize,
+    /// `[nodes, dim]` rows of the feature store, when asked for.
+    x: Option<(Vec<f32>, usize)>,
+    y: Option<LabelRows>,
+}
+
+/// The batch's nodes' labels.
+enum LabelRows {
+    Classes(Vec<i64>),
+    Targets(Vec<f32>, usize),
+}
+
+/// The blocks of `b` (input layer first) as PyG's flat edge list and per-hop counts. The
+/// prefix property of `Batch::nodes` makes every block's local ids positions in `nodes`.
+/// (Converting here costs one pass over the edges; a sampler emitting PyG's layout directly
+/// would save it.)
+fn to_pyg(b: &Batch) -> (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>) {
+    let edges: usize = b.blocks.iter().map(|k| k.indices.len()).sum();
+    let (mut src, mut dst) = (Vec::with_capacity(edges), Vec::with_capacity(edges));
+    let mut nodes_per_hop = vec![b.num_seeds as i64];
+    let mut edges_per_hop = Vec::with_capacity(b.blocks.len());
+    let mut seen = b.num_seeds;
+    // A block's dst rows are every node of the hops before it (message-flow graphs): the
+    // rows already given their in-edges by an earlier hop are skipped, so each node's
+    // sampled in-edges appear once, as in PyG's subgraph.
+    let mut done = 0;
+    for block in b.blocks.iter().rev() {
+        let before = src.len();
+        for d in done..block.num_dst {
+            for &s in &block.indices[block.indptr[d]..block.indptr[d + 1]] {
+                src.push(s as i64);
+                dst.push(d as i64);
+            }
+        }
+        done = block.num_dst;
+        edges_per_hop.push((src.len() - before) as i64);
+        nodes_per_hop.push((block.num_src - seen) as i64);
+        seen = block.num_src;
+    }
+    src.extend_from_slice(&dst);
+    let n_id = b.nodes.iter().map(|&v| v as i64).collect();
+    (n_id, src, nodes_per_hop, edges_per_hop)
+}
+
+/// What the worker thread needs besides the dataset.
+struct Plan {
+    seeds: Vec<u32>,
+    fanouts: Vec<i64>,
+    batch_size: usize,
+    shuffle: bool,
+    seed: u64,
+    features: bool,
+    labels: bool,
+}
+
+/// Samples and gathers every batch of `plan` in order, sending each (or the first error);
+/// stops when `stop` is set or the receiver is gone.
+fn produce(ds: &Dataset, plan: Plan, tx: SyncSender<Result<PygBatch, String>>, stop: &AtomicBool) {
+    let run = || -> Result<(), String> {
+        let sampler = NeighborSampler::new(&ds.graph, &plan.fanouts).map_err(|e| e.to_string())?;
+        let store: Option<Box<dyn FeatureStore>> = if plan.features && ds.manifest.num_features > 0
+        {
+            let info = &ds.manifest.feature_store;
+            let codec = info.codec.parse::<Codec>().map_err(|e| e.to_string())?;
+            Some(
+                open_store_with(&ds.dir, &info.kind, codec, &StoreOptions::default())
+                    .map_err(|e| format!("{}: {e}", ds.dir.display()))?,
+            )
+        } else {
+            None
+        };
+        let mut order = plan.seeds.clone();
+        if plan.shuffle {
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(plan.seed);
+            order.shuffle(&mut rng);
+        }
+        for (k, seeds) in order.chunks(plan.batch_size.max(1)).enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            // One sampling seed per batch, from the stream's seed: same seed, same batches.
+            let b = sampler
+                .sample(
+                    seeds,
+                    plan.seed.wrapping_mul(0x9E37_79B9).wrapping_add(k as u64),
+                )
+                .map_err(|e| e.to_string())?;
+            let (n_id, edge_index, num_sampled_nodes, num_sampled_edges) = to_pyg(&b);
+            let x = match &store {
+                Some(s) => {
+                    let dim = s.dim();
+                    let mut out = vec![0f32; b.nodes.len() * dim];
+                    s.gather(&b.nodes, &mut out)
+                        .map_err(|e| format!("{}: {e}", ds.dir.display()))?;
+                    Some((out, dim))
+                }
+                None => None,
+            };
+            let y = match (&ds.y, plan.labels) {
+                (Some(Labels::Classes(c)), true) => Some(LabelRows::Classes(
+                    b.nodes.iter().map(|&v| c[v as usize]).collect(),
+                )),
+                (Some(Labels::Targets(t)), true) => {
+                    let w = t.len() / ds.graph.num_nodes().max(1);
+                    let mut v = Vec::with_capacity(b.nodes.len() * w);
+                    for &n in &b.nodes {
+                        v.extend_from_slice(&t[n as usize * w..(n as usize + 1) * w]);
+                    }
+                    Some(LabelRows::Targets(v, w))
+                }
+                _ => None,
+            };
+            let batch = PygBatch {
+                n_id,
+                edge_index,
+                num_sampled_nodes,
+                num_sampled_edges,
+                batch_size: b.num_seeds,
+                x,
+                y,
+            };
+            if tx.send(Ok(batch)).is_err() {
+                return Ok(()); // the iterator was dropped
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = run() {
+        let _ = tx.send(Err(e));
+    }
+}
+
+/// An iterator over one pass of neighbour-sampled batches (dicts of NumPy arrays), made
+/// `prefetch` batches ahead on a worker thread.
+#[pyclass(module = "scalegnn._native")]
+pub struct BatchStream {
+    rx: Mutex<Option<Receiver<Result<PygBatch, String>>>>,
+    stop: Arc<AtomicBool>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for BatchStream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Dropping the receiver unblocks a worker waiting to send.
+        if let Ok(mut rx) = self.rx.lock() {
+            rx.take();
+        }
+        if let Some(h) = self.worker.lock().ok().and_then(|mut w| w.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+#[pymethods]
+impl BatchStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let got = {
+            let mut guard = self.rx.lock().map_err(|_| err("batch stream: poisoned"))?;
+            let Some(rx) = guard.take() else {
+                return Err(PyStopIteration::new_err(()));
+            };
+            // Wait with the interpreter released (the worker never needs it); the receiver
+            // moves into the wait and back, the lock held throughout.
+            let (got, rx) = py.detach(move || (rx.recv(), rx));
+            *guard = Some(rx);
+            got
+        };
+        let b = match got {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return Err(err(e)),
+            Err(_) => return Err(PyStopIteration::new_err(())),
+        };
+        let d = PyDict::new(py);
+        let e = b.edge_index.len() / 2;
+        d.set_item("n_id", PyArray1::from_vec(py, b.n_id))?;
+        d.set_item(
+            "edge_index",
+            PyArray1::from_vec(py, b.edge_index).reshape([2, e])?,
+        )?;
+        d.set_item(
+            "num_sampled_nodes",
+            PyArray1::from_vec(py, b.num_sampled_nodes),
+        )?;
+        d.set_item(
+            "num_sampled_edges",
+            PyArray1::from_vec(py, b.num_sampled_edges),
+        )?;
+        d.set_item("batch_size", b.batch_size)?;
+        if let Some((x, dim)) = b.x {
+            let rows = x.len() / dim.max(1);
+            d.set_item("x", PyArray1::from_vec(py, x).reshape([rows, dim])?)?;
+        }
+        match b.y {
+            Some(LabelRows::Classes(v)) => d.set_item("y", PyArray1::from_vec(py, v))?,
+            Some(LabelRows::Targets(v, w)) => {
+                let rows = v.len() / w.max(1);
+                d.set_item("y", PyArray1::from_vec(py, v).reshape([rows, w])?)?
+            }
+            None => {}
+        }
+        Ok(d)
+    }
+}
+
+/// One pass over `seeds` (node rows) of the dataset at `path` in batches of `batch_size`,
+/// neighbours sampled with `fanouts` (hop 1 first, -1 = all), shuffled with `seed`;
+/// `features`/`labels` add each batch's rows `x` and `y`.
+#[pyfunction]
+#[pyo3(signature = (path, seeds, fanouts, batch_size, *, shuffle=true, seed=0, prefetch=2, features=true, labels=true))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+pub fn neighbor_stream(
+    py: Python<'_>,
+    path: PathBuf,
+    seeds: PyReadonlyArray1<'_, i64>,
+    fanouts: Vec<i64>,
+    batch_size: usize,
+    shuffle: bool,
+    seed: u64,
+    prefetch: usize,
+    features: bool,
+    labels: bool,
+) -> PyResult<BatchStream> {
+    let ds = py
+        .detach(|| Dataset::open(&path, OpenOptions::default()).map_err(|e| e.to_string()))
+        .map_err(err)?;
+    let n = ds.graph.num_nodes();
+    let raw = seeds
+        .as_slice()
+        .map_err(|_| err("seeds: the array is not contiguous"))?;
+    let mut ids = Vec::with_capacity(raw.len());
+    for (k, &v) in raw.iter().enumerate() {
+        match u32::try_from(v) {
+            Ok(u) if (u as usize) < n => ids.push(u),
+            _ => {
+                return Err(err(format!(
+                    "seeds[{k}] = {v} is not a node of {} ({n} nodes)",
+                    path.display()
+                )))
+            }
+        }
+    }
+    if batch_size == 0 {
+        return Err(err("batch_size must be at least 1"));
+    }
+    // Fan-outs are checked here, so a bad one is said at once rather than on first next().
+    NeighborSampler::new(&ds.graph, &fanouts).map_err(|e| err(format!("fanouts: {e}")))?;
+    let plan = Plan {
+        seeds: ids,
+        fanouts,
+        batch_size,
+        shuffle,
+        seed,
+        features,
+        labels,
+    };
+    let (tx, rx) = mpsc::sync_channel(prefetch.max(1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let worker = std::thread::Builder::new()
+        .name("scalegnn-stream".into())
+        .spawn(move || produce(&ds, plan, tx, &flag))
+        .map_err(err)?;
+    Ok(BatchStream {
+        rx: Mutex::new(Some(rx)),
+        stop,
+        worker: Mutex::new(Some(worker)),
+    })
+}

@@ -1,0 +1,107 @@
+"""scalegnn.pyg.NeighborLoader: PyG's batch layout from scalegnn's sampler and store."""
+
+import numpy as np
+import pytest
+
+import scalegnn
+from scalegnn.pyg import NeighborLoader
+
+
+def edges_of(ei):
+    return set(zip(ei[0].tolist(), ei[1].tolist()))
+
+
+def test_batches_follow_pygs_layout_and_the_graph(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, undirected=True)
+    # The stored graph (deduplicated, both directions): what every sampled edge must be in.
+    stored = np.concatenate([ei, ei[::-1]], axis=1)
+    graph_edges = edges_of(stored)
+    loader = NeighborLoader(ds, num_neighbors=[3, 2], batch_size=16, input_nodes="train",
+                            shuffle=True, seed=5, to="numpy")
+    train = np.flatnonzero(tr)
+    assert len(loader) == -(-len(train) // 16)
+    seen = []
+    for b in loader:
+        n, bs = b.num_nodes, b.batch_size
+        seeds = b.n_id[:bs]
+        seen.extend(seeds.tolist())
+        assert b.num_sampled_nodes.sum() == n and b.num_sampled_nodes[0] == bs
+        assert b.num_sampled_edges.sum() == b.edge_index.shape[1]
+        assert len(np.unique(b.n_id)) == n  # each node once
+        src, dst = b.edge_index
+        assert src.max() < n and dst.max() < n
+        # Edge (neighbour -> node) exists in the graph: global ids via n_id.
+        for s, d in zip(b.n_id[src].tolist(), b.n_id[dst].tolist()):
+            assert (s, d) in graph_edges, (s, d)
+        # Hop 1: edges into the seeds, at most 3 per seed; hop 2 into hop-1 nodes, at most 2.
+        h1 = b.num_sampled_edges[0]
+        assert (dst[:h1] < bs).all()
+        assert np.bincount(dst[:h1], minlength=bs).max() <= 3
+        hop1_nodes = bs + b.num_sampled_nodes[1]
+        assert ((dst[h1:] >= bs) & (dst[h1:] < hop1_nodes)).all()
+        assert np.bincount(dst[h1:], minlength=n).max() <= 2
+        assert len(edges_of(b.edge_index)) == b.edge_index.shape[1]  # no edge twice
+        # The rows are the nodes' features and labels.
+        assert np.array_equal(b.x, x[b.n_id])
+        assert np.array_equal(b.y, y[b.n_id])
+    assert sorted(seen) == train.tolist()  # every seed once per pass
+    assert seen != train.tolist()  # shuffled
+
+
+def test_same_seed_same_passes(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, undirected=True)
+
+    def pass_of(loader):
+        return [(b.n_id.tolist(), b.edge_index.tolist()) for b in loader]
+
+    a = NeighborLoader(ds, [4, 4], batch_size=32, shuffle=True, seed=1, to="numpy")
+    b = NeighborLoader(ds, [4, 4], batch_size=32, shuffle=True, seed=1, to="numpy")
+    first = pass_of(a)
+    assert first == pass_of(b)
+    assert pass_of(a) != first  # the next pass is another draw
+
+
+def test_bad_arguments_are_named(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te)
+    with pytest.raises(scalegnn.ScalegnnError, match="seeds"):
+        list(NeighborLoader(ds, [2], input_nodes=[0, 1, 999], to="numpy"))
+    with pytest.raises(scalegnn.ScalegnnError, match="fanouts"):
+        list(NeighborLoader(ds, [], to="numpy"))
+    with pytest.raises(scalegnn.ScalegnnError, match="no nonexistent split"):
+        NeighborLoader(ds, [2], input_nodes="nonexistent")
+    # Leaving a pass early stops its worker (no hang, no error).
+    it = iter(NeighborLoader(ds, [2], batch_size=4, to="numpy"))
+    next(it)
+    del it
+
+
+def test_a_pyg_model_trains_through_the_loader(tmp_path, graph):
+    torch = pytest.importorskip("torch")
+    pyg = pytest.importorskip("torch_geometric")
+    from torch_geometric.nn import GraphSAGE
+
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, undirected=True)
+    torch.manual_seed(0)
+    model = GraphSAGE(3, 32, num_layers=2, out_channels=3)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    loader = NeighborLoader(ds, [10, 10], batch_size=32, input_nodes="train", shuffle=True)
+    for _ in range(30):
+        for b in loader:
+            assert isinstance(b, pyg.data.Data)
+            opt.zero_grad()
+            out = model(b.x, b.edge_index)[: b.batch_size]
+            loss = torch.nn.functional.cross_entropy(out, b.y[: b.batch_size])
+            loss.backward()
+            opt.step()
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for b in NeighborLoader(ds, [-1, -1], batch_size=64, input_nodes="test"):
+            pred = model(b.x, b.edge_index)[: b.batch_size].argmax(1)
+            correct += int((pred == b.y[: b.batch_size]).sum())
+            total += b.batch_size
+    assert correct / total > 0.8, correct / total
