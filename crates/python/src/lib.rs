@@ -523,6 +523,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_dirs, m)?)?;
     m.add_class::<LoadedModel>()?;
     m.add_class::<stream::BatchStream>()?;
+    m.add_class::<stream::FeatureRows>()?;
     m.add_function(wrap_pyfunction!(stream::neighbor_stream, m)?)?;
     Ok(())
 }

@@ -302,3 +302,71 @@ pub fn neighbor_stream(
         worker: Mutex::new(Some(worker)),
     })
 }
+
+/// A dataset's feature store opened for random row reads (PyG's `FeatureStore` bridge).
+#[pyclass(module = "scalegnn._native", frozen)]
+pub struct FeatureRows {
+    store: Box<dyn FeatureStore>,
+    path: PathBuf,
+}
+
+#[pymethods]
+impl FeatureRows {
+    /// Opens the feature store the manifest of the dataset at `path` names.
+    #[new]
+    fn new(py: Python<'_>, path: PathBuf) -> PyResult<FeatureRows> {
+        let store = py
+            .detach(|| -> Result<Box<dyn FeatureStore>, String> {
+                let ds = Dataset::open(&path, OpenOptions::default()).map_err(|e| e.to_string())?;
+                let info = &ds.manifest.feature_store;
+                let codec = info.codec.parse::<Codec>().map_err(|e| e.to_string())?;
+                open_store_with(&ds.dir, &info.kind, codec, &StoreOptions::default())
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .map_err(err)?;
+        Ok(FeatureRows { store, path })
+    }
+
+    /// `(rows, columns)` of the store.
+    #[getter]
+    fn shape(&self) -> (usize, usize) {
+        (self.store.num_nodes(), self.store.dim())
+    }
+
+    /// Rows `ids` decoded to float32 `[len(ids), dim]`, read with the interpreter released.
+    fn gather<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let n = self.store.num_nodes();
+        let raw = ids
+            .as_slice()
+            .map_err(|_| err("ids: the array is not contiguous"))?;
+        let mut rows = Vec::with_capacity(raw.len());
+        for (k, &v) in raw.iter().enumerate() {
+            match u32::try_from(v) {
+                Ok(u) if (u as usize) < n => rows.push(u),
+                _ => {
+                    return Err(err(format!(
+                        "ids[{k}] = {v} is not a row of {} ({n} rows)",
+                        self.path.display()
+                    )))
+                }
+            }
+        }
+        let dim = self.store.dim();
+        let out = py
+            .detach(|| {
+                let mut out = vec![0f32; rows.len() * dim];
+                self.store
+                    .gather(&rows, &mut out)
+                    .map(|_| out)
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(err)?;
+        Ok(PyArray1::from_vec(py, out)
+            .reshape([rows.len(), dim])?
+            .into_any())
+    }
+}

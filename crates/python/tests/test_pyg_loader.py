@@ -105,3 +105,29 @@ def test_a_pyg_model_trains_through_the_loader(tmp_path, graph):
             correct += int((pred == b.y[: b.batch_size]).sum())
             total += b.batch_size
     assert correct / total > 0.8, correct / total
+
+
+def test_pygs_own_loader_reads_the_stores(tmp_path, graph):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch_geometric")
+    from torch_geometric.loader import NeighborLoader as PygLoader
+
+    from scalegnn.pyg import stores
+
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, undirected=True)
+    fs, gs = stores(ds)
+    stored = np.concatenate([ei, ei[::-1]], axis=1)
+    graph_edges = edges_of(stored)
+    train = torch.from_numpy(np.flatnonzero(tr))
+    loader = PygLoader((fs, gs), num_neighbors=[4, 3], batch_size=20, input_nodes=train)
+    seen = 0
+    for b in loader:
+        n_id = b.n_id.numpy()
+        assert np.array_equal(b.x.numpy(), x[n_id])
+        assert np.array_equal(b.y.numpy(), y[n_id])
+        src, dst = b.edge_index.numpy()
+        for s, d in zip(n_id[src].tolist(), n_id[dst].tolist()):
+            assert (s, d) in graph_edges
+        seen += b.batch_size
+    assert seen == tr.sum()

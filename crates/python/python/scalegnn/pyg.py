@@ -23,7 +23,7 @@ import numpy as np
 from . import _native
 from ._native import ScalegnnError
 
-__all__ = ["Batch", "NeighborLoader"]
+__all__ = ["Batch", "NeighborLoader", "FeatureStore", "GraphStore", "stores"]
 
 
 class Batch:
@@ -163,3 +163,109 @@ def json_nodes(path: Path) -> int:
     import json
 
     return int(json.loads((path / "manifest.json").read_text())["num_nodes"])
+
+
+def stores(dataset: Union[str, "os.PathLike[str]"]):
+    """``(FeatureStore, GraphStore)`` of a dataset, for PyG's loaders::
+
+        from torch_geometric.loader import NeighborLoader
+        loader = NeighborLoader(scalegnn.pyg.stores("data/products"), num_neighbors=[15, 10],
+                                batch_size=1024, input_nodes=train_idx)
+
+    PyG samples over the graph (held as tensors) and asks the feature store for each batch's
+    rows, which scalegnn reads from its store (mmap, SQLite or PostgreSQL, any codec)."""
+    return FeatureStore(dataset), GraphStore(dataset)
+
+
+def _pyg_bases():
+    try:
+        import torch  # noqa: F401
+        from torch_geometric.data import FeatureStore as PygFeatureStore
+        from torch_geometric.data import GraphStore as PygGraphStore
+    except ImportError as e:  # pragma: no cover - exercised without torch
+        raise ScalegnnError("scalegnn.pyg stores need torch and torch_geometric installed") from e
+    return PygFeatureStore, PygGraphStore
+
+
+def FeatureStore(dataset: Union[str, "os.PathLike[str]"]):
+    """PyG's ``FeatureStore`` over a scalegnn dataset: node attributes ``x`` (the feature store,
+    rows read per request) and ``y`` (labels, memory-mapped). Read-only."""
+    base, _ = _pyg_bases()
+    import torch
+    from torch_geometric.data import TensorAttr
+
+    path = Path(os.fspath(dataset))
+
+    class _FeatureStore(base):
+        def __init__(self):
+            super().__init__()
+            self.rows = _native.FeatureRows(str(path))
+            y = path / "y.npy"
+            self.y = np.load(y, mmap_mode="r") if y.is_file() else None
+
+        def _put_tensor(self, tensor, attr) -> bool:
+            return False  # read-only: the dataset directory is written by ingest
+
+        def _remove_tensor(self, attr) -> bool:
+            return False
+
+        def _get_tensor(self, attr):
+            index = attr.index
+            if isinstance(index, slice) or index is None:
+                n = self.rows.shape[0]
+                index = np.arange(n)[index if isinstance(index, slice) else slice(None)]
+            idx = np.ascontiguousarray(np.asarray(index), dtype=np.int64)
+            if attr.attr_name == "x":
+                return torch.from_numpy(self.rows.gather(idx))
+            if attr.attr_name == "y" and self.y is not None:
+                return torch.from_numpy(np.array(self.y[idx]))
+            return None
+
+        def _get_tensor_size(self, attr):
+            if attr.attr_name == "x":
+                return tuple(self.rows.shape)
+            if attr.attr_name == "y" and self.y is not None:
+                return tuple(self.y.shape)
+            return None
+
+        def get_all_tensor_attrs(self):
+            attrs = [TensorAttr(group_name=None, attr_name="x")]
+            if self.y is not None:
+                attrs.append(TensorAttr(group_name=None, attr_name="y"))
+            return attrs
+
+    return _FeatureStore()
+
+
+def GraphStore(dataset: Union[str, "os.PathLike[str]"]):
+    """PyG's ``GraphStore`` over a scalegnn dataset's CSR: its rows are each node's
+    in-neighbours, which is PyG's CSC layout (``colptr`` = indptr, ``row`` = indices), handed
+    over without conversion (int64 copies of the arrays, as PyG's samplers require)."""
+    _, base = _pyg_bases()
+    import torch
+    from torch_geometric.data import EdgeAttr
+
+    path = Path(os.fspath(dataset))
+
+    class _GraphStore(base):
+        def __init__(self):
+            super().__init__()
+            self.colptr = torch.from_numpy(np.load(path / "indptr.npy").astype(np.int64))
+            self.row = torch.from_numpy(np.load(path / "indices.npy").astype(np.int64))
+            self.n = int(self.colptr.numel() - 1)
+
+        def _put_edge_index(self, edge_index, edge_attr) -> bool:
+            return False
+
+        def _remove_edge_index(self, edge_attr) -> bool:
+            return False
+
+        def _get_edge_index(self, edge_attr):
+            if edge_attr.layout.value == "csc":
+                return self.row, self.colptr
+            return None
+
+        def get_all_edge_attrs(self):
+            return [EdgeAttr(edge_type=None, layout="csc", is_sorted=True, size=(self.n, self.n))]
+
+    return _GraphStore()
