@@ -25,44 +25,72 @@ struct Update {
 
 /// A virtual node's parameters: its starting state and the update after each inner layer.
 pub struct VirtualNode {
-    /// The state entering layer 1 (`[1, hidden]`, zeros at first as in OGB).
+    /// The state entering layer `first` (`[1, hidden]`, zeros at first as in OGB).
     init: usize,
-    /// `updates[l - 1]` runs after layer `l`, for `l` in `1..layers - 1`.
+    /// The first layer whose input gets the state: 1 in a stack whose layer 0 reads the raw
+    /// features, 0 in a SAGMM expert (its input projection already gives `hidden`).
+    first: usize,
+    /// `updates[l - first]` runs after layer `l`, for `l` in `first..layers - 1`.
     updates: Vec<Update>,
 }
 
 impl VirtualNode {
     /// Registers `vn.init` and `vn.update{l}.*` for a stack of `cfg.layers` layers of width
-    /// `cfg.hidden` (batch norm in the updates when `cfg.batch_norm`).
+    /// `cfg.hidden` (batch norm in the updates when `cfg.batch_norm`), joining at layer 1.
     pub fn new(
         cfg: &ModelConfig,
         params: &mut ParamStore,
         rng: &mut Xoshiro256PlusPlus,
     ) -> VirtualNode {
         let d = cfg.hidden.max(1);
-        let init = params.add("vn.init", Matrix::zeros(1, d));
-        let updates = (1..cfg.layers.saturating_sub(1))
+        let mut vn = VirtualNode::plain(d, cfg.layers, 1, &mut |n, m| params.add(n, m), rng);
+        if cfg.batch_norm {
+            for (k, u) in vn.updates.iter_mut().enumerate() {
+                let p = format!("vn.update{}", k + vn.first);
+                u.norms = Some([
+                    BatchNorm::new(params, &format!("{p}.norm0"), 2 * d),
+                    BatchNorm::new(params, &format!("{p}.norm1"), d),
+                ]);
+            }
+        }
+        vn
+    }
+
+    /// A virtual node without batch norm for `layers` layers of width `d`, joining at layer
+    /// `first`; `add` registers each parameter (`vn.…` names) and returns its index.
+    pub(crate) fn plain(
+        d: usize,
+        layers: usize,
+        first: usize,
+        add: &mut dyn FnMut(&str, Matrix) -> usize,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> VirtualNode {
+        let init = add("vn.init", Matrix::zeros(1, d));
+        let updates = (first..layers.saturating_sub(1))
             .map(|l| {
                 let p = format!("vn.update{l}");
                 let w = [
-                    params.add(&format!("{p}.lin0.weight"), Matrix::glorot(d, 2 * d, rng)),
-                    params.add(&format!("{p}.lin0.bias"), Matrix::zeros(1, 2 * d)),
-                    params.add(&format!("{p}.lin1.weight"), Matrix::glorot(2 * d, d, rng)),
-                    params.add(&format!("{p}.lin1.bias"), Matrix::zeros(1, d)),
+                    add(&format!("{p}.lin0.weight"), Matrix::glorot(d, 2 * d, rng)),
+                    add(&format!("{p}.lin0.bias"), Matrix::zeros(1, 2 * d)),
+                    add(&format!("{p}.lin1.weight"), Matrix::glorot(2 * d, d, rng)),
+                    add(&format!("{p}.lin1.bias"), Matrix::zeros(1, d)),
                 ];
-                let norms = cfg.batch_norm.then(|| {
-                    [
-                        BatchNorm::new(params, &format!("{p}.norm0"), 2 * d),
-                        BatchNorm::new(params, &format!("{p}.norm1"), d),
-                    ]
-                });
-                Update { w, norms }
+                Update { w, norms: None }
             })
             .collect();
-        VirtualNode { init, updates }
+        VirtualNode {
+            init,
+            first,
+            updates,
+        }
     }
 
-    /// The state entering layer 1: the learned start, one row per graph of `seg`.
+    /// Whether layer `l`'s input gets the state.
+    pub fn joins(&self, l: usize) -> bool {
+        l >= self.first
+    }
+
+    /// The state entering the first layer it joins: the learned start, one row per graph.
     pub fn start(&self, tape: &mut Tape, params: &ParamStore, seg: &Segments) -> Var {
         let init = tape.param(params, self.init);
         tape.gather_rows(init, Arc::new(vec![0; seg.num_graphs()]))
@@ -74,8 +102,8 @@ impl VirtualNode {
         tape.add(h, spread)
     }
 
-    /// The state after layer `l` (1 ≤ l < layers − 1) whose input was `h_in` (the injected
-    /// rows): `MLP(Σ_graph h_in + vn)`, then dropout.
+    /// The state after layer `l` (`first ≤ l < layers − 1`) whose input was `h_in` (the
+    /// injected rows): `MLP(Σ_graph h_in + vn)`, then dropout.
     #[allow(clippy::too_many_arguments)] // the update's inputs, each distinct
     pub fn update(
         &self,
@@ -88,7 +116,7 @@ impl VirtualNode {
         dropout: f32,
         rng: &mut Xoshiro256PlusPlus,
     ) -> Var {
-        let u = &self.updates[l - 1];
+        let u = &self.updates[l - self.first];
         let pooled = seg.pool(tape, h_in, Pool::Sum);
         let mut t = tape.add(pooled, vn);
         for k in 0..2 {
@@ -106,9 +134,9 @@ impl VirtualNode {
         tape.dropout(t, dropout, rng)
     }
 
-    /// Whether an update follows layer `l` of `layers`.
+    /// Whether an update follows layer `l`.
     pub fn updates_after(&self, l: usize) -> bool {
-        l >= 1 && l <= self.updates.len()
+        l >= self.first && l < self.first + self.updates.len()
     }
 }
 
@@ -212,5 +240,77 @@ mod tests {
         let vn = VirtualNode::new(&cfg, &mut params, &mut rng);
         let after: Vec<bool> = (0..5).map(|l| vn.updates_after(l)).collect();
         assert_eq!(after, [false, true, true, true, false]);
+    }
+
+    #[test]
+    fn sagmm_experts_at_graph_level_carry_their_own_virtual_node() {
+        let (csr, seg) = two_paths(6);
+        let mut ctx = GraphCtx::new(&csr);
+        ctx.set_segments(seg);
+        let x = Matrix::from_vec(12, 2, (0..24).map(|i| (i % 5) as f32 * 0.2).collect());
+        let kind: ModelKind = "sagmm".parse().unwrap();
+        let mut cfg = ModelConfig {
+            virtual_node: true,
+            readout: Some(Pool::Sum),
+            ..ModelConfig::new(kind, 2, 8, 3, 3, 0.0)
+        };
+        cfg.moe.pool = vec!["gcn".parse().unwrap(), "gin".parse().unwrap()];
+        cfg.moe.experts = 2;
+        let m = Model::new(cfg, 0).unwrap();
+        let vn: Vec<usize> = (0..m.params.names.len())
+            .filter(|&i| m.params.names[i].contains(".vn."))
+            .collect();
+        let names: Vec<&str> = vn.iter().map(|&i| m.params.names[i].as_str()).collect();
+        // Each expert: the start and, with 3 convolutions, updates after the first two.
+        for e in ["expert0.gcn", "expert1.gin"] {
+            for p in ["vn.init", "vn.update0.lin0.weight", "vn.update1.lin1.bias"] {
+                assert!(
+                    names.contains(&format!("{e}.{p}").as_str()),
+                    "{e}.{p} in {names:?}"
+                );
+            }
+        }
+        // The state reaches the output: moving the experts' starting states moves the
+        // graphs' outputs (the gate uses at least one expert per graph).
+        let mut m = m;
+        let inits: Vec<usize> = vn
+            .iter()
+            .copied()
+            .filter(|&i| m.params.names[i].ends_with("vn.init"))
+            .collect();
+        assert_eq!(inits.len(), 2);
+        // The mixture's head starts at zero (every output 0 whatever the experts say): give
+        // it weights, as training would.
+        let head = m
+            .params
+            .names
+            .iter()
+            .position(|n| n == "head.weight")
+            .expect("head");
+        let hw = &mut m.params.values[head].data;
+        hw.iter_mut()
+            .enumerate()
+            .for_each(|(k, v)| *v = 0.1 + 0.05 * k as f32);
+        let xs = Features::from_dense(x, 1.0);
+        let run = |m: &Model| {
+            let mut tape = Tape::new(false);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
+            let out = m.forward(&mut tape, &xs, &ctx, &mut rng);
+            tape.value(out).data.clone()
+        };
+        let before = run(&m);
+        assert_eq!(before.len(), 2 * 3, "one row per graph");
+        for &i in &inits {
+            let init = &mut m.params.values[i].data;
+            init.iter_mut()
+                .enumerate()
+                .for_each(|(k, v)| *v = k as f32 * 0.3);
+        }
+        let after = run(&m);
+        let moved: f32 = before.iter().zip(&after).map(|(a, b)| (a - b).abs()).sum();
+        assert!(
+            moved > 1e-4,
+            "the experts' virtual node does not reach the output"
+        );
     }
 }

@@ -85,7 +85,7 @@ impl<S: Stack> Stacked<S> {
         let (Some(vn), Some(seg)) = (&self.virtual_node, graph.segments()) else {
             return h;
         };
-        if l == 0 {
+        if !vn.joins(l) {
             return h;
         }
         let s = match *state {

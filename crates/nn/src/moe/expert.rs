@@ -61,6 +61,8 @@ pub struct Expert {
     heads: usize,
     hidden: usize,
     linear_out: bool,
+    /// Graph-level mixtures with `virtual_node`: the expert's own virtual node.
+    virtual_node: Option<crate::VirtualNode>,
     /// Every parameter index this expert owns (freed together when it is pruned).
     pub params: Vec<usize>,
 }
@@ -123,6 +125,8 @@ pub struct ExpertShape {
     pub shared_input: bool,
     /// The last convolution's output is returned as it is (no LayerNorm, ReLU or dropout).
     pub linear_out: bool,
+    /// Graph-level tasks: each expert has a virtual node joined to every node of a graph.
+    pub virtual_node: bool,
 }
 
 impl Expert {
@@ -174,6 +178,10 @@ impl Expert {
             let [w, b] = r.linear("jk", n_convs * h, h, rng);
             (w, b)
         });
+        // The input projection gives `hidden`, so the node joins from the first convolution.
+        let virtual_node = s
+            .virtual_node
+            .then(|| crate::VirtualNode::plain(h, n_convs, 0, &mut |n, m| r.add(n, m), rng));
         Some(Expert {
             kind,
             ops,
@@ -185,6 +193,7 @@ impl Expert {
             heads,
             hidden: h,
             linear_out: s.linear_out,
+            virtual_node,
             params: r.owned,
         })
     }
@@ -234,7 +243,22 @@ impl Expert {
         let mut outs = Vec::new();
         let mut blk = offset;
         let last = self.convs.len() - 1;
+        // A graph batch's blocks all hold every node, so the graph segments fit every layer.
+        let vn = self.virtual_node.as_ref().zip(graph.segments());
+        let mut state = None;
         for (l, conv) in self.convs.iter().enumerate() {
+            if let Some((v, seg)) = vn {
+                let s = match state {
+                    Some(s) => s,
+                    None => v.start(tape, params, seg),
+                };
+                h = v.inject(tape, seg, h, s);
+                state = Some(if v.updates_after(l) {
+                    v.update(tape, params, seg, l, h, s, dropout, rng)
+                } else {
+                    s
+                });
+            }
             let p: Vec<Var> = conv.p.iter().map(|&i| tape.param(params, i)).collect();
             let shape = ConvShape {
                 hidden: self.hidden,

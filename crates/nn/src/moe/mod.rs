@@ -241,6 +241,7 @@ impl Sagmm {
             heads: cfg.heads,
             shared_input: m.shared_input,
             linear_out: m.random_head,
+            virtual_node: cfg.virtual_node && cfg.readout.is_some(),
         };
         let shared_input = m
             .shared_input
@@ -941,7 +942,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     name: "sagmm",
     aliases: &[],
     about: "SAGMM: a self-adaptive mixture of GNN experts",
-    knobs: &[Knob::Heads, Knob::Hops, Knob::BatchNorm],
+    knobs: &[Knob::Heads, Knob::Hops, Knob::BatchNorm, Knob::VirtualNode],
     depth: Depth::Layers,
     steps: Steps::One,
     // The expert pool uses every operator.
