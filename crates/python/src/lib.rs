@@ -349,7 +349,10 @@ fn train(
     let mut interrupted: Option<PyErr> = None;
     let result = std::thread::scope(|s| {
         s.spawn(|| {
-            let r = work(&mut report);
+            // A panic becomes an error here: otherwise the scope would re-raise it as a
+            // PanicException, which `except Exception` does not catch.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut report)))
+                .unwrap_or_else(|_| Err("training failed (a panic; see stderr)".into()));
             let _ = tx.send(r);
         });
         let mut rx = rx;

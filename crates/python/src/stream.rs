@@ -190,21 +190,50 @@ impl BatchStream {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let got = {
-            let mut guard = self.rx.lock().map_err(|_| err("batch stream: poisoned"))?;
-            let Some(rx) = guard.take() else {
-                return Err(PyStopIteration::new_err(()));
-            };
-            // Wait with the interpreter released (the worker never needs it); the receiver
-            // moves into the wait and back, the lock held throughout.
-            let (got, rx) = py.detach(move || (rx.recv(), rx));
-            *guard = Some(rx);
-            got
+        // One consumer at a time: a second thread waiting here would hold the interpreter
+        // while the first needs it back.
+        let mut guard = self
+            .rx
+            .try_lock()
+            .map_err(|_| err("a batch stream is read by one thread at a time"))?;
+        let Some(mut rx) = guard.take() else {
+            return Err(PyStopIteration::new_err(()));
+        };
+        let got = loop {
+            // Wait with the interpreter released (the worker never needs it), waking every
+            // 100 ms so Ctrl-C is seen; the receiver moves into the wait and back.
+            let (got, back) =
+                py.detach(move || (rx.recv_timeout(std::time::Duration::from_millis(100)), rx));
+            rx = back;
+            match got {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = py.check_signals() {
+                        *guard = Some(rx);
+                        return Err(e);
+                    }
+                }
+                Ok(b) => break Some(b),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+            }
         };
         let b = match got {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => return Err(err(e)),
-            Err(_) => return Err(PyStopIteration::new_err(())),
+            Some(Ok(b)) => {
+                *guard = Some(rx);
+                b
+            }
+            Some(Err(e)) => return Err(err(e)),
+            None => {
+                // The worker ended: a finished pass, or a panic that must not pass for one.
+                let worker = self.worker.lock().ok().and_then(|mut w| w.take());
+                if let Some(h) = worker {
+                    if h.join().is_err() {
+                        return Err(err(
+                            "the batch worker failed (a panic); the pass is incomplete",
+                        ));
+                    }
+                }
+                return Err(PyStopIteration::new_err(()));
+            }
         };
         let d = PyDict::new(py);
         let e = b.edge_index.len() / 2;
@@ -240,9 +269,10 @@ impl BatchStream {
 
 /// One pass over `seeds` (node rows) of the dataset at `path` in batches of `batch_size`,
 /// neighbours sampled with `fanouts` (hop 1 first, -1 = all), shuffled with `seed`;
-/// `features`/`labels` add each batch's rows `x` and `y`.
+/// `features`/`labels` add each batch's rows `x` and `y`; `verify` checks the dataset's files
+/// first (a loader does it on its first pass only).
 #[pyfunction]
-#[pyo3(signature = (path, seeds, fanouts, batch_size, *, shuffle=true, seed=0, prefetch=2, features=true, labels=true))]
+#[pyo3(signature = (path, seeds, fanouts, batch_size, *, shuffle=true, seed=0, prefetch=2, features=true, labels=true, verify=true))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
 pub fn neighbor_stream(
     py: Python<'_>,
@@ -255,9 +285,10 @@ pub fn neighbor_stream(
     prefetch: usize,
     features: bool,
     labels: bool,
+    verify: bool,
 ) -> PyResult<BatchStream> {
     let ds = py
-        .detach(|| Dataset::open(&path, OpenOptions::default()).map_err(|e| e.to_string()))
+        .detach(|| Dataset::open(&path, OpenOptions { verify }).map_err(|e| e.to_string()))
         .map_err(err)?;
     let n = ds.graph.num_nodes();
     let raw = seeds

@@ -32,6 +32,9 @@ def test_ingest_from_arrays_masks_or_indices(tmp_path, graph):
         assert (a == b).all(), split
     # Reopened from its path.
     assert scalegnn.Dataset.open(tmp_path / "a").num_edges == ds.num_edges
+    # OGB's and PyG's [N, 1] class ids read as classes.
+    ds3 = scalegnn.ingest(tmp_path / "c", ei, x, y.reshape(-1, 1), tr, va, te)
+    assert ds3.task == "node_classification" and ds3.num_classes == 3
 
 
 def test_bad_input_names_it_and_leaves_nothing(tmp_path, graph):

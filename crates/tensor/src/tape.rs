@@ -246,6 +246,18 @@ impl Tape {
         &self.nodes[v.0].value
     }
 
+    /// Moves `v`'s value out of the tape (a copy only when the tape shares it), leaving an
+    /// empty matrix: for a pass's result that outlives the tape, without a second buffer.
+    pub fn take_value(&mut self, v: Var) -> Matrix {
+        match std::mem::replace(
+            &mut self.nodes[v.0].value,
+            Value::Owned(Matrix::zeros(0, 0)),
+        ) {
+            Value::Owned(m) => m,
+            Value::Shared(a) => Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone()),
+        }
+    }
+
     /// A constant input (no gradient), copied into a pooled buffer.
     pub fn input(&mut self, m: &Matrix) -> Var {
         let mut buf = self.pool.take(m.rows, m.cols, false);

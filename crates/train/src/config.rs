@@ -154,7 +154,7 @@ pub struct RunConfig {
     pub jk_readout: Option<bool>,
     /// Graph-level tasks: a virtual node per graph, joined to all its nodes, whose state is
     /// added to every layer's input after the first and updated by an MLP (OGB's GIN-virtual;
-    /// gcn, sage, gin, gine; default false).
+    /// gcn, sage, gin, gine, and each of SAGMM's experts; default false).
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(
         default,

@@ -30,12 +30,13 @@ pub struct LoadedRun {
     pub model: Model,
     /// What the checkpoint records besides the weights (epoch, selection metric).
     pub meta: Checkpoint,
-    x: Features,
+    /// The whole-graph features, read on first use (so usage errors come before the read).
+    x: std::sync::OnceLock<Features>,
 }
 
 impl LoadedRun {
     /// Opens `run_dir` (one run: a `run-N` of a multi-run directory) on the dataset it trained
-    /// on, or on `dataset`.
+    /// on, or on `dataset`; the features are read on first use.
     pub fn open(run_dir: &Path, dataset: Option<&Path>) -> Result<LoadedRun, TrainError> {
         let (cfg, ds) = load_run(run_dir, dataset)?;
         let (task, splits, link) = run_task(&ds, &cfg)?;
@@ -43,7 +44,6 @@ impl LoadedRun {
             &run_dir.join("checkpoint"),
             Some((ds.manifest.num_features as usize, task.out_dim())),
         )?;
-        let x = full_features(&ds, &cfg)?;
         Ok(LoadedRun {
             cfg,
             ds,
@@ -52,7 +52,7 @@ impl LoadedRun {
             link,
             model,
             meta,
-            x,
+            x: std::sync::OnceLock::new(),
         })
     }
 
@@ -77,7 +77,14 @@ impl LoadedRun {
     /// validation and test edges), graph segments and edge features where the run used them.
     fn loader(&self) -> Result<FullGraph<'_>, TrainError> {
         let graph = self.link.as_ref().map_or(&self.ds.graph, |l| &l.graph);
-        let mut loader = FullGraph::new(graph, self.x.clone());
+        let x = match self.x.get() {
+            Some(x) => x.clone(),
+            None => {
+                let x = full_features(&self.ds, &self.cfg)?;
+                self.x.get_or_init(|| x).clone()
+            }
+        };
+        let mut loader = FullGraph::new(graph, x);
         if self.graph_level() {
             loader = loader.with_segments(crate::graph::segments(&self.ds)?);
         }
@@ -145,7 +152,7 @@ impl LoadedRun {
         let h = self
             .model
             .embed(&mut tape, loader.features(), loader.graph(), &mut rng);
-        Ok(tape.value(h).clone())
+        Ok(tape.take_value(h))
     }
 
     /// A link run's probability that each of `pairs` (node rows) is an edge.

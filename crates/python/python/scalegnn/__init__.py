@@ -111,6 +111,8 @@ def _labels(y: Any, what: str):
         return None, None
     y = np.asarray(y)
     if np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        if y.ndim == 2 and y.shape[1] == 1:  # OGB's and PyG's [N, 1]
+            y = y[:, 0]
         if y.ndim != 1:
             raise ScalegnnError(f"{what}: class ids must be 1-D, got shape {y.shape}")
         return np.ascontiguousarray(y, dtype=np.int64), None
@@ -204,7 +206,16 @@ def ingest(
         seed=seed,
         force=force,
     )
-    return Dataset(path)
+    return _warned(Dataset(path))
+
+
+def _warned(ds: Dataset) -> Dataset:
+    """Says what ingest skipped or found suspicious (the manifest keeps it too)."""
+    import warnings
+
+    for w in (ds.manifest.get("ingest") or {}).get("warnings", []):
+        warnings.warn(f"scalegnn ingest: {w}", stacklevel=3)
+    return ds
 
 
 def ingest_files(
@@ -231,7 +242,7 @@ def ingest_files(
         seed=seed,
         force=force,
     )
-    return Dataset(path)
+    return _warned(Dataset(path))
 
 
 class _Progress:
@@ -343,8 +354,12 @@ class Run:
 
     def pair_scores(self, pairs: Any, run: int = 0) -> np.ndarray:
         """A link prediction run's probability that each pair ``[m, 2]`` is an edge."""
-        p = np.ascontiguousarray(np.asarray(pairs), dtype=np.int64)
-        return self.model(run).pair_scores(p.reshape(-1, 2))
+        p = np.asarray(pairs)
+        if p.ndim != 2 or p.shape[1] != 2:
+            raise ScalegnnError(
+                f"pairs: shape {p.shape}, expected [m, 2] (transpose PyG's [2, m] edge_label_index)"
+            )
+        return self.model(run).pair_scores(np.ascontiguousarray(p, dtype=np.int64))
 
     def __repr__(self) -> str:
         if not self.results:

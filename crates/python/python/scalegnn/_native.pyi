@@ -68,3 +68,31 @@ class LoadedModel:
     def predict(self, proba: bool = ...) -> np.ndarray: ...
     def embed(self) -> np.ndarray: ...
     def pair_scores(self, pairs: np.ndarray) -> np.ndarray: ...
+
+class BatchStream:
+    """One pass of neighbour-sampled batches (dicts of NumPy arrays in PyG's layout)."""
+
+    def __iter__(self) -> "BatchStream": ...
+    def __next__(self) -> Dict[str, Any]: ...
+
+def neighbor_stream(
+    path: Union[str, PathLike[str]],
+    seeds: np.ndarray,
+    fanouts: List[int],
+    batch_size: int,
+    *,
+    shuffle: bool = ...,
+    seed: int = ...,
+    prefetch: int = ...,
+    features: bool = ...,
+    labels: bool = ...,
+    verify: bool = ...,
+) -> BatchStream: ...
+
+class FeatureRows:
+    """A dataset's feature store opened for row reads."""
+
+    def __init__(self, path: Union[str, PathLike[str]]) -> None: ...
+    @property
+    def shape(self) -> tuple: ...
+    def gather(self, ids: np.ndarray) -> np.ndarray: ...

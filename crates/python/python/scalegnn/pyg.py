@@ -132,6 +132,7 @@ class NeighborLoader:
             prefetch=self.prefetch,
             features=self.features,
             labels=self.labels,
+            verify=self.passes == 0,  # the files are checked once, not every epoch
         )
         self.passes += 1
         for fields in stream:
