@@ -21,11 +21,12 @@ ap.add_argument("--batch-size", type=int, default=1024)
 ap.add_argument("--fanouts", default="15,10,5")
 ap.add_argument("--prefetch", type=int, default=2)
 ap.add_argument("--to", default="auto", help="auto (PyG Data when torch_geometric imports) or numpy")
+ap.add_argument("--layout", default="subgraph", help="subgraph (NeighborLoader) or blocks (layer-wise)")
 a = ap.parse_args()
 
 loader = NeighborLoader(a.dataset, [int(v) for v in a.fanouts.split(",")],
                         batch_size=a.batch_size, input_nodes="train", shuffle=True,
-                        prefetch=a.prefetch, to=a.to)
+                        prefetch=a.prefetch, to=a.to, layout=a.layout)
 
 
 def batches():
@@ -44,10 +45,11 @@ for i in range(need):
     b = next(it)
     kind = type(b).__name__
     nodes += len(b.n_id)
-    edges += b.edge_index.shape[1]
+    edges += (sum(adj[0].shape[1] for adj in b.adjs) if a.layout == "blocks"
+              else b.edge_index.shape[1])
 dt = time.perf_counter() - t
 print(json.dumps({
-    "engine": "scalegnn.pyg", "batch": kind, "batch_size": a.batch_size, "fanouts": a.fanouts,
+    "engine": "scalegnn.pyg", "batch": kind, "layout": a.layout, "batch_size": a.batch_size, "fanouts": a.fanouts,
     "sample_seeds_per_s": round(a.batches * a.batch_size / dt, 1),
     "sample_batch_ms": round(dt / a.batches * 1e3, 2),
     "sampled_nodes_per_batch": round(nodes / a.batches), "sampled_edges_per_batch": round(edges / a.batches),

@@ -33,6 +33,25 @@ struct PygBatch {
     /// `[nodes, dim]` rows of the feature store, when asked for.
     x: Option<(Vec<f32>, usize)>,
     y: Option<LabelRows>,
+    /// The layer-wise form: per block, input layer first, its edges (`2 × e`, local source
+    /// then local destination ids) and `(sources, destinations)`.
+    blocks: Option<Vec<(Vec<i64>, usize, usize)>>,
+}
+
+/// Each block of `b` (input layer first) as PyG's layer-wise `NeighborSampler` gives it.
+fn to_blocks(b: &Batch) -> Vec<(Vec<i64>, usize, usize)> {
+    b.blocks
+        .iter()
+        .map(|k| {
+            let e = k.indices.len();
+            let mut ei = Vec::with_capacity(2 * e);
+            ei.extend(k.indices.iter().map(|&s| s as i64));
+            for d in 0..k.num_dst {
+                ei.extend(std::iter::repeat_n(d as i64, k.indptr[d + 1] - k.indptr[d]));
+            }
+            (ei, k.num_src, k.num_dst)
+        })
+        .collect()
 }
 
 /// The batch's nodes' labels.
@@ -82,6 +101,8 @@ struct Plan {
     seed: u64,
     features: bool,
     labels: bool,
+    /// Give per-block edges (the layer-wise form) instead of one edge list.
+    blocks: bool,
 }
 
 /// Samples and gathers every batch of `plan` in order, sending each (or the first error);
@@ -116,7 +137,13 @@ fn produce(ds: &Dataset, plan: Plan, tx: SyncSender<Result<PygBatch, String>>, s
                     plan.seed.wrapping_mul(0x9E37_79B9).wrapping_add(k as u64),
                 )
                 .map_err(|e| e.to_string())?;
-            let (n_id, edge_index, num_sampled_nodes, num_sampled_edges) = to_pyg(&b);
+            let (n_id, edge_index, num_sampled_nodes, num_sampled_edges) = if plan.blocks {
+                let n_id = b.nodes.iter().map(|&v| v as i64).collect();
+                (n_id, Vec::new(), Vec::new(), Vec::new())
+            } else {
+                to_pyg(&b)
+            };
+            let blocks = plan.blocks.then(|| to_blocks(&b));
             let x = match &store {
                 Some(s) => {
                     let dim = s.dim();
@@ -149,6 +176,7 @@ fn produce(ds: &Dataset, plan: Plan, tx: SyncSender<Result<PygBatch, String>>, s
                 batch_size: b.num_seeds,
                 x,
                 y,
+                blocks,
             };
             if tx.send(Ok(batch)).is_err() {
                 return Ok(()); // the iterator was dropped
@@ -236,20 +264,33 @@ impl BatchStream {
             }
         };
         let d = PyDict::new(py);
-        let e = b.edge_index.len() / 2;
         d.set_item("n_id", PyArray1::from_vec(py, b.n_id))?;
-        d.set_item(
-            "edge_index",
-            PyArray1::from_vec(py, b.edge_index).reshape([2, e])?,
-        )?;
-        d.set_item(
-            "num_sampled_nodes",
-            PyArray1::from_vec(py, b.num_sampled_nodes),
-        )?;
-        d.set_item(
-            "num_sampled_edges",
-            PyArray1::from_vec(py, b.num_sampled_edges),
-        )?;
+        match b.blocks {
+            Some(blocks) => {
+                let adjs = pyo3::types::PyList::empty(py);
+                for (ei, src, dst) in blocks {
+                    let e = ei.len() / 2;
+                    let ei = PyArray1::from_vec(py, ei).reshape([2, e])?;
+                    adjs.append((ei, (src, dst)))?;
+                }
+                d.set_item("adjs", adjs)?;
+            }
+            None => {
+                let e = b.edge_index.len() / 2;
+                d.set_item(
+                    "edge_index",
+                    PyArray1::from_vec(py, b.edge_index).reshape([2, e])?,
+                )?;
+                d.set_item(
+                    "num_sampled_nodes",
+                    PyArray1::from_vec(py, b.num_sampled_nodes),
+                )?;
+                d.set_item(
+                    "num_sampled_edges",
+                    PyArray1::from_vec(py, b.num_sampled_edges),
+                )?;
+            }
+        }
         d.set_item("batch_size", b.batch_size)?;
         if let Some((x, dim)) = b.x {
             let rows = x.len() / dim.max(1);
@@ -270,9 +311,10 @@ impl BatchStream {
 /// One pass over `seeds` (node rows) of the dataset at `path` in batches of `batch_size`,
 /// neighbours sampled with `fanouts` (hop 1 first, -1 = all), shuffled with `seed`;
 /// `features`/`labels` add each batch's rows `x` and `y`; `verify` checks the dataset's files
-/// first (a loader does it on its first pass only).
+/// first (a loader does it on its first pass only); `blocks` gives each batch's per-block
+/// edges (`adjs`, the layer-wise form) instead of one edge list.
 #[pyfunction]
-#[pyo3(signature = (path, seeds, fanouts, batch_size, *, shuffle=true, seed=0, prefetch=2, features=true, labels=true, verify=true))]
+#[pyo3(signature = (path, seeds, fanouts, batch_size, *, shuffle=true, seed=0, prefetch=2, features=true, labels=true, verify=true, blocks=false))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
 pub fn neighbor_stream(
     py: Python<'_>,
@@ -286,6 +328,7 @@ pub fn neighbor_stream(
     features: bool,
     labels: bool,
     verify: bool,
+    blocks: bool,
 ) -> PyResult<BatchStream> {
     let ds = py
         .detach(|| Dataset::open(&path, OpenOptions { verify }).map_err(|e| e.to_string()))
@@ -319,6 +362,7 @@ pub fn neighbor_stream(
         seed,
         features,
         labels,
+        blocks,
     };
     let (tx, rx) = mpsc::sync_channel(prefetch.max(1));
     let stop = Arc::new(AtomicBool::new(false));

@@ -131,3 +131,67 @@ def test_pygs_own_loader_reads_the_stores(tmp_path, graph):
             assert (s, d) in graph_edges
         seen += b.batch_size
     assert seen == tr.sum()
+
+
+def test_the_layer_wise_form_nests_its_blocks(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, undirected=True)
+    graph_edges = edges_of(np.concatenate([ei, ei[::-1]], axis=1))
+    loader = NeighborLoader(ds, [4, 3], batch_size=16, input_nodes="train", shuffle=True,
+                            to="numpy", layout="blocks")
+    seen = 0
+    for b in loader:
+        batch_size, n_id, adjs = b
+        assert len(adjs) == 2
+        # Input layer first: its sources are every node; each layer's destinations are the
+        # next layer's sources; the last layer's destinations are the seeds.
+        assert adjs[0][2][0] == len(n_id)
+        assert adjs[0][2][1] == adjs[1][2][0]
+        assert adjs[1][2][1] == batch_size
+        for (edge_index, _, (n_src, n_dst)), fan in zip(adjs, [3, 4]):
+            src, dst = edge_index
+            assert src.max() < n_src and dst.max() < n_dst
+            per_dst = np.bincount(dst, minlength=n_dst)
+            # Hop 2's new nodes get 3; the seeds keep their hop-1 sample (4) in every layer.
+            assert per_dst[batch_size:].max(initial=0) <= fan and per_dst[:batch_size].max() <= 4
+            for s_, d_ in zip(n_id[src].tolist(), n_id[dst].tolist()):
+                assert (s_, d_) in graph_edges
+        assert np.array_equal(b.x, x[n_id])
+        seen += batch_size
+    assert seen == tr.sum()
+
+
+def test_a_pyg_layer_wise_model_trains_on_the_blocks(tmp_path, graph):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch_geometric")
+    from torch_geometric.nn import SAGEConv
+
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, undirected=True)
+    torch.manual_seed(0)
+    convs = torch.nn.ModuleList([SAGEConv(3, 32), SAGEConv(32, 3)])
+    opt = torch.optim.Adam(convs.parameters(), lr=0.01)
+
+    def forward(b):
+        h = b.x
+        for i, (edge_index, _, size) in enumerate(b.adjs):
+            h = convs[i]((h, h[: size[1]]), edge_index)
+            if i == 0:
+                h = h.relu()
+        return h
+
+    loader = NeighborLoader(ds, [10, 10], batch_size=32, input_nodes="train", shuffle=True,
+                            layout="blocks")
+    for _ in range(30):
+        for b in loader:
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(forward(b), b.y[: b.batch_size])
+            loss.backward()
+            opt.step()
+    correct = total = 0
+    with torch.no_grad():
+        for b in NeighborLoader(ds, [-1, -1], batch_size=64, input_nodes="test", layout="blocks"):
+            pred = forward(b).argmax(1)
+            correct += int((pred == b.y[: b.batch_size]).sum())
+            total += b.batch_size
+    assert correct / total > 0.8, correct / total

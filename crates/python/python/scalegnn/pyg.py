@@ -23,7 +23,7 @@ import numpy as np
 from . import _native
 from ._native import ScalegnnError
 
-__all__ = ["Batch", "NeighborLoader", "FeatureStore", "GraphStore", "stores"]
+__all__ = ["Batch", "Blocks", "NeighborLoader", "FeatureStore", "GraphStore", "stores"]
 
 
 class Batch:
@@ -49,6 +49,30 @@ class Batch:
         )
 
 
+class Blocks:
+    """A mini-batch in the layer-wise form of PyG's ``NeighborSampler``: ``adjs`` holds one
+    ``(edge_index, e_id, size)`` per layer, input layer first, ``size = (sources,
+    destinations)`` and ids local to ``n_id`` (every layer's sources are a prefix of it, its
+    destinations a prefix of its sources); ``e_id`` is None. With the rows ``x`` and ``y``.
+    Unlike PyG's sampler, which draws a node's neighbours again for every layer, a node keeps
+    the sample of the hop that reached it in every later layer (message-flow graphs, as DGL)."""
+
+    def __init__(self, fields: dict, adjs: list):
+        self.n_id = fields["n_id"]
+        self.batch_size: int = fields["batch_size"]
+        self.adjs = adjs
+        self.x = fields.get("x")
+        self.y = fields.get("y")
+
+    def __iter__(self):
+        # `batch_size, n_id, adjs = blocks`, as PyG's NeighborSampler yields.
+        return iter((self.batch_size, self.n_id, self.adjs))
+
+    def __repr__(self) -> str:
+        sizes = [a[2] for a in self.adjs]
+        return f"Blocks(nodes={len(self.n_id)}, batch_size={self.batch_size}, sizes={sizes})"
+
+
 def _split(path: Path, name: str) -> np.ndarray:
     """The dataset's split ``name`` (its first split when it has several)."""
     f = path / f"{name}_idx.npy"
@@ -71,6 +95,9 @@ class NeighborLoader:
       ``seed + k``: the same loader gives the same passes), ``prefetch`` (batches made ahead).
     - ``to``: ``"auto"`` (PyG ``Data`` when torch_geometric imports, else :class:`Batch`),
       ``"pyg"`` or ``"numpy"``.
+    - ``layout``: ``"subgraph"`` (PyG's ``NeighborLoader``: one edge list) or ``"blocks"``
+      (PyG's layer-wise ``NeighborSampler``: a :class:`Blocks` per batch, each layer only on
+      the nodes later layers need).
     """
 
     def __init__(
@@ -85,8 +112,12 @@ class NeighborLoader:
         features: bool = True,
         labels: bool = True,
         to: str = "auto",
+        layout: str = "subgraph",
     ):
         self.path = Path(os.fspath(dataset))
+        if layout not in ("subgraph", "blocks"):
+            raise ScalegnnError(f"layout={layout!r}: expected 'subgraph' or 'blocks'")
+        self.layout = layout
         if to not in ("auto", "pyg", "numpy"):
             raise ScalegnnError(f"to={to!r}: expected 'auto', 'pyg' or 'numpy'")
         self.to = to
@@ -133,12 +164,21 @@ class NeighborLoader:
             features=self.features,
             labels=self.labels,
             verify=self.passes == 0,  # the files are checked once, not every epoch
+            blocks=self.layout == "blocks",
         )
         self.passes += 1
         for fields in stream:
             yield self._convert(fields)
 
     def _convert(self, f: dict) -> Any:
+        if "adjs" in f:
+            if self._data_cls is None:
+                return Blocks(f, [(ei, None, size) for ei, size in f["adjs"]])
+            import torch
+
+            t = {k: torch.from_numpy(f[k]) for k in ("n_id", "x", "y") if k in f}
+            adjs = [(torch.from_numpy(ei), None, size) for ei, size in f["adjs"]]
+            return Blocks({**f, **t}, adjs)
         if self._data_cls is None:
             return Batch(f)
         import torch
