@@ -528,5 +528,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::BatchStream>()?;
     m.add_class::<stream::FeatureRows>()?;
     m.add_function(wrap_pyfunction!(stream::neighbor_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(stream::link_stream, m)?)?;
     Ok(())
 }

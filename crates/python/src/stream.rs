@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use scalegnn_data::{Dataset, Labels, OpenOptions};
-use scalegnn_sample::{Batch, NeighborSampler, Sampler};
+use scalegnn_sample::{Batch, NegativeKind, NegativeSampler, NeighborSampler, Sampler};
 use scalegnn_store::{open_store_with, Codec, FeatureStore, StoreOptions};
 
 use crate::err;
@@ -36,6 +36,9 @@ struct PygBatch {
     /// The layer-wise form: per block, input layer first, its edges (`2 × e`, local source
     /// then local destination ids) and `(sources, destinations)`.
     blocks: Option<Vec<(Vec<i64>, usize, usize)>>,
+    /// Link batches: the scored pairs in batch-local ids (`2 × pairs`) and their labels
+    /// (1 for the given pairs, 0 for the negatives drawn for the batch).
+    link: Option<(Vec<i64>, Vec<f32>)>,
 }
 
 /// Each block of `b` (input layer first) as PyG's layer-wise `NeighborSampler` gives it.
@@ -103,6 +106,17 @@ struct Plan {
     labels: bool,
     /// Give per-block edges (the layer-wise form) instead of one edge list.
     blocks: bool,
+    /// Link batches: the positive pairs (`seeds` then holds their indices) and the negatives
+    /// drawn per positive.
+    link: Option<LinkPlan>,
+}
+
+/// What a link pass needs besides the node plan.
+struct LinkPlan {
+    src: Vec<u32>,
+    dst: Vec<u32>,
+    negatives: NegativeSampler,
+    ratio: f64,
 }
 
 /// Samples and gathers every batch of `plan` in order, sending each (or the first error);
@@ -131,12 +145,42 @@ fn produce(ds: &Dataset, plan: Plan, tx: SyncSender<Result<PygBatch, String>>, s
                 return Ok(());
             }
             // One sampling seed per batch, from the stream's seed: same seed, same batches.
-            let b = sampler
-                .sample(
-                    seeds,
-                    plan.seed.wrapping_mul(0x9E37_79B9).wrapping_add(k as u64),
-                )
-                .map_err(|e| e.to_string())?;
+            let batch_seed = plan.seed.wrapping_mul(0x9E37_79B9).wrapping_add(k as u64);
+            let (b, link) = match &plan.link {
+                None => (
+                    sampler
+                        .sample(seeds, batch_seed)
+                        .map_err(|e| e.to_string())?,
+                    None,
+                ),
+                Some(l) => {
+                    // `seeds` are indices of the positive pairs; negatives are drawn per batch.
+                    let mut src: Vec<u32> = seeds.iter().map(|&i| l.src[i as usize]).collect();
+                    let mut dst: Vec<u32> = seeds.iter().map(|&i| l.dst[i as usize]).collect();
+                    let neg = (seeds.len() as f64 * l.ratio).round() as usize;
+                    let (ns, nd) = l.negatives.draw(neg, batch_seed);
+                    let mut label = vec![1f32; src.len()];
+                    label.resize(src.len() + ns.len(), 0.0);
+                    src.extend(ns);
+                    dst.extend(nd);
+                    let b = sampler
+                        .sample_input(
+                            scalegnn_sample::SeedInput::Edges {
+                                src: &src,
+                                dst: &dst,
+                            },
+                            batch_seed,
+                        )
+                        .map_err(|e| e.to_string())?;
+                    let pos = b
+                        .edges
+                        .clone()
+                        .ok_or("the sampler gave no edge positions")?;
+                    let mut eli: Vec<i64> = pos.src.iter().map(|&v| v as i64).collect();
+                    eli.extend(pos.dst.iter().map(|&v| v as i64));
+                    (b, Some((eli, label)))
+                }
+            };
             let (n_id, edge_index, num_sampled_nodes, num_sampled_edges) = if plan.blocks {
                 let n_id = b.nodes.iter().map(|&v| v as i64).collect();
                 (n_id, Vec::new(), Vec::new(), Vec::new())
@@ -177,6 +221,7 @@ fn produce(ds: &Dataset, plan: Plan, tx: SyncSender<Result<PygBatch, String>>, s
                 x,
                 y,
                 blocks,
+                link,
             };
             if tx.send(Ok(batch)).is_err() {
                 return Ok(()); // the iterator was dropped
@@ -296,6 +341,14 @@ impl BatchStream {
             let rows = x.len() / dim.max(1);
             d.set_item("x", PyArray1::from_vec(py, x).reshape([rows, dim])?)?;
         }
+        if let Some((eli, label)) = b.link {
+            let m = label.len();
+            d.set_item(
+                "edge_label_index",
+                PyArray1::from_vec(py, eli).reshape([2, m])?,
+            )?;
+            d.set_item("edge_label", PyArray1::from_vec(py, label))?;
+        }
         match b.y {
             Some(LabelRows::Classes(v)) => d.set_item("y", PyArray1::from_vec(py, v))?,
             Some(LabelRows::Targets(v, w)) => {
@@ -363,7 +416,13 @@ pub fn neighbor_stream(
         features,
         labels,
         blocks,
+        link: None,
     };
+    start(ds, plan, prefetch)
+}
+
+/// Starts the worker of `plan` on `ds`.
+fn start(ds: Dataset, plan: Plan, prefetch: usize) -> PyResult<BatchStream> {
     let (tx, rx) = mpsc::sync_channel(prefetch.max(1));
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -444,4 +503,98 @@ impl FeatureRows {
             .reshape([rows.len(), dim])?
             .into_any())
     }
+}
+
+/// One pass over the node pairs `pairs` (`[m, 2]` node rows) of the dataset at `path`, in
+/// batches of `batch_size` pairs each with `round(batch_size × neg_ratio)` negatives drawn
+/// (`neg_kind` uniform or degree), their endpoints' neighbourhoods sampled with `fanouts`:
+/// PyG's `LinkNeighborLoader` layout (`edge_label_index`, `edge_label` besides the batch).
+#[pyfunction]
+#[pyo3(signature = (path, pairs, fanouts, batch_size, *, neg_ratio=1.0, neg_kind="uniform", shuffle=true, seed=0, prefetch=2, features=true, labels=true, verify=true))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+pub fn link_stream(
+    py: Python<'_>,
+    path: PathBuf,
+    pairs: numpy::PyReadonlyArray2<'_, i64>,
+    fanouts: Vec<i64>,
+    batch_size: usize,
+    neg_ratio: f64,
+    neg_kind: &str,
+    shuffle: bool,
+    seed: u64,
+    prefetch: usize,
+    features: bool,
+    labels: bool,
+    verify: bool,
+) -> PyResult<BatchStream> {
+    use numpy::PyUntypedArrayMethods;
+    let ds = py
+        .detach(|| Dataset::open(&path, OpenOptions { verify }).map_err(|e| e.to_string()))
+        .map_err(err)?;
+    let n = ds.graph.num_nodes();
+    if pairs.shape()[1] != 2 {
+        return Err(err(format!(
+            "pairs: shape {:?}, expected [m, 2]",
+            pairs.shape()
+        )));
+    }
+    let flat = pairs
+        .as_slice()
+        .map_err(|_| err("pairs: the array is not C-contiguous"))?;
+    let mut src = Vec::with_capacity(flat.len() / 2);
+    let mut dst = Vec::with_capacity(flat.len() / 2);
+    for (k, p) in flat.chunks_exact(2).enumerate() {
+        let node = |v: i64| match u32::try_from(v) {
+            Ok(u) if (u as usize) < n => Ok(u),
+            _ => Err(err(format!(
+                "pairs row {k}: {v} is not a node of {} ({n} nodes)",
+                path.display()
+            ))),
+        };
+        src.push(node(p[0])?);
+        dst.push(node(p[1])?);
+    }
+    if !(neg_ratio.is_finite() && neg_ratio >= 0.0) {
+        return Err(err(format!("neg_ratio {neg_ratio}: must be a number >= 0")));
+    }
+    if batch_size == 0 {
+        return Err(err("batch_size must be at least 1"));
+    }
+    let kind: NegativeKind = neg_kind.parse().map_err(err)?;
+    NeighborSampler::new(&ds.graph, &fanouts).map_err(|e| err(format!("fanouts: {e}")))?;
+    // The negatives avoid the given pairs (a sorted key per undirected pair); avoiding every
+    // graph edge would cost 8 bytes per edge, and PyG's loader does not either.
+    let mut keys: Vec<u64> = src
+        .iter()
+        .zip(&dst)
+        .map(|(&a, &b)| {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            ((lo as u64) << 32) | hi as u64
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let degrees: Vec<u32> = match kind {
+        NegativeKind::Degree => ds.graph.degrees(),
+        NegativeKind::Uniform => Vec::new(),
+    };
+    let negatives = NegativeSampler::new(n, kind, &degrees, keys);
+    let m = src.len() as u32;
+    let plan = Plan {
+        seeds: (0..m).collect(),
+        fanouts,
+        batch_size,
+        shuffle,
+        seed,
+        features,
+        labels,
+        blocks: false,
+        link: Some(LinkPlan {
+            src,
+            dst,
+            negatives,
+            ratio: neg_ratio,
+        }),
+    };
+    start(ds, plan, prefetch)
 }

@@ -195,3 +195,34 @@ def test_a_pyg_layer_wise_model_trains_on_the_blocks(tmp_path, graph):
             correct += int((pred == b.y[: b.batch_size]).sum())
             total += b.batch_size
     assert correct / total > 0.8, correct / total
+
+
+def test_link_batches_follow_pygs_link_layout(tmp_path, graph):
+    from scalegnn.pyg import LinkNeighborLoader
+
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, undirected=True)
+    graph_edges = edges_of(np.concatenate([ei, ei[::-1]], axis=1))
+    pairs = ei[:, :100]  # PyG's [2, m]
+    loader = LinkNeighborLoader(ds, [3, 2], edge_label_index=pairs, batch_size=16,
+                                neg_sampling_ratio=2.0, shuffle=True, to="numpy")
+    assert len(loader) == 7
+    got = []
+    for b in loader:
+        eli, lab = b.edge_label_index, b.edge_label
+        npos = int(lab.sum())
+        assert len(lab) == 3 * npos and (lab[:npos] == 1).all() and (lab[npos:] == 0).all()
+        assert eli.max() < len(b.n_id)
+        # The scored pairs' endpoints are the batch's seeds.
+        assert eli.max() < b.batch_size
+        glob = b.n_id[eli]
+        got.extend(zip(glob[0][:npos].tolist(), glob[1][:npos].tolist()))
+        for s_, d_ in zip(glob[0][npos:].tolist(), glob[1][npos:].tolist()):
+            assert s_ != d_
+        src, dst = b.edge_index
+        for s_, d_ in zip(b.n_id[src].tolist(), b.n_id[dst].tolist()):
+            assert (s_, d_) in graph_edges
+        assert np.array_equal(b.x, x[b.n_id])
+    assert sorted(got) == sorted(zip(pairs[0].tolist(), pairs[1].tolist()))
+    with pytest.raises(scalegnn.ScalegnnError, match="pairs row"):
+        list(LinkNeighborLoader(ds, [2], edge_label_index=np.array([[0, 999]]), to="numpy"))

@@ -96,3 +96,19 @@ class FeatureRows:
     @property
     def shape(self) -> tuple: ...
     def gather(self, ids: np.ndarray) -> np.ndarray: ...
+
+def link_stream(
+    path: Union[str, PathLike[str]],
+    pairs: np.ndarray,
+    fanouts: List[int],
+    batch_size: int,
+    *,
+    neg_ratio: float = ...,
+    neg_kind: str = ...,
+    shuffle: bool = ...,
+    seed: int = ...,
+    prefetch: int = ...,
+    features: bool = ...,
+    labels: bool = ...,
+    verify: bool = ...,
+) -> BatchStream: ...

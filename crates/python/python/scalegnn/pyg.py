@@ -23,7 +23,15 @@ import numpy as np
 from . import _native
 from ._native import ScalegnnError
 
-__all__ = ["Batch", "Blocks", "NeighborLoader", "FeatureStore", "GraphStore", "stores"]
+__all__ = [
+    "Batch",
+    "Blocks",
+    "NeighborLoader",
+    "LinkNeighborLoader",
+    "FeatureStore",
+    "GraphStore",
+    "stores",
+]
 
 
 class Batch:
@@ -37,6 +45,8 @@ class Batch:
         self.batch_size: int = fields["batch_size"]
         self.x: Optional[np.ndarray] = fields.get("x")
         self.y: Optional[np.ndarray] = fields.get("y")
+        self.edge_label_index: Optional[np.ndarray] = fields.get("edge_label_index")
+        self.edge_label: Optional[np.ndarray] = fields.get("edge_label")
 
     @property
     def num_nodes(self) -> int:
@@ -194,9 +204,81 @@ class NeighborLoader:
             kw["x"] = torch.from_numpy(f["x"])
         if "y" in f:
             kw["y"] = torch.from_numpy(f["y"])
+        if "edge_label_index" in f:
+            kw["edge_label_index"] = torch.from_numpy(f["edge_label_index"])
+            kw["edge_label"] = torch.from_numpy(f["edge_label"])
         data = self._data_cls(**kw)
         data.num_nodes = len(f["n_id"])
         return data
+
+
+class LinkNeighborLoader(NeighborLoader):
+    """Link mini-batches in the layout of PyG's ``LinkNeighborLoader``: each batch holds
+    ``batch_size`` of the given pairs and ``round(batch_size × neg_sampling_ratio)`` negative
+    pairs drawn for it (``neg_sampling`` ``"uniform"``, or ``"degree"``: destination ∝
+    degree^0.75; negatives avoid the given pairs), the sampled neighbourhoods of all their
+    endpoints, and ``edge_label_index`` (``[2, pairs]`` in batch-local ids) with
+    ``edge_label`` (1 for given pairs, 0 for negatives).
+
+    ``edge_label_index``: ``[2, m]`` node ids (PyG's layout), ``[m, 2]``, or ``"train"``/
+    ``"val"``/``"test"`` for the dataset's ``link_<split>_pos.npy``.
+    """
+
+    def __init__(
+        self,
+        dataset: Union[str, "os.PathLike[str]"],
+        num_neighbors: Sequence[int],
+        edge_label_index: Any = "train",
+        batch_size: int = 1,
+        neg_sampling_ratio: float = 1.0,
+        neg_sampling: str = "uniform",
+        shuffle: bool = False,
+        seed: int = 0,
+        prefetch: int = 2,
+        features: bool = True,
+        labels: bool = True,
+        to: str = "auto",
+    ):
+        super().__init__(dataset, num_neighbors, batch_size=batch_size, input_nodes=[],
+                         shuffle=shuffle, seed=seed, prefetch=prefetch, features=features,
+                         labels=labels, to=to)
+        if isinstance(edge_label_index, str):
+            f = self.path / f"link_{edge_label_index}_pos.npy"
+            if not f.is_file():
+                raise ScalegnnError(f"{self.path}: no {edge_label_index} pairs ({f.name}); "
+                                    "scalegnn split-edges makes them")
+            pairs = np.load(f)
+        else:
+            pairs = np.asarray(edge_label_index)
+            if pairs.ndim == 2 and pairs.shape[0] == 2 and pairs.shape[1] != 2:
+                pairs = pairs.T  # PyG's [2, m]
+        if pairs.ndim != 2 or pairs.shape[1] != 2:
+            raise ScalegnnError(f"edge_label_index: shape {pairs.shape}, expected [2, m] or [m, 2]")
+        self.pairs = np.ascontiguousarray(pairs, dtype=np.int64)
+        self.neg_sampling_ratio = float(neg_sampling_ratio)
+        self.neg_sampling = neg_sampling
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.pairs) / max(self.batch_size, 1))
+
+    def __iter__(self) -> Iterator[Any]:
+        stream = _native.link_stream(
+            str(self.path),
+            self.pairs,
+            self.num_neighbors,
+            self.batch_size,
+            neg_ratio=self.neg_sampling_ratio,
+            neg_kind=self.neg_sampling,
+            shuffle=self.shuffle,
+            seed=self.seed + self.passes,
+            prefetch=self.prefetch,
+            features=self.features,
+            labels=self.labels,
+            verify=self.passes == 0,
+        )
+        self.passes += 1
+        for fields in stream:
+            yield self._convert(fields)
 
 
 def json_nodes(path: Path) -> int:
