@@ -226,3 +226,16 @@ def test_link_batches_follow_pygs_link_layout(tmp_path, graph):
     assert sorted(got) == sorted(zip(pairs[0].tolist(), pairs[1].tolist()))
     with pytest.raises(scalegnn.ScalegnnError, match="pairs row"):
         list(LinkNeighborLoader(ds, [2], edge_label_index=np.array([[0, 999]]), to="numpy"))
+
+
+def test_link_batches_as_pyg_data(tmp_path, graph):
+    pytest.importorskip("torch")
+    pyg = pytest.importorskip("torch_geometric")
+    from scalegnn.pyg import LinkNeighborLoader
+
+    ei, x, y, tr, va, te = graph
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, undirected=True)
+    b = next(iter(LinkNeighborLoader(ds, [3, 2], edge_label_index=ei[:, :40], batch_size=8)))
+    assert isinstance(b, pyg.data.Data)
+    assert tuple(b.edge_label_index.shape) == (2, 16) and float(b.edge_label.sum()) == 8
+    assert b.x.shape[0] == b.n_id.shape[0]
