@@ -115,15 +115,26 @@ struct Plan {
 struct LinkPlan {
     src: Vec<u32>,
     dst: Vec<u32>,
+    /// Each pair's label when the caller gives them (fixed evaluation pairs: no negatives
+    /// are drawn); else every pair is a positive.
+    labels: Option<Vec<f32>>,
     negatives: NegativeSampler,
     ratio: f64,
+    /// The dataset's graph without its validation and test edges, when it has an edge
+    /// split: messages never pass over a held-out edge.
+    graph: Option<scalegnn_graph::Csr>,
 }
 
 /// Samples and gathers every batch of `plan` in order, sending each (or the first error);
 /// stops when `stop` is set or the receiver is gone.
 fn produce(ds: &Dataset, plan: Plan, tx: SyncSender<Result<PygBatch, String>>, stop: &AtomicBool) {
     let run = || -> Result<(), String> {
-        let sampler = NeighborSampler::new(&ds.graph, &plan.fanouts).map_err(|e| e.to_string())?;
+        let graph = plan
+            .link
+            .as_ref()
+            .and_then(|l| l.graph.as_ref())
+            .unwrap_or(&ds.graph);
+        let sampler = NeighborSampler::new(graph, &plan.fanouts).map_err(|e| e.to_string())?;
         let store: Option<Box<dyn FeatureStore>> = if plan.features && ds.manifest.num_features > 0
         {
             let info = &ds.manifest.feature_store;
@@ -157,12 +168,17 @@ fn produce(ds: &Dataset, plan: Plan, tx: SyncSender<Result<PygBatch, String>>, s
                     // `seeds` are indices of the positive pairs; negatives are drawn per batch.
                     let mut src: Vec<u32> = seeds.iter().map(|&i| l.src[i as usize]).collect();
                     let mut dst: Vec<u32> = seeds.iter().map(|&i| l.dst[i as usize]).collect();
-                    let neg = (seeds.len() as f64 * l.ratio).round() as usize;
-                    let (ns, nd) = l.negatives.draw(neg, batch_seed);
-                    let mut label = vec![1f32; src.len()];
-                    label.resize(src.len() + ns.len(), 0.0);
-                    src.extend(ns);
-                    dst.extend(nd);
+                    let mut label: Vec<f32> = match &l.labels {
+                        Some(given) => seeds.iter().map(|&i| given[i as usize]).collect(),
+                        None => vec![1.0; src.len()],
+                    };
+                    if l.labels.is_none() {
+                        let neg = (seeds.len() as f64 * l.ratio).round() as usize;
+                        let (ns, nd) = l.negatives.draw(neg, batch_seed);
+                        label.resize(src.len() + ns.len(), 0.0);
+                        src.extend(ns);
+                        dst.extend(nd);
+                    }
                     let b = sampler
                         .sample_input(
                             scalegnn_sample::SeedInput::Edges {
@@ -507,10 +523,12 @@ impl FeatureRows {
 
 /// One pass over the node pairs `pairs` (`[m, 2]` node rows) of the dataset at `path`, in
 /// batches of `batch_size` pairs each with `round(batch_size × neg_ratio)` negatives drawn
-/// (`neg_kind` uniform or degree), their endpoints' neighbourhoods sampled with `fanouts`:
-/// PyG's `LinkNeighborLoader` layout (`edge_label_index`, `edge_label` besides the batch).
+/// (`neg_kind` uniform or degree) — or, with `pair_labels`, the pairs as given with their
+/// labels — their endpoints' neighbourhoods sampled with `fanouts` over the graph without
+/// the dataset's held-out edges: PyG's `LinkNeighborLoader` layout (`edge_label_index`,
+/// `edge_label` besides the batch).
 #[pyfunction]
-#[pyo3(signature = (path, pairs, fanouts, batch_size, *, neg_ratio=1.0, neg_kind="uniform", shuffle=true, seed=0, prefetch=2, features=true, labels=true, verify=true))]
+#[pyo3(signature = (path, pairs, fanouts, batch_size, *, pair_labels=None, neg_ratio=1.0, neg_kind="uniform", shuffle=true, seed=0, prefetch=2, features=true, labels=true, verify=true))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
 pub fn link_stream(
     py: Python<'_>,
@@ -518,6 +536,7 @@ pub fn link_stream(
     pairs: numpy::PyReadonlyArray2<'_, i64>,
     fanouts: Vec<i64>,
     batch_size: usize,
+    pair_labels: Option<PyReadonlyArray1<'_, f32>>,
     neg_ratio: f64,
     neg_kind: &str,
     shuffle: bool,
@@ -579,6 +598,35 @@ pub fn link_stream(
         NegativeKind::Uniform => Vec::new(),
     };
     let negatives = NegativeSampler::new(n, kind, &degrees, keys);
+    let pair_labels = match &pair_labels {
+        Some(a) => {
+            let v = a
+                .as_slice()
+                .map_err(|_| err("pair_labels: the array is not contiguous"))?
+                .to_vec();
+            if v.len() != src.len() {
+                return Err(err(format!(
+                    "pair_labels: {} labels for {} pairs",
+                    v.len(),
+                    src.len()
+                )));
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    // Messages pass over the graph without the held-out edges, as link training does.
+    let graph = py
+        .detach(|| -> Result<Option<scalegnn_graph::Csr>, String> {
+            match scalegnn_data::LinkSplit::load(&ds.dir, n).map_err(|e| e.to_string())? {
+                Some(split) => split
+                    .message_graph(&ds.graph)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
+            }
+        })
+        .map_err(err)?;
     let m = src.len() as u32;
     let plan = Plan {
         seeds: (0..m).collect(),
@@ -592,8 +640,10 @@ pub fn link_stream(
         link: Some(LinkPlan {
             src,
             dst,
+            labels: pair_labels,
             negatives,
             ratio: neg_ratio,
+            graph,
         }),
     };
     start(ds, plan, prefetch)

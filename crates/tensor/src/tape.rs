@@ -246,9 +246,9 @@ impl Tape {
         &self.nodes[v.0].value
     }
 
-    /// Moves `v`'s value out of the tape (a copy only when the tape shares it), leaving an
-    /// empty matrix: for a pass's result that outlives the tape, without a second buffer.
-    pub fn take_value(&mut self, v: Var) -> Matrix {
+    /// `v`'s value, moved out of the tape it ends (a copy only when the tape shares it): for
+    /// a pass's result that outlives the tape, without a second buffer.
+    pub fn into_value(mut self, v: Var) -> Matrix {
         match std::mem::replace(
             &mut self.nodes[v.0].value,
             Value::Owned(Matrix::zeros(0, 0)),

@@ -30,8 +30,9 @@ pub struct LoadedRun {
     pub model: Model,
     /// What the checkpoint records besides the weights (epoch, selection metric).
     pub meta: Checkpoint,
-    /// The whole-graph features, read on first use (so usage errors come before the read).
-    x: std::sync::OnceLock<Features>,
+    /// The whole-graph features, read on first use (so usage errors come before the read);
+    /// behind a lock so two threads' first calls read them once.
+    x: std::sync::Mutex<Option<Features>>,
 }
 
 impl LoadedRun {
@@ -52,7 +53,7 @@ impl LoadedRun {
             link,
             model,
             meta,
-            x: std::sync::OnceLock::new(),
+            x: std::sync::Mutex::new(None),
         })
     }
 
@@ -77,11 +78,15 @@ impl LoadedRun {
     /// validation and test edges), graph segments and edge features where the run used them.
     fn loader(&self) -> Result<FullGraph<'_>, TrainError> {
         let graph = self.link.as_ref().map_or(&self.ds.graph, |l| &l.graph);
-        let x = match self.x.get() {
-            Some(x) => x.clone(),
-            None => {
-                let x = full_features(&self.ds, &self.cfg)?;
-                self.x.get_or_init(|| x).clone()
+        let x = {
+            let mut slot = self.x.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_ref() {
+                Some(x) => x.clone(),
+                None => {
+                    let x = full_features(&self.ds, &self.cfg)?;
+                    *slot = Some(x.clone());
+                    x
+                }
             }
         };
         let mut loader = FullGraph::new(graph, x);
@@ -152,7 +157,7 @@ impl LoadedRun {
         let h = self
             .model
             .embed(&mut tape, loader.features(), loader.graph(), &mut rng);
-        Ok(tape.take_value(h))
+        Ok(tape.into_value(h))
     }
 
     /// A link run's probability that each of `pairs` (node rows) is an edge.

@@ -87,6 +87,7 @@ def neighbor_stream(
     features: bool = ...,
     labels: bool = ...,
     verify: bool = ...,
+    blocks: bool = ...,
 ) -> BatchStream: ...
 
 class FeatureRows:
@@ -103,6 +104,7 @@ def link_stream(
     fanouts: List[int],
     batch_size: int,
     *,
+    pair_labels: Optional[np.ndarray] = ...,
     neg_ratio: float = ...,
     neg_kind: str = ...,
     shuffle: bool = ...,

@@ -187,8 +187,13 @@ class NeighborLoader:
             import torch
 
             t = {k: torch.from_numpy(f[k]) for k in ("n_id", "x", "y") if k in f}
-            adjs = [(torch.from_numpy(ei), None, size) for ei, size in f["adjs"]]
-            return Blocks({**f, **t}, adjs)
+            try:  # PyG's own named tuple, with `.to(device)`
+                from torch_geometric.loader.neighbor_sampler import EdgeIndex
+            except ImportError:  # pragma: no cover - older or newer PyG
+                EdgeIndex = tuple  # noqa: N806
+            adjs = [EdgeIndex(torch.from_numpy(ei), None, size) for ei, size in f["adjs"]]
+            # PyG's NeighborSampler gives one EdgeIndex, not a list, for one layer.
+            return Blocks({**f, **t}, adjs[0] if len(adjs) == 1 else adjs)
         if self._data_cls is None:
             return Batch(f)
         import torch
@@ -220,8 +225,12 @@ class LinkNeighborLoader(NeighborLoader):
     endpoints, and ``edge_label_index`` (``[2, pairs]`` in batch-local ids) with
     ``edge_label`` (1 for given pairs, 0 for negatives).
 
-    ``edge_label_index``: ``[2, m]`` node ids (PyG's layout), ``[m, 2]``, or ``"train"``/
-    ``"val"``/``"test"`` for the dataset's ``link_<split>_pos.npy``.
+    ``edge_label_index``: ``[2, m]`` node ids (PyG's layout; a ``2 × 2`` array is read so),
+    ``[m, 2]``, or ``"train"``/``"val"``/``"test"``: the dataset's ``link_<split>_pos.npy``,
+    and for ``"val"``/``"test"`` also its fixed ``link_<split>_neg.npy`` (labelled 0; no
+    negatives drawn). Messages pass over the graph without the dataset's validation and test
+    edges, as ``scalegnn train --task link`` does. A batch's ``batch_size`` is its seed count
+    (the pairs' distinct endpoints), not its pair count: ``len(edge_label)`` is that.
     """
 
     def __init__(
@@ -242,16 +251,23 @@ class LinkNeighborLoader(NeighborLoader):
         super().__init__(dataset, num_neighbors, batch_size=batch_size, input_nodes=[],
                          shuffle=shuffle, seed=seed, prefetch=prefetch, features=features,
                          labels=labels, to=to)
+        self.pair_labels = None
         if isinstance(edge_label_index, str):
             f = self.path / f"link_{edge_label_index}_pos.npy"
             if not f.is_file():
                 raise ScalegnnError(f"{self.path}: no {edge_label_index} pairs ({f.name}); "
                                     "scalegnn split-edges makes them")
             pairs = np.load(f)
+            neg = self.path / f"link_{edge_label_index}_neg.npy"
+            if edge_label_index != "train" and neg.is_file():
+                negs = np.load(neg)
+                self.pair_labels = np.concatenate(
+                    [np.ones(len(pairs), np.float32), np.zeros(len(negs), np.float32)])
+                pairs = np.concatenate([pairs, negs])
         else:
             pairs = np.asarray(edge_label_index)
-            if pairs.ndim == 2 and pairs.shape[0] == 2 and pairs.shape[1] != 2:
-                pairs = pairs.T  # PyG's [2, m]
+            if pairs.ndim == 2 and pairs.shape[0] == 2:
+                pairs = pairs.T  # PyG's [2, m] (also when m is 2)
         if pairs.ndim != 2 or pairs.shape[1] != 2:
             raise ScalegnnError(f"edge_label_index: shape {pairs.shape}, expected [2, m] or [m, 2]")
         self.pairs = np.ascontiguousarray(pairs, dtype=np.int64)
@@ -267,6 +283,7 @@ class LinkNeighborLoader(NeighborLoader):
             self.pairs,
             self.num_neighbors,
             self.batch_size,
+            pair_labels=self.pair_labels,
             neg_ratio=self.neg_sampling_ratio,
             neg_kind=self.neg_sampling,
             shuffle=self.shuffle,
