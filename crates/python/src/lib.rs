@@ -58,6 +58,28 @@ fn vec2<T: numpy::Element + Copy>(
     Ok((v, cols))
 }
 
+/// Node rows of a 1-D id array, each checked against the `n` rows of `path`.
+pub(crate) fn node_rows(
+    ids: &PyReadonlyArray1<'_, i64>,
+    n: usize,
+    what: &str,
+    path: &Path,
+) -> PyResult<Vec<u32>> {
+    let raw = ids
+        .as_slice()
+        .map_err(|_| err(format!("{what}: the array is not contiguous")))?;
+    raw.iter()
+        .enumerate()
+        .map(|(k, &v)| match u32::try_from(v) {
+            Ok(u) if (u as usize) < n => Ok(u),
+            _ => Err(err(format!(
+                "{what}[{k}] = {v} is not a node of {} ({n} nodes)",
+                path.display()
+            ))),
+        })
+        .collect()
+}
+
 /// The split to generate when the input has none (`random:0.6,0.2`, `per-class:20,30`).
 fn split_spec(s: Option<&str>) -> PyResult<Option<SplitSpec>> {
     s.map(|s| s.parse::<SplitSpec>().map_err(err)).transpose()

@@ -19,7 +19,22 @@ use scalegnn_data::{Dataset, Labels, OpenOptions};
 use scalegnn_sample::{Batch, NegativeKind, NegativeSampler, NeighborSampler, Sampler};
 use scalegnn_store::{open_store_with, Codec, FeatureStore, StoreOptions};
 
-use crate::err;
+use crate::{err, node_rows};
+
+/// The dataset at `path`, opened with the interpreter released (`verify`: checksums and
+/// ranges checked).
+fn open_dataset(py: Python<'_>, path: &std::path::Path, verify: bool) -> PyResult<Dataset> {
+    py.detach(|| Dataset::open(path, OpenOptions { verify }).map_err(|e| e.to_string()))
+        .map_err(err)
+}
+
+/// The feature store the manifest of `ds` names, with its codec.
+fn dataset_store(ds: &Dataset) -> Result<Box<dyn FeatureStore>, String> {
+    let info = &ds.manifest.feature_store;
+    let codec = info.codec.parse::<Codec>().map_err(|e| e.to_string())?;
+    open_store_with(&ds.dir, &info.kind, codec, &StoreOptions::default())
+        .map_err(|e| format!("{}: {e}", ds.dir.display()))
+}
 
 /// One batch as PyG's `NeighborLoader` gives it: nodes seeds first then each hop's new
 /// nodes, edges (neighbour → node) in batch-local ids, hop 1 first.
@@ -135,17 +150,9 @@ fn produce(ds: &Dataset, plan: Plan, tx: SyncSender<Result<PygBatch, String>>, s
             .and_then(|l| l.graph.as_ref())
             .unwrap_or(&ds.graph);
         let sampler = NeighborSampler::new(graph, &plan.fanouts).map_err(|e| e.to_string())?;
-        let store: Option<Box<dyn FeatureStore>> = if plan.features && ds.manifest.num_features > 0
-        {
-            let info = &ds.manifest.feature_store;
-            let codec = info.codec.parse::<Codec>().map_err(|e| e.to_string())?;
-            Some(
-                open_store_with(&ds.dir, &info.kind, codec, &StoreOptions::default())
-                    .map_err(|e| format!("{}: {e}", ds.dir.display()))?,
-            )
-        } else {
-            None
-        };
+        let store = (plan.features && ds.manifest.num_features > 0)
+            .then(|| dataset_store(ds))
+            .transpose()?;
         let mut order = plan.seeds.clone();
         if plan.shuffle {
             let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(plan.seed);
@@ -399,25 +406,8 @@ pub fn neighbor_stream(
     verify: bool,
     blocks: bool,
 ) -> PyResult<BatchStream> {
-    let ds = py
-        .detach(|| Dataset::open(&path, OpenOptions { verify }).map_err(|e| e.to_string()))
-        .map_err(err)?;
-    let n = ds.graph.num_nodes();
-    let raw = seeds
-        .as_slice()
-        .map_err(|_| err("seeds: the array is not contiguous"))?;
-    let mut ids = Vec::with_capacity(raw.len());
-    for (k, &v) in raw.iter().enumerate() {
-        match u32::try_from(v) {
-            Ok(u) if (u as usize) < n => ids.push(u),
-            _ => {
-                return Err(err(format!(
-                    "seeds[{k}] = {v} is not a node of {} ({n} nodes)",
-                    path.display()
-                )))
-            }
-        }
-    }
+    let ds = open_dataset(py, &path, verify)?;
+    let ids = node_rows(&seeds, ds.graph.num_nodes(), "seeds", &path)?;
     if batch_size == 0 {
         return Err(err("batch_size must be at least 1"));
     }
@@ -465,15 +455,8 @@ impl FeatureRows {
     /// Opens the feature store the manifest of the dataset at `path` names.
     #[new]
     fn new(py: Python<'_>, path: PathBuf) -> PyResult<FeatureRows> {
-        let store = py
-            .detach(|| -> Result<Box<dyn FeatureStore>, String> {
-                let ds = Dataset::open(&path, OpenOptions::default()).map_err(|e| e.to_string())?;
-                let info = &ds.manifest.feature_store;
-                let codec = info.codec.parse::<Codec>().map_err(|e| e.to_string())?;
-                open_store_with(&ds.dir, &info.kind, codec, &StoreOptions::default())
-                    .map_err(|e| format!("{}: {e}", path.display()))
-            })
-            .map_err(err)?;
+        let ds = open_dataset(py, &path, true)?;
+        let store = py.detach(|| dataset_store(&ds)).map_err(err)?;
         Ok(FeatureRows { store, path })
     }
 
@@ -489,22 +472,7 @@ impl FeatureRows {
         py: Python<'py>,
         ids: PyReadonlyArray1<'py, i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let n = self.store.num_nodes();
-        let raw = ids
-            .as_slice()
-            .map_err(|_| err("ids: the array is not contiguous"))?;
-        let mut rows = Vec::with_capacity(raw.len());
-        for (k, &v) in raw.iter().enumerate() {
-            match u32::try_from(v) {
-                Ok(u) if (u as usize) < n => rows.push(u),
-                _ => {
-                    return Err(err(format!(
-                        "ids[{k}] = {v} is not a row of {} ({n} rows)",
-                        self.path.display()
-                    )))
-                }
-            }
-        }
+        let rows = node_rows(&ids, self.store.num_nodes(), "ids", &self.path)?;
         let dim = self.store.dim();
         let out = py
             .detach(|| {
@@ -547,9 +515,7 @@ pub fn link_stream(
     verify: bool,
 ) -> PyResult<BatchStream> {
     use numpy::PyUntypedArrayMethods;
-    let ds = py
-        .detach(|| Dataset::open(&path, OpenOptions { verify }).map_err(|e| e.to_string()))
-        .map_err(err)?;
+    let ds = open_dataset(py, &path, verify)?;
     let n = ds.graph.num_nodes();
     if pairs.shape()[1] != 2 {
         return Err(err(format!(
@@ -586,10 +552,7 @@ pub fn link_stream(
     let mut keys: Vec<u64> = src
         .iter()
         .zip(&dst)
-        .map(|(&a, &b)| {
-            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            ((lo as u64) << 32) | hi as u64
-        })
+        .map(|(&a, &b)| scalegnn_data::link::pair_key(a, b))
         .collect();
     keys.sort_unstable();
     keys.dedup();

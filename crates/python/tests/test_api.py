@@ -128,3 +128,21 @@ def test_ctrl_c_stops_training_cleanly(tmp_path, graph):
     assert 3 <= last < 500, last
     # What --resume needs is there.
     assert (tmp_path / "run" / "state").exists()
+
+
+def test_integer_masks_damaged_files_and_foreign_dirs(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    # 0/1 integer masks (a row per node) read as masks, as boolean ones do.
+    a = scalegnn.ingest(tmp_path / "a", ei, x, y, tr.astype(np.int64), va.astype(np.int8),
+                        te.astype(np.int32))
+    assert (np.load(tmp_path / "a" / "train_idx.npy") == np.flatnonzero(tr)).all()
+    assert a.num_nodes == 300
+    # A truncated file: opening says which.
+    f = tmp_path / "a" / "x.npy"
+    f.write_bytes(f.read_bytes()[:-100])
+    with pytest.raises(scalegnn.ScalegnnError, match="x.npy"):
+        scalegnn.Dataset.open(tmp_path / "a")
+    # A directory that holds no run.
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(scalegnn.ScalegnnError, match="no trained run"):
+        scalegnn.Run.open(tmp_path / "empty")

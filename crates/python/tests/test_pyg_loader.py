@@ -278,3 +278,11 @@ def test_link_pairs_layouts_and_held_out_edges(tmp_path, graph):
         for s_, d_ in zip(b.n_id[src].tolist(), b.n_id[dst].tolist()):
             assert (s_, d_) not in held
     assert sorted(labels) == [0.0] * nneg + [1.0] * npos
+
+
+def test_edge_features_the_loader_does_not_serve_are_named(tmp_path, graph):
+    ei, x, y, tr, va, te = graph
+    attr = np.ones((ei.shape[1], 2), np.float32)
+    ds = scalegnn.ingest(tmp_path / "ds", ei, x, y, tr, va, te, edge_attr=attr)
+    with pytest.warns(UserWarning, match="edge_attr.npy"):
+        NeighborLoader(ds, [2], to="numpy")

@@ -102,6 +102,9 @@ def _index(a: Any, what: str, n: Optional[int]) -> Optional[np.ndarray]:
         return np.flatnonzero(a).astype(np.int64)
     if not np.issubdtype(a.dtype, np.integer):
         raise ScalegnnError(f"{what}: expected a boolean mask or integer indices, got {a.dtype}")
+    # An integer 0/1 array with a row per item is a mask: as indices it would repeat ids.
+    if n is not None and n > 2 and len(a) == n and a.size and a.min() >= 0 and a.max() <= 1:
+        return np.flatnonzero(a).astype(np.int64)
     return np.ascontiguousarray(a, dtype=np.int64)
 
 

@@ -148,6 +148,11 @@ class NeighborLoader:
         self.features = features
         self.labels = labels
         self.passes = 0
+        if (self.path / "edge_attr.npy").is_file():
+            import warnings
+
+            warnings.warn(f"{self.path}/edge_attr.npy: edge features are not in these batches "
+                          "(the loader gives node rows only)", stacklevel=2)
         self._data_cls = None
         if to != "numpy":
             try:
@@ -163,22 +168,17 @@ class NeighborLoader:
         return math.ceil(len(self.seeds) / max(self.batch_size, 1))
 
     def __iter__(self) -> Iterator[Any]:
-        stream = _native.neighbor_stream(
-            str(self.path),
-            self.seeds,
-            self.num_neighbors,
-            self.batch_size,
-            shuffle=self.shuffle,
-            seed=self.seed + self.passes,
-            prefetch=self.prefetch,
-            features=self.features,
-            labels=self.labels,
-            verify=self.passes == 0,  # the files are checked once, not every epoch
-            blocks=self.layout == "blocks",
-        )
+        # Pass k draws with seed + k; the files are checked on the first pass, not every epoch.
+        common = dict(shuffle=self.shuffle, seed=self.seed + self.passes, prefetch=self.prefetch,
+                      features=self.features, labels=self.labels, verify=self.passes == 0)
+        stream = self._stream(common)
         self.passes += 1
         for fields in stream:
             yield self._convert(fields)
+
+    def _stream(self, common: dict):
+        return _native.neighbor_stream(str(self.path), self.seeds, self.num_neighbors,
+                                       self.batch_size, blocks=self.layout == "blocks", **common)
 
     def _convert(self, f: dict) -> Any:
         if "adjs" in f:
@@ -277,25 +277,11 @@ class LinkNeighborLoader(NeighborLoader):
     def __len__(self) -> int:
         return math.ceil(len(self.pairs) / max(self.batch_size, 1))
 
-    def __iter__(self) -> Iterator[Any]:
-        stream = _native.link_stream(
-            str(self.path),
-            self.pairs,
-            self.num_neighbors,
-            self.batch_size,
-            pair_labels=self.pair_labels,
-            neg_ratio=self.neg_sampling_ratio,
-            neg_kind=self.neg_sampling,
-            shuffle=self.shuffle,
-            seed=self.seed + self.passes,
-            prefetch=self.prefetch,
-            features=self.features,
-            labels=self.labels,
-            verify=self.passes == 0,
-        )
-        self.passes += 1
-        for fields in stream:
-            yield self._convert(fields)
+    def _stream(self, common: dict):
+        return _native.link_stream(str(self.path), self.pairs, self.num_neighbors,
+                                   self.batch_size, pair_labels=self.pair_labels,
+                                   neg_ratio=self.neg_sampling_ratio, neg_kind=self.neg_sampling,
+                                   **common)
 
 
 def json_nodes(path: Path) -> int:
