@@ -204,15 +204,12 @@ fn ingest_files(
         let read = |r: scalegnn_data::Result<RawDataset>| {
             r.map_err(|e| format!("reading {}: {e}", input.display()))
         };
-        let (mut raw, default_split) = match format.as_str() {
-            "npy" => (read(readers::npy_dir::read(&input))?, None),
-            "npz" => (
-                read(readers::npz::read(&input))?,
-                Some(SplitSpec::PerClass { train: 20, val: 30 }),
-            ),
-            "tu" => (read(readers::tu::read(&input, None))?, None),
-            "ogb" => (read(readers::ogb::read(&input))?, None),
-            "graphbolt" => (read(readers::graphbolt::read(&input))?, None),
+        let mut raw = match format.as_str() {
+            "npy" => read(readers::npy_dir::read(&input))?,
+            "npz" => read(readers::npz::read(&input))?,
+            "tu" => read(readers::tu::read(&input, None))?,
+            "ogb" => read(readers::ogb::read(&input))?,
+            "graphbolt" => read(readers::graphbolt::read(&input))?,
             other => {
                 return Err(format!(
                     "format `{other}`: expected npy, npz, tu, ogb or graphbolt (CSV and Parquet \
@@ -220,16 +217,11 @@ fn ingest_files(
                 ))
             }
         };
-        if split.is_some() && raw.splits.is_some() {
-            raw.warnings.push(format!(
-                "split is not used: {} has its own splits, which are kept",
-                input.display()
-            ));
-        }
+        let split = readers::split_to_make(&format, &mut raw, split, "split", &input);
         let opts = IngestOptions {
             undirected,
             seed,
-            split: split.or(default_split),
+            split,
             force,
             name,
             ..Default::default()

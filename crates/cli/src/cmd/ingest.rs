@@ -296,20 +296,11 @@ pub fn run(a: Args) -> Result<()> {
         }
     };
     let mut raw = raw;
-    if a.split.is_some() && raw.splits.is_some() {
-        raw.warnings.push(format!(
-            "--split is not used: {} has its own splits, which are kept",
-            a.input.display()
-        ));
-    }
-    let default_split = match a.format {
-        Format::Npz => Some(SplitSpec::PerClass { train: 20, val: 30 }),
-        Format::Csv | Format::Parquet => Some(SplitSpec::Random {
-            train: 0.6,
-            val: 0.2,
-        }),
-        Format::Tu | Format::Npy | Format::Ogb | Format::Graphbolt => None,
-    };
+    let format = a
+        .format
+        .to_possible_value()
+        .map_or(String::new(), |v| v.get_name().to_string());
+    let split = readers::split_to_make(&format, &mut raw, a.split, "--split", &a.input);
     let opts = IngestOptions {
         undirected: a.undirected,
         dedup: !a.keep_duplicates,
@@ -317,7 +308,7 @@ pub fn run(a: Args) -> Result<()> {
         relabel: a.relabel,
         degree_cap: a.degree_cap,
         seed: a.seed,
-        split: a.split.or(default_split),
+        split,
         force: a.force,
         name: a.name.clone(),
     };
