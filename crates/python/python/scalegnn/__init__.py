@@ -338,7 +338,9 @@ class Run:
         return self._models[run]
 
     def scores(self, run: int = 0) -> Dict[str, Dict[str, float]]:
-        """Every metric of the task on train, val and test, scored on the whole graph."""
+        """Every metric of the task on train, val and test, scored on the whole graph with
+        every neighbour (a neighbour-sampled run's own figures, ``test``, came from sampled
+        evaluation fan-outs, so the two can differ)."""
         return json.loads(self.model(run).scores())
 
     def predict(self, run: int = 0) -> np.ndarray:
