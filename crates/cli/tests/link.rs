@@ -355,6 +355,43 @@ fn bad_link_input_is_refused_and_nothing_is_written() {
     fails(&run(&["split-edges", p(&ds)]), &["already has", "--force"]);
     ok(&run(&["split-edges", p(&ds), "--force", "--seed", "9"]));
     assert_eq!(json(&ds.join("manifest.json"))["link_split"]["seed"], 9);
+
+    // An edge list alone (no features) splits, then training says what is missing and
+    // how to give it, and leaves no run directory.
+    let edges = root.path().join("plain.csv");
+    let lines: String = (0..60)
+        .map(|i| format!("n{i},n{}\n", (i * 7 + 1) % 60))
+        .collect();
+    std::fs::write(&edges, format!("from,to\n{lines}")).unwrap();
+    let plain = root.path().join("plain");
+    ok(&run(&[
+        "ingest",
+        "--format",
+        "csv",
+        p(&edges),
+        "--header",
+        "--relabel",
+        "--undirected",
+        "--out",
+        p(&plain),
+        "--link-split",
+        "0.8,0.1,0.1",
+    ]));
+    let out = root.path().join("plain-run");
+    fails(
+        &run(&[
+            "train",
+            p(&plain),
+            "--task",
+            "link",
+            "--epochs",
+            "2",
+            "--out",
+            p(&out),
+        ]),
+        &["no node features", "x.npy", "--features"],
+    );
+    assert!(!out.exists());
 }
 
 #[test]

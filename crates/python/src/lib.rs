@@ -182,10 +182,61 @@ fn ingest_arrays(
     Ok(out)
 }
 
+/// The table options of a CSV/Parquet ingest from a dict of `scalegnn ingest`'s column
+/// flags (`header`, `src_col`, …); an unknown key is an error naming it.
+fn table_input(table: Option<&Bound<'_, PyDict>>, relabel: bool) -> PyResult<readers::TableInput> {
+    let mut t = readers::TableInput {
+        string_ids: relabel,
+        ..Default::default()
+    };
+    let Some(table) = table else {
+        return Ok(t);
+    };
+    for (k, v) in table.iter() {
+        let key: String = k.extract()?;
+        let bad = |e: PyErr| ScalegnnError::new_err(format!("table option {key}: {e}"));
+        match key.as_str() {
+            "delimiter" => t.delimiter = v.extract().map_err(bad)?,
+            "header" => t.header = v.extract().map_err(bad)?,
+            "features_header" => t.features_header = v.extract().map_err(bad)?,
+            "labels_header" => t.labels_header = v.extract().map_err(bad)?,
+            "features_pairs" => t.features_pairs = v.extract().map_err(bad)?,
+            "src_col" => t.src_col = column_name(&v).map_err(bad)?,
+            "dst_col" => t.dst_col = column_name(&v).map_err(bad)?,
+            "node_id_col" => t.node_id_col = column_name(&v).map_err(bad)?,
+            "id_col" => t.id_col = column_name(&v).map_err(bad)?,
+            "label_col" => t.label_col = column_name(&v).map_err(bad)?,
+            "features" => t.features = v.extract().map_err(bad)?,
+            "labels" => t.labels = v.extract().map_err(bad)?,
+            "num_nodes" => t.num_nodes = v.extract().map_err(bad)?,
+            other => {
+                return Err(ScalegnnError::new_err(format!(
+                    "unknown table option `{other}` (delimiter, header, features_header, \
+                     labels_header, features_pairs, src_col, dst_col, node_id_col, id_col, \
+                     label_col, features, labels, num_nodes)"
+                )))
+            }
+        }
+    }
+    Ok(t)
+}
+
+/// A column given as a 0-based index or a header name.
+fn column_name(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    match v.extract::<usize>() {
+        Ok(i) => Ok(Some(i.to_string())),
+        Err(_) => v.extract::<String>().map(Some),
+    }
+}
+
 /// Builds the dataset directory `out` from files in one of the formats `scalegnn ingest`
-/// reads without column options: npy (a folder of .npy), npz, tu, ogb, graphbolt.
+/// reads: npy (a folder of .npy), npz, tu, ogb, graphbolt, or a csv/parquet edge table with
+/// `table` options (the column flags of `scalegnn ingest`).
 #[pyfunction]
-#[pyo3(signature = (input, out, format, *, undirected=false, name=None, split=None, seed=0, force=false))]
+#[pyo3(signature = (input, out, format, *, undirected=false, name=None, split=None, seed=0, force=false, relabel=false, table=None))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
 fn ingest_files(
     py: Python<'_>,
@@ -197,9 +248,19 @@ fn ingest_files(
     split: Option<String>,
     seed: u64,
     force: bool,
+    relabel: bool,
+    table: Option<Bound<'_, PyDict>>,
 ) -> PyResult<PathBuf> {
     let split = split_spec(split.as_deref())?;
     let format = format.to_string();
+    if table.as_ref().is_some_and(|t| !t.is_empty())
+        && !matches!(format.as_str(), "csv" | "parquet")
+    {
+        return Err(ScalegnnError::new_err(format!(
+            "table options apply to csv and parquet, not {format}"
+        )));
+    }
+    let tin = table_input(table.as_ref(), relabel)?;
     py.detach(|| -> Result<(), String> {
         let read = |r: scalegnn_data::Result<RawDataset>| {
             r.map_err(|e| format!("reading {}: {e}", input.display()))
@@ -210,10 +271,11 @@ fn ingest_files(
             "tu" => read(readers::tu::read(&input, None))?,
             "ogb" => read(readers::ogb::read(&input))?,
             "graphbolt" => read(readers::graphbolt::read(&input))?,
+            "csv" => read(tin.read_csv(&input))?,
+            "parquet" => read(tin.read_parquet(&input))?,
             other => {
                 return Err(format!(
-                    "format `{other}`: expected npy, npz, tu, ogb or graphbolt (CSV and Parquet \
-                     take column options: use `scalegnn ingest`)"
+                    "format `{other}`: expected npy, npz, tu, ogb, graphbolt, csv or parquet"
                 ))
             }
         };
@@ -224,6 +286,7 @@ fn ingest_files(
             split,
             force,
             name,
+            relabel,
             ..Default::default()
         };
         build(raw, &opts, &out, &NoProgress)

@@ -146,3 +146,59 @@ def test_integer_masks_damaged_files_and_foreign_dirs(tmp_path, graph):
     (tmp_path / "empty").mkdir()
     with pytest.raises(scalegnn.ScalegnnError, match="no trained run"):
         scalegnn.Run.open(tmp_path / "empty")
+
+
+def test_ingest_csv_tables_with_headers_and_string_ids(tmp_path):
+    # An export as real tools write it: a comment, a header, string ids, a column the graph
+    # does not use, features and labels keyed by id in their own tables.
+    (tmp_path / "edges.csv").write_text(
+        "# exported 2026-12-06\nfrom,to,weight\nalice,bob,1\nbob,carol,2\ncarol,alice,1\n"
+        "dave,alice,3\nerin,frank,1\nfrank,dave,2\n"
+    )
+    names = ["alice", "bob", "carol", "dave", "erin", "frank"]
+    (tmp_path / "x.csv").write_text(
+        "node,f0,f1\n" + "".join(f"{n},{i},{10 * i}\n" for i, n in enumerate(reversed(names)))
+    )
+    (tmp_path / "y.csv").write_text(
+        "node,label\n" + "".join(f"{n},{i % 2}\n" for i, n in enumerate(names))
+    )
+    ds = scalegnn.ingest_files(
+        tmp_path / "edges.csv",
+        tmp_path / "ds",
+        "csv",
+        header=True,
+        src_col="from",
+        dst_col="to",
+        relabel=True,
+        features=tmp_path / "x.csv",
+        features_header=True,
+        labels=tmp_path / "y.csv",
+        labels_header=True,
+        node_id_col="node",
+        undirected=True,
+    )
+    assert (ds.num_nodes, ds.num_features, ds.num_classes) == (6, 2, 2)
+    assert ds.num_edges == 12
+    # Ids are numbered in sorted order; each row keeps its own features and label.
+    ids = (tmp_path / "ds" / "node_ids.csv").read_text().split()
+    assert [i for i in ids if i in names] == sorted(names)
+    x = np.load(tmp_path / "ds" / "x.npy")
+    y = np.load(tmp_path / "ds" / "y.npy")
+    for row, n in enumerate(sorted(names)):
+        i = list(reversed(names)).index(n)
+        assert x[row].tolist() == [i, 10 * i]
+        assert y[row] == names.index(n) % 2
+    # Table options on another format, an unknown column and an unknown option are errors
+    # naming what is wrong, and leave nothing behind.
+    with pytest.raises(scalegnn.ScalegnnError, match="csv and parquet"):
+        scalegnn.ingest_files(tmp_path / "ds", tmp_path / "bad1", "npy", header=True)
+    with pytest.raises(scalegnn.ScalegnnError, match="nope"):
+        scalegnn.ingest_files(
+            tmp_path / "edges.csv", tmp_path / "bad2", "csv", header=True, src_col="nope",
+            relabel=True,
+        )
+    with pytest.raises(scalegnn.ScalegnnError, match="unknown table option `hedaer`"):
+        scalegnn._native.ingest_files(
+            str(tmp_path / "edges.csv"), str(tmp_path / "bad3"), "csv", table={"hedaer": True}
+        )
+    assert not any((tmp_path / f"bad{i}").exists() for i in (1, 2, 3))

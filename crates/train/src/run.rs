@@ -277,7 +277,12 @@ impl Setup {
         if in_dim == 0 {
             return Err(TrainError::Dataset {
                 path: ds.dir.clone(),
-                reason: "has no node features (x.npy); node tasks need them".into(),
+                // Every model reads node features: a graph given as an edge list alone
+                // (the common link-prediction input) cannot train yet.
+                reason: "has no node features (x.npy), and every model reads them (learnable \
+                         or structural features for featureless graphs are not built yet); \
+                         give a features table at ingest (--features)"
+                    .into(),
             });
         }
         let mut mcfg = cfg.model_config(in_dim, task.out_dim());

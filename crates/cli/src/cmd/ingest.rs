@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use scalegnn_data::readers::{self, table::Column};
+use scalegnn_data::readers;
 use scalegnn_data::{ingest, IngestOptions, SplitSpec};
 
 use crate::cmd::store::{convert, drop_dense, StoreFlags};
@@ -142,24 +142,23 @@ pub struct Args {
     pub store: StoreFlags,
 }
 
-fn delimiter(s: &str) -> Result<u8> {
-    Ok(match s {
-        "tab" | "\\t" | "\t" => b'\t',
-        "space" | " " => b' ',
-        "comma" | "," => b',',
-        ";" | "semicolon" => b';',
-        "|" => b'|',
-        other if other.len() == 1 => other.as_bytes()[0],
-        other => bail!("--delimiter {other:?}: use one character, tab, space or comma"),
-    })
-}
-
-fn column(s: &Option<String>, default: usize) -> Result<Column> {
-    match s {
-        None => Ok(Column::Index(default)),
-        Some(s) => s
-            .parse()
-            .map_err(|e| anyhow::anyhow!("bad column {s:?}: {e:?}")),
+/// The table options of `a` (CSV and Parquet).
+fn table_input(a: &Args) -> readers::TableInput {
+    readers::TableInput {
+        delimiter: a.delimiter.clone(),
+        header: a.header,
+        features_header: a.features_header,
+        labels_header: a.labels_header,
+        features_pairs: a.features_pairs,
+        src_col: a.src_col.clone(),
+        dst_col: a.dst_col.clone(),
+        node_id_col: a.node_id_col.clone(),
+        id_col: a.id_col.clone(),
+        label_col: a.label_col.clone(),
+        features: a.features.clone(),
+        labels: a.labels.clone(),
+        num_nodes: a.num_nodes,
+        string_ids: a.relabel,
     }
 }
 
@@ -256,44 +255,8 @@ pub fn run(a: Args) -> Result<()> {
             readers::ogb::read_with(&a.input, a.ogb_split.as_deref()).with_context(ctx)?
         }
         Format::Graphbolt => readers::graphbolt::read(&a.input).with_context(ctx)?,
-        Format::Csv => {
-            let mut o = readers::csv::CsvOptions::new(&a.input);
-            o.delimiter = a.delimiter.as_deref().map(delimiter).transpose()?;
-            o.header = a.header;
-            o.features_header = a.features_header;
-            o.features_pairs = a.features_pairs;
-            o.labels_header = a.labels_header;
-            o.node_id_col = a
-                .node_id_col
-                .as_ref()
-                .map(|c| column(&Some(c.clone()), 0))
-                .transpose()?;
-            o.label_col = a
-                .label_col
-                .as_ref()
-                .map(|c| column(&Some(c.clone()), 0))
-                .transpose()?;
-            o.string_ids = a.relabel;
-            o.src_col = column(&a.src_col, 0)?;
-            o.dst_col = column(&a.dst_col, 1)?;
-            o.features = a.features.clone();
-            o.labels = a.labels.clone();
-            o.num_nodes = a.num_nodes;
-            readers::csv::read(&o).with_context(ctx)?
-        }
-        Format::Parquet => {
-            let o = readers::parquet::ParquetOptions {
-                edges: a.input.clone(),
-                src_col: a.src_col.clone().unwrap_or_else(|| "src".into()),
-                dst_col: a.dst_col.clone().unwrap_or_else(|| "dst".into()),
-                features: a.features.clone(),
-                id_col: a.id_col.clone().or_else(|| a.node_id_col.clone()),
-                label_col: a.label_col.clone(),
-                num_nodes: a.num_nodes,
-                string_ids: a.relabel,
-            };
-            readers::parquet::read(&o).with_context(ctx)?
-        }
+        Format::Csv => table_input(&a).read_csv(&a.input).with_context(ctx)?,
+        Format::Parquet => table_input(&a).read_parquet(&a.input).with_context(ctx)?,
     };
     let mut raw = raw;
     let format = a

@@ -125,7 +125,7 @@ fn read_edges(
     opts: &CsvOptions,
     keys: &mut Keys,
     retry_as_strings: bool,
-) -> Result<Option<(Vec<i64>, Vec<i64>)>> {
+) -> Result<Option<Edges>> {
     let collapse = delimiter == b' ';
     let mut rdr = table::open_csv(path, delimiter, opts.header)?;
     let header = if opts.header {
@@ -143,6 +143,7 @@ fn read_edges(
     let mut dst = Vec::new();
     let mut rec = csv::ByteRecord::new();
     let mut first = true;
+    let mut widest = header.as_ref().map_or(0, |h| width(h, collapse));
     while rdr
         .read_byte_record(&mut rec)
         .map_err(|e| table::csv_error(path, e))?
@@ -150,6 +151,7 @@ fn read_edges(
         if table::is_blank(&rec) {
             continue;
         }
+        widest = widest.max(width(&rec, collapse));
         let line = table::line_of(&rec);
         for (role, idx, col, out) in [
             ("src", si, &opts.src_col, &mut src),
@@ -174,7 +176,25 @@ fn read_edges(
         }
         first = false;
     }
-    Ok(Some((src, dst)))
+    // Columns besides the two ids (weights, timestamps, types) are not kept: named, so
+    // nothing the file holds is dropped silently.
+    let unused = (0..widest)
+        .filter(|&i| i != si && i != di)
+        .map(
+            |i| match header.as_ref().and_then(|h| field(h, i, collapse)) {
+                Some(name) => format!("{} (column {i})", table::show(name)),
+                None => format!("column {i}"),
+            },
+        )
+        .collect();
+    Ok(Some(Edges { src, dst, unused }))
+}
+
+/// An edge list as read: source and destination ids, and the columns not read.
+struct Edges {
+    src: Vec<i64>,
+    dst: Vec<i64>,
+    unused: Vec<String>,
 }
 
 /// Reads the edge list (and node features/labels when given) into a `RawDataset`.
@@ -184,7 +204,7 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
     let mut keys = Keys::Ints;
     // Integer ids are read as numbers (sorted numerically by --relabel); the first id that
     // is not an integer sends a --relabel read back to the start with every id a string.
-    let (src, dst) = match read_edges(path, delimiter, opts, &mut keys, opts.string_ids)? {
+    let edges = match read_edges(path, delimiter, opts, &mut keys, opts.string_ids)? {
         Some(e) => e,
         None => {
             keys = Keys::Strings(Default::default());
@@ -192,7 +212,16 @@ pub fn read(opts: &CsvOptions) -> Result<RawDataset> {
                 .ok_or_else(|| DataError::invalid(path, "string ids were refused"))?
         }
     };
+    let (src, dst) = (edges.src, edges.dst);
     let mut warnings = Vec::new();
+    if !edges.unused.is_empty() {
+        warnings.push(format!(
+            "{}: {} not read: an edge table gives the graph its two id columns only (edge \
+             weights and attributes from CSV are not kept)",
+            path.display(),
+            edges.unused.join(", ")
+        ));
+    }
     let x = opts
         .features
         .as_deref()
@@ -310,6 +339,13 @@ mod tests {
         assert_eq!(raw.source["format"], "csv");
         assert_eq!(raw.source["input"], p.to_string_lossy().as_ref());
         assert_eq!(raw.source["src_col"], "from");
+        // The weight column is named in a warning, not dropped silently.
+        assert_eq!(raw.warnings.len(), 1, "{:?}", raw.warnings);
+        assert!(
+            raw.warnings[0].contains("\"weight\" (column 0)"),
+            "{:?}",
+            raw.warnings
+        );
     }
 
     #[test]

@@ -37,3 +37,99 @@ pub fn split_to_make(
         _ => None,
     })
 }
+
+/// How to read an edge table (CSV or Parquet) and its node tables, as the CLI's flags and the
+/// Python package's keywords give it: columns by 0-based index or header name, the delimiter
+/// by name (`tab`, `space`, `comma`, `;`, `|`) or as one character.
+#[derive(Debug, Clone, Default)]
+pub struct TableInput {
+    pub delimiter: Option<String>,
+    pub header: bool,
+    pub features_header: bool,
+    pub labels_header: bool,
+    pub features_pairs: bool,
+    pub src_col: Option<String>,
+    pub dst_col: Option<String>,
+    pub node_id_col: Option<String>,
+    /// Parquet: the features table's node id column (`node_id_col` when unset).
+    pub id_col: Option<String>,
+    pub label_col: Option<String>,
+    pub features: Option<std::path::PathBuf>,
+    pub labels: Option<std::path::PathBuf>,
+    pub num_nodes: Option<usize>,
+    /// Ids need not be integers: any string is a node id (ingest relabels them).
+    pub string_ids: bool,
+}
+
+impl TableInput {
+    /// Reads the CSV/TSV edge list `edges` with these options.
+    pub fn read_csv(&self, edges: &std::path::Path) -> crate::Result<crate::RawDataset> {
+        let bad = |reason: String| crate::DataError::Invalid {
+            path: edges.to_path_buf(),
+            reason,
+        };
+        let column = |key: &str, s: &Option<String>, default: usize| match s {
+            None => Ok(table::Column::Index(default)),
+            Some(s) => s
+                .parse::<table::Column>()
+                .map_err(|e| bad(format!("{key} {s:?}: {e}"))),
+        };
+        let mut o = csv::CsvOptions::new(edges);
+        o.delimiter = self
+            .delimiter
+            .as_deref()
+            .map(delimiter)
+            .transpose()
+            .map_err(bad)?;
+        o.header = self.header;
+        o.features_header = self.features_header;
+        o.features_pairs = self.features_pairs;
+        o.labels_header = self.labels_header;
+        o.node_id_col = match &self.node_id_col {
+            Some(_) => Some(column("node id column", &self.node_id_col, 0)?),
+            None => None,
+        };
+        o.label_col = match &self.label_col {
+            Some(_) => Some(column("label column", &self.label_col, 0)?),
+            None => None,
+        };
+        o.string_ids = self.string_ids;
+        o.src_col = column("source column", &self.src_col, 0)?;
+        o.dst_col = column("destination column", &self.dst_col, 1)?;
+        o.features.clone_from(&self.features);
+        o.labels.clone_from(&self.labels);
+        o.num_nodes = self.num_nodes;
+        csv::read(&o)
+    }
+
+    /// Reads the Parquet edge table `edges` with these options (columns by name).
+    pub fn read_parquet(&self, edges: &std::path::Path) -> crate::Result<crate::RawDataset> {
+        parquet::read(&parquet::ParquetOptions {
+            edges: edges.to_path_buf(),
+            src_col: self.src_col.clone().unwrap_or_else(|| "src".into()),
+            dst_col: self.dst_col.clone().unwrap_or_else(|| "dst".into()),
+            features: self.features.clone(),
+            id_col: self.id_col.clone().or_else(|| self.node_id_col.clone()),
+            label_col: self.label_col.clone(),
+            num_nodes: self.num_nodes,
+            string_ids: self.string_ids,
+        })
+    }
+}
+
+/// A delimiter by name (`tab`, `space`, `comma`, `semicolon`) or as one character.
+pub fn delimiter(s: &str) -> Result<u8, String> {
+    Ok(match s {
+        "tab" | "\\t" | "\t" => b'\t',
+        "space" | " " => b' ',
+        "comma" | "," => b',',
+        ";" | "semicolon" => b';',
+        "|" => b'|',
+        other if other.len() == 1 => other.as_bytes()[0],
+        other => {
+            return Err(format!(
+                "delimiter {other:?}: use one character, tab, space or comma"
+            ))
+        }
+    })
+}

@@ -678,10 +678,17 @@ fn read_node_table_keyed(
 pub fn read(opts: &ParquetOptions) -> Result<RawDataset> {
     let path = opts.edges.as_path();
     let mut keys = Keys::Ints;
+    let mut unused = Vec::new();
     let (mut src, mut dst) = guarded(path, || {
         let reader = open(path)?;
         let s = find_column(&reader, path, &opts.src_col, "src")?;
         let d = find_column(&reader, path, &opts.dst_col, "dst")?;
+        unused = columns(&reader)
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != s && i != d)
+            .map(|(_, c)| c.path().string())
+            .collect();
         if let Some(c) = [s, d].into_iter().find(|&c| is_string(&reader, c)) {
             if !opts.string_ids {
                 return Err(DataError::invalid(
@@ -749,7 +756,20 @@ pub fn read(opts: &ParquetOptions) -> Result<RawDataset> {
         "label_col": opts.label_col,
         "feature_columns": table.as_ref().map(|t| t.feature_columns.clone()),
     });
-    let warnings = table.as_ref().map_or_else(Vec::new, |t| t.warnings.clone());
+    let mut warnings = table.as_ref().map_or_else(Vec::new, |t| t.warnings.clone());
+    if !unused.is_empty() {
+        // Weights, timestamps and types of the edges are not kept: named, not dropped
+        // silently.
+        warnings.insert(
+            0,
+            format!(
+                "{}: columns {} not read: an edge table gives the graph its two id columns \
+                 only (edge weights and attributes from Parquet are not kept)",
+                path.display(),
+                unused.join(", ")
+            ),
+        );
+    }
     let (x, y, y_ids) = match table {
         Some(t) => {
             let y_ids = t.y.as_ref().and(t.ids);
@@ -859,6 +879,26 @@ mod tests {
         assert_eq!(raw.dst, vec![1, 2, 0, 0]);
         assert_eq!(raw.source["format"], "parquet");
         assert!(raw.x.is_none() && raw.y.is_none());
+        assert!(raw.warnings.is_empty(), "{:?}", raw.warnings);
+    }
+
+    #[test]
+    fn edge_columns_besides_the_ids_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.parquet");
+        write_table(
+            &p,
+            "message edges { REQUIRED INT64 src; REQUIRED DOUBLE weight; REQUIRED INT32 dst; }",
+            &[vec![
+                Col::I64(&[0, 1], None),
+                Col::F64(&[0.5, 2.0]),
+                Col::I32(&[1, 0], None),
+            ]],
+        );
+        let raw = read(&ParquetOptions::new(&p)).unwrap();
+        assert_eq!((raw.src.clone(), raw.dst.clone()), (vec![0, 1], vec![1, 0]));
+        assert_eq!(raw.warnings.len(), 1, "{:?}", raw.warnings);
+        assert!(raw.warnings[0].contains("weight"), "{:?}", raw.warnings);
     }
 
     #[test]

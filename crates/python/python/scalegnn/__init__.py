@@ -231,10 +231,49 @@ def ingest_files(
     split: Optional[str] = None,
     seed: int = 0,
     force: bool = False,
+    relabel: bool = False,
+    delimiter: Optional[str] = None,
+    header: bool = False,
+    src_col: Union[int, str, None] = None,
+    dst_col: Union[int, str, None] = None,
+    features: Optional[PathLike] = None,
+    labels: Optional[PathLike] = None,
+    features_header: bool = False,
+    labels_header: bool = False,
+    features_pairs: bool = False,
+    node_id_col: Union[int, str, None] = None,
+    id_col: Optional[str] = None,
+    label_col: Union[int, str, None] = None,
+    num_nodes: Optional[int] = None,
 ) -> Dataset:
     """Writes the dataset directory ``out`` from files: ``format`` is ``npy`` (a folder of
-    ``edge_index.npy``, ``x.npy``, …), ``npz``, ``tu``, ``ogb`` or ``graphbolt`` (CSV and
-    Parquet tables take column options: use ``scalegnn ingest``)."""
+    ``edge_index.npy``, ``x.npy``, …), ``npz``, ``tu``, ``ogb``, ``graphbolt``, or an edge
+    table, ``csv`` (or TSV) or ``parquet``.
+
+    The table options are ``scalegnn ingest``'s flags of the same names: columns by 0-based
+    index or header name (``src_col``/``dst_col``, default 0 and 1 for CSV, ``src``/``dst``
+    for Parquet), ``header`` when the edge list's first line names its columns, ``features``
+    and ``labels`` files (``.npy``, CSV/TSV or Parquet) with their own header flags and
+    ``node_id_col``/``label_col``; ``relabel`` numbers any ids (strings too) 0..n in sorted
+    order, keeping the originals in ``node_ids.csv``. Table options on another format are an
+    error."""
+    given = {
+        "delimiter": delimiter,
+        "header": header,
+        "src_col": src_col,
+        "dst_col": dst_col,
+        "features": os.fspath(features) if features is not None else None,
+        "labels": os.fspath(labels) if labels is not None else None,
+        "features_header": features_header,
+        "labels_header": labels_header,
+        "features_pairs": features_pairs,
+        "node_id_col": node_id_col,
+        "id_col": id_col,
+        "label_col": label_col,
+        "num_nodes": num_nodes,
+    }
+    # Only what was set: the native side refuses table options on other formats.
+    table = {k: v for k, v in given.items() if v is not None and v is not False}
     path = _native.ingest_files(
         os.fspath(input),
         os.fspath(out),
@@ -244,6 +283,8 @@ def ingest_files(
         split=split,
         seed=seed,
         force=force,
+        relabel=relabel,
+        table=table,
     )
     return _warned(Dataset(path))
 

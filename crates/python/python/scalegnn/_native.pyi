@@ -42,6 +42,8 @@ def ingest_files(
     split: Optional[str] = ...,
     seed: int = ...,
     force: bool = ...,
+    relabel: bool = ...,
+    table: Optional[Dict[str, Any]] = ...,
 ) -> str: ...
 def dataset_manifest(path: Union[str, PathLike[str]]) -> str: ...
 def train(
