@@ -389,9 +389,73 @@ fn bad_link_input_is_refused_and_nothing_is_written() {
             "--out",
             p(&out),
         ]),
-        &["no node features", "x.npy", "--features"],
+        &[
+            "no node features",
+            "x.npy",
+            "--features",
+            "--degree-features",
+        ],
     );
     assert!(!out.exists());
+    // With the structural features it trains; they are 5 columns, and a node's first is
+    // ln(1 + its in-degree).
+    ok(&run(&[
+        "ingest",
+        "--format",
+        "csv",
+        p(&edges),
+        "--header",
+        "--relabel",
+        "--undirected",
+        "--degree-features",
+        "--out",
+        p(&plain),
+        "--force",
+        "--link-split",
+        "0.8,0.1,0.1",
+    ]));
+    let m = json(&plain.join("manifest.json"));
+    assert_eq!(m["num_features"], 5);
+    let indptr: Vec<i64> = scalegnn_npy::open_mmap::<i64>(&plain.join("indptr.npy"))
+        .unwrap()
+        .to_vec();
+    let x: Vec<f32> = scalegnn_npy::open_mmap::<f32>(&plain.join("x.npy"))
+        .unwrap()
+        .to_vec();
+    for v in 0..indptr.len() - 1 {
+        let deg = (indptr[v + 1] - indptr[v]) as f32;
+        assert!((x[5 * v] - deg.ln_1p()).abs() < 1e-6, "node {v}");
+    }
+    ok(&run(&[
+        "train",
+        p(&plain),
+        "--task",
+        "link",
+        "--epochs",
+        "2",
+        "--out",
+        p(&out),
+    ]));
+    // Features given with the flag are refused: it is for graphs without them.
+    let feats = root.path().join("x.npy");
+    scalegnn_npy::write_array(&feats, &[60, 1], &vec![1f32; 60]).unwrap();
+    fails(
+        &run(&[
+            "ingest",
+            "--format",
+            "csv",
+            p(&edges),
+            "--header",
+            "--relabel",
+            "--features",
+            p(&feats),
+            "--degree-features",
+            "--out",
+            p(&root.path().join("both")),
+        ]),
+        &["degree features", "its own"],
+    );
+    assert!(!root.path().join("both").exists());
 }
 
 #[test]

@@ -112,6 +112,9 @@ pub struct IngestOptions {
     pub force: bool,
     /// Dataset name (defaults to the reader's).
     pub name: Option<String>,
+    /// A graph without node features gets the local degree profile as its features
+    /// ([`degree_profile`]); an input that brings features is refused with it.
+    pub degree_features: bool,
 }
 
 impl Default for IngestOptions {
@@ -126,6 +129,7 @@ impl Default for IngestOptions {
             split: None,
             force: false,
             name: None,
+            degree_features: false,
         }
     }
 }
@@ -233,6 +237,13 @@ pub fn ingest(
         warnings: std::mem::take(&mut raw.warnings),
         ..Default::default()
     };
+    if opts.degree_features && raw.x.is_some() {
+        return Err(DataError::invalid(
+            &src_label,
+            "degree features are for graphs without node features, and this input brings \
+             its own",
+        ));
+    }
     if raw.src.is_empty() && raw.graphs.is_none() {
         return Err(DataError::invalid(
             &src_label,
@@ -446,6 +457,14 @@ pub fn ingest(
     w.file_done();
     w.file_done();
 
+    if opts.degree_features && raw.graphs.is_none() {
+        // Checked before the directory was created (see the top of `ingest`).
+        let x = degree_profile(&csr);
+        w.write("x.npy", &[num_nodes, DEGREE_PROFILE], &x)?;
+        m.num_features = DEGREE_PROFILE as u64;
+        m.source["features"] = serde_json::json!("local degree profile (--degree-features)");
+        stats.feature_nonzeros = Some(x.iter().filter(|v| **v != 0.0).count() as u64);
+    }
     if let Some(x) = &raw.x {
         check_finite(&x.data, x.num_features, &x.source)?;
         w.write("x.npy", &[num_nodes, x.num_features], &x.data)?;
@@ -656,4 +675,40 @@ fn write_id_names(w: &mut DatasetWriter, codes: &[i64], names: &[String]) -> Res
     file.sync_all().map_err(|e| DataError::io(&path, e))?;
     w.file_done();
     Ok(())
+}
+
+/// Columns of [`degree_profile`].
+pub const DEGREE_PROFILE: usize = 5;
+
+/// Features for a graph that has none: per node, its in-degree and the minimum, maximum, mean
+/// and standard deviation of its in-neighbours' in-degrees (PyG's `LocalDegreeProfile`, Cai
+/// and Wang 2018), each as `ln(1 + value)` so that hubs of power-law graphs do not dwarf the
+/// rest. `[N, 5]` row-major; a node without in-neighbours has zeros past its degree.
+pub fn degree_profile(csr: &scalegnn_graph::Csr) -> Vec<f32> {
+    use rayon::prelude::*;
+    let deg = csr.degrees();
+    let mut x = vec![0f32; csr.num_nodes() * DEGREE_PROFILE];
+    x.par_chunks_mut(DEGREE_PROFILE)
+        .enumerate()
+        .for_each(|(v, row)| {
+            let (mut lo, mut hi, mut sum, mut sq, mut k) = (u32::MAX, 0u32, 0f64, 0f64, 0usize);
+            for u in csr.neighbors(v).iter() {
+                let d = deg[u];
+                lo = lo.min(d);
+                hi = hi.max(d);
+                sum += f64::from(d);
+                sq += f64::from(d) * f64::from(d);
+                k += 1;
+            }
+            row[0] = (f64::from(deg[v])).ln_1p() as f32;
+            if k > 0 {
+                let mean = sum / k as f64;
+                let std = (sq / k as f64 - mean * mean).max(0.0).sqrt();
+                row[1] = f64::from(lo).ln_1p() as f32;
+                row[2] = f64::from(hi).ln_1p() as f32;
+                row[3] = mean.ln_1p() as f32;
+                row[4] = std.ln_1p() as f32;
+            }
+        });
+    x
 }

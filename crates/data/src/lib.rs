@@ -18,7 +18,8 @@ pub use checksum::xxh3_file;
 pub use dataset::{Dataset, DatasetInfo, FileInfo, Labels, OpenOptions};
 pub use error::DataError;
 pub use ingest::{
-    ingest, IngestOptions, RawDataset, RawEdgeAttr, RawFeatures, RawGraphs, RawLabels, RawSplits,
+    degree_profile, ingest, IngestOptions, RawDataset, RawEdgeAttr, RawFeatures, RawGraphs,
+    RawLabels, RawSplits, DEGREE_PROFILE,
 };
 pub use link::{LinkSplit, LinkSplitInfo, LinkSplitSpec};
 pub use manifest::{FeatureStoreInfo, FileEntry, IngestStats, Manifest, Task, FORMAT_VERSION};

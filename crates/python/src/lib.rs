@@ -91,7 +91,7 @@ fn split_spec(s: Option<&str>) -> PyResult<Option<SplitSpec>> {
 #[pyo3(signature = (
     out, src, dst, *, num_nodes=None, x=None, y=None, y_values=None, train=None, val=None,
     test=None, edge_attr=None, graph_ptr=None, graph_y=None, graph_y_values=None,
-    undirected=false, name=None, split=None, seed=0, force=false
+    undirected=false, name=None, split=None, seed=0, force=false, degree_features=false
 ))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
 fn ingest_arrays(
@@ -115,6 +115,7 @@ fn ingest_arrays(
     split: Option<String>,
     seed: u64,
     force: bool,
+    degree_features: bool,
 ) -> PyResult<PathBuf> {
     let name_given = name.clone().unwrap_or_else(|| "arrays".into());
     let mut raw = RawDataset {
@@ -175,6 +176,7 @@ fn ingest_arrays(
         split: split_spec(split.as_deref())?,
         force,
         name,
+        degree_features,
         ..Default::default()
     };
     py.detach(|| build(raw, &opts, &out, &NoProgress))
@@ -236,7 +238,7 @@ fn column_name(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
 /// reads: npy (a folder of .npy), npz, tu, ogb, graphbolt, or a csv/parquet edge table with
 /// `table` options (the column flags of `scalegnn ingest`).
 #[pyfunction]
-#[pyo3(signature = (input, out, format, *, undirected=false, name=None, split=None, seed=0, force=false, relabel=false, table=None))]
+#[pyo3(signature = (input, out, format, *, undirected=false, name=None, split=None, seed=0, force=false, relabel=false, degree_features=false, table=None))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
 fn ingest_files(
     py: Python<'_>,
@@ -249,6 +251,7 @@ fn ingest_files(
     seed: u64,
     force: bool,
     relabel: bool,
+    degree_features: bool,
     table: Option<Bound<'_, PyDict>>,
 ) -> PyResult<PathBuf> {
     let split = split_spec(split.as_deref())?;
@@ -287,6 +290,7 @@ fn ingest_files(
             force,
             name,
             relabel,
+            degree_features,
             ..Default::default()
         };
         build(raw, &opts, &out, &NoProgress)

@@ -162,21 +162,23 @@ def test_ingest_csv_tables_with_headers_and_string_ids(tmp_path):
     (tmp_path / "y.csv").write_text(
         "node,label\n" + "".join(f"{n},{i % 2}\n" for i, n in enumerate(names))
     )
-    ds = scalegnn.ingest_files(
-        tmp_path / "edges.csv",
-        tmp_path / "ds",
-        "csv",
-        header=True,
-        src_col="from",
-        dst_col="to",
-        relabel=True,
-        features=tmp_path / "x.csv",
-        features_header=True,
-        labels=tmp_path / "y.csv",
-        labels_header=True,
-        node_id_col="node",
-        undirected=True,
-    )
+    # The weight column is not read, and the warning says so.
+    with pytest.warns(UserWarning, match='"weight" \\(column 2\\) not read'):
+        ds = scalegnn.ingest_files(
+            tmp_path / "edges.csv",
+            tmp_path / "ds",
+            "csv",
+            header=True,
+            src_col="from",
+            dst_col="to",
+            relabel=True,
+            features=tmp_path / "x.csv",
+            features_header=True,
+            labels=tmp_path / "y.csv",
+            labels_header=True,
+            node_id_col="node",
+            undirected=True,
+        )
     assert (ds.num_nodes, ds.num_features, ds.num_classes) == (6, 2, 2)
     assert ds.num_edges == 12
     # Ids are numbered in sorted order; each row keeps its own features and label.
@@ -202,3 +204,20 @@ def test_ingest_csv_tables_with_headers_and_string_ids(tmp_path):
             str(tmp_path / "edges.csv"), str(tmp_path / "bad3"), "csv", table={"hedaer": True}
         )
     assert not any((tmp_path / f"bad{i}").exists() for i in (1, 2, 3))
+
+
+def test_a_graph_without_features_trains_on_degree_features(tmp_path, graph):
+    edge_index, _, y, train, val, test = graph
+    bare = scalegnn.ingest(tmp_path / "bare", edge_index, y=y, train_mask=train,
+                           val_mask=val, test_mask=test)
+    assert bare.num_features == 0
+    with pytest.raises(scalegnn.ScalegnnError, match="degree-features"):
+        scalegnn.train(bare, model="gcn", epochs=2, out=tmp_path / "r0", progress=False)
+    ds = scalegnn.ingest(tmp_path / "deg", edge_index, y=y, train_mask=train, val_mask=val,
+                         test_mask=test, degree_features=True)
+    assert ds.num_features == 5
+    x = np.load(tmp_path / "deg" / "x.npy")
+    # Column 0 is ln(1 + in-degree): the planted graph's nodes have different degrees.
+    assert x.shape == (len(y), 5) and np.isfinite(x).all() and x[:, 0].std() > 0
+    run = scalegnn.train(ds, model="gcn", epochs=5, out=tmp_path / "r1", progress=False)
+    assert 0.0 <= run.test <= 1.0

@@ -278,10 +278,11 @@ impl Setup {
             return Err(TrainError::Dataset {
                 path: ds.dir.clone(),
                 // Every model reads node features: a graph given as an edge list alone
-                // (the common link-prediction input) cannot train yet.
-                reason: "has no node features (x.npy), and every model reads them (learnable \
-                         or structural features for featureless graphs are not built yet); \
-                         give a features table at ingest (--features)"
+                // (the common link-prediction input) needs structural ones.
+                reason: "has no node features (x.npy), and every model reads them; give a \
+                         features table at ingest (--features), or ingest again with \
+                         --degree-features for structural ones (learnable node embeddings are \
+                         not built yet)"
                     .into(),
             });
         }

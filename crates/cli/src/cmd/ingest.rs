@@ -58,6 +58,11 @@ pub struct Args {
     /// Drop edges from a node to itself.
     #[arg(long)]
     pub remove_self_loops: bool,
+    /// A graph without node features (an edge list alone) gets 5 structural ones: each
+    /// node's in-degree and the min, max, mean and std of its in-neighbours' (PyG's
+    /// LocalDegreeProfile), as ln(1 + value).
+    #[arg(long)]
+    pub degree_features: bool,
     /// Keep repeated (src, dst) pairs (default: one copy each).
     #[arg(long)]
     pub keep_duplicates: bool,
@@ -270,6 +275,7 @@ pub fn run(a: Args) -> Result<()> {
         remove_self_loops: a.remove_self_loops,
         relabel: a.relabel,
         degree_cap: a.degree_cap,
+        degree_features: a.degree_features,
         seed: a.seed,
         split,
         force: a.force,

@@ -145,6 +145,7 @@ def ingest(
     split: Optional[str] = None,
     seed: int = 0,
     force: bool = False,
+    degree_features: bool = False,
 ) -> Dataset:
     """Writes the dataset directory ``out`` from NumPy (or SciPy/PyTorch-convertible) arrays.
 
@@ -156,6 +157,9 @@ def ingest(
     - ``edge_attr``: ``[E, d]`` edge features aligned with ``edge_index``.
     - ``graph_ptr`` ``[G+1]`` and ``graph_y`` make a collection of graphs (graph-level tasks).
     - ``undirected`` adds the reverse of every edge.
+    - ``degree_features``: a graph without ``x`` gets 5 structural features per node (its
+      in-degree and the min, max, mean and std of its in-neighbours', as ``ln(1 + v)``; PyG's
+      ``LocalDegreeProfile``), so an edge list alone can train.
 
     Bad input (an id out of range, a NaN feature, a label count that does not match) raises
     :class:`ScalegnnError` naming it, and nothing is left at ``out``.
@@ -208,6 +212,7 @@ def ingest(
         split=split,
         seed=seed,
         force=force,
+        degree_features=degree_features,
     )
     return _warned(Dataset(path))
 
@@ -232,6 +237,7 @@ def ingest_files(
     seed: int = 0,
     force: bool = False,
     relabel: bool = False,
+    degree_features: bool = False,
     delimiter: Optional[str] = None,
     header: bool = False,
     src_col: Union[int, str, None] = None,
@@ -255,8 +261,9 @@ def ingest_files(
     for Parquet), ``header`` when the edge list's first line names its columns, ``features``
     and ``labels`` files (``.npy``, CSV/TSV or Parquet) with their own header flags and
     ``node_id_col``/``label_col``; ``relabel`` numbers any ids (strings too) 0..n in sorted
-    order, keeping the originals in ``node_ids.csv``. Table options on another format are an
-    error."""
+    order, keeping the originals in ``node_ids.csv``; ``degree_features`` gives a graph
+    without features structural ones (see :func:`ingest`). Table options on another format
+    are an error."""
     given = {
         "delimiter": delimiter,
         "header": header,
@@ -284,6 +291,7 @@ def ingest_files(
         seed=seed,
         force=force,
         relabel=relabel,
+        degree_features=degree_features,
         table=table,
     )
     return _warned(Dataset(path))

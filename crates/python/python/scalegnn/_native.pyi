@@ -31,6 +31,7 @@ def ingest_arrays(
     split: Optional[str] = ...,
     seed: int = ...,
     force: bool = ...,
+    degree_features: bool = ...,
 ) -> str: ...
 def ingest_files(
     input: Union[str, PathLike[str]],
@@ -43,6 +44,7 @@ def ingest_files(
     seed: int = ...,
     force: bool = ...,
     relabel: bool = ...,
+    degree_features: bool = ...,
     table: Optional[Dict[str, Any]] = ...,
 ) -> str: ...
 def dataset_manifest(path: Union[str, PathLike[str]]) -> str: ...
