@@ -479,6 +479,31 @@ pub fn read_pairs(path: &Path, keys: &crate::export::NodeKeys) -> Result<Vec<[u3
     Ok(out)
 }
 
+/// Draws a new edge split of `ds` ([`split_edges`]) and writes it into the dataset
+/// ([`write_link_split`]); returns the one-line summary the CLI and Python print.
+pub fn split_dataset(ds: &crate::Dataset, spec: LinkSplitSpec, seed: u64) -> Result<String> {
+    let (split, pairs) = split_edges(&ds.graph, spec, seed)?;
+    let info = crate::LinkSplitInfo {
+        fractions: [spec.train, spec.val, spec.test],
+        seed,
+        negatives_per_positive: spec.negatives_per_positive,
+        pairs,
+        source: None,
+    };
+    write_link_split(&ds.dir, &ds.manifest, &split, info)?;
+    let kept = pairs as usize - split.val_pos.len() - split.test_pos.len();
+    Ok(format!(
+        "{} undirected edges: {} training, {} validation, {} test positives ({} fixed \
+         negatives per positive); message passing keeps {kept}; wrote {}",
+        pairs,
+        split.train_pos.len(),
+        split.val_pos.len(),
+        split.test_pos.len(),
+        spec.negatives_per_positive,
+        LINK_FILES.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

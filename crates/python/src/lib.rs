@@ -301,6 +301,40 @@ fn ingest_files(
     Ok(out)
 }
 
+/// Draws an edge split for link prediction into the dataset at `path` (`link_split`:
+/// train,val,test fractions; `negatives` fixed negatives per validation/test positive);
+/// refuses to replace an existing split unless `force`. Returns the summary line.
+#[pyfunction]
+#[pyo3(signature = (path, *, link_split="0.85,0.05,0.10", negatives=1, seed=0, force=false))]
+fn split_edges(
+    py: Python<'_>,
+    path: PathBuf,
+    link_split: &str,
+    negatives: usize,
+    seed: u64,
+    force: bool,
+) -> PyResult<String> {
+    let spec = scalegnn_data::LinkSplitSpec {
+        negatives_per_positive: negatives,
+        ..scalegnn_data::LinkSplitSpec::parse(link_split)
+            .map_err(|e| ScalegnnError::new_err(format!("link_split: {e}")))?
+    };
+    spec.check()
+        .map_err(|e| ScalegnnError::new_err(format!("negatives: {e}")))?;
+    py.detach(|| {
+        let ds = Dataset::open(&path, OpenOptions::default()).map_err(|e| e.to_string())?;
+        if ds.manifest.link_split.is_some() && !force {
+            return Err(format!(
+                "{} already has an edge split (manifest link_split); force=True replaces it \
+                 (runs trained on it then no longer match it)",
+                path.display()
+            ));
+        }
+        scalegnn_data::link::split_dataset(&ds, spec, seed).map_err(|e| e.to_string())
+    })
+    .map_err(ScalegnnError::new_err)
+}
+
 /// The manifest of the dataset directory `path`, as JSON (checksums verified on open).
 #[pyfunction]
 fn dataset_manifest(py: Python<'_>, path: PathBuf) -> PyResult<String> {
@@ -603,6 +637,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ingest_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(ingest_files, m)?)?;
     m.add_function(wrap_pyfunction!(dataset_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(split_edges, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(run_dirs, m)?)?;
     m.add_class::<LoadedModel>()?;

@@ -221,3 +221,24 @@ def test_a_graph_without_features_trains_on_degree_features(tmp_path, graph):
     assert x.shape == (len(y), 5) and np.isfinite(x).all() and x[:, 0].std() > 0
     run = scalegnn.train(ds, model="gcn", epochs=5, out=tmp_path / "r1", progress=False)
     assert 0.0 <= run.test <= 1.0
+
+
+def test_link_prediction_from_python(tmp_path, graph):
+    edge_index, x, _, _, _, _ = graph
+    ds = scalegnn.ingest(tmp_path / "g", edge_index, x=x, undirected=True)
+    ds = scalegnn.split_edges(ds, "0.8,0.1,0.1", seed=3)
+    assert ds.manifest["link_split"]["seed"] == 3
+    assert (tmp_path / "g" / "link_test_neg.npy").exists()
+    # A second split replaces the first only when asked to.
+    with pytest.raises(scalegnn.ScalegnnError, match="force=True"):
+        scalegnn.split_edges(ds, seed=4)
+    with pytest.raises(scalegnn.ScalegnnError, match="link_split"):
+        scalegnn.split_edges(ds, "0.9,0.2,0.1", force=True)
+    assert scalegnn.Dataset.open(tmp_path / "g").manifest["link_split"]["seed"] == 3
+    run = scalegnn.train(ds, model="gcn", task="link", epochs=30, out=tmp_path / "r",
+                         progress=False)
+    assert run.metric == "roc_auc"
+    # The planted communities make edges predictable from the features.
+    assert run.test > 0.6, run.test
+    p = run.pair_scores(np.array([[0, 1], [2, 3]], dtype=np.int64))
+    assert p.shape[0] == 2 and ((p >= 0) & (p <= 1)).all()

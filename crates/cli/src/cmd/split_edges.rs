@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use scalegnn_data::link::{
-    pair_key, pair_keys, split_edges, write_link_split, LinkSplit, LINK_FILES,
+    pair_key, pair_keys, split_dataset, write_link_split, LinkSplit, LINK_FILES,
 };
 use scalegnn_data::{Dataset, LinkSplitInfo, LinkSplitSpec, OpenOptions};
 
@@ -102,35 +102,12 @@ pub fn import_into(ds: &Dataset, src: &std::path::Path) -> Result<String> {
     ))
 }
 
-/// Splits the edges of the opened dataset `ds` and writes the split into it; what was done,
-/// in one line.
+/// Draws a new edge split of `ds` and writes it into the dataset; the summary line.
 pub fn split_into(ds: &Dataset, spec: LinkSplitSpec, seed: u64) -> Result<String> {
-    let dir = &ds.dir;
-    let (split, pairs) = split_edges(&ds.graph, spec, seed)
-        .with_context(|| format!("splitting the edges of {}", dir.display()))?;
-    let info = LinkSplitInfo {
-        fractions: [spec.train, spec.val, spec.test],
-        seed,
-        negatives_per_positive: spec.negatives_per_positive,
-        pairs,
-        source: None,
-    };
-    write_link_split(dir, &ds.manifest, &split, info)
-        .with_context(|| format!("writing the edge split into {}", dir.display()))?;
-    let kept = pairs as usize - split.val_pos.len() - split.test_pos.len();
-    Ok(format!(
-        "{} undirected edges: {} training, {} validation, {} test positives ({} fixed \
-         negatives per positive); message passing keeps {kept}; wrote {}",
-        pairs,
-        split.train_pos.len(),
-        split.val_pos.len(),
-        split.test_pos.len(),
-        spec.negatives_per_positive,
-        LINK_FILES.join(", ")
-    ))
+    split_dataset(ds, spec, seed)
+        .with_context(|| format!("splitting the edges of {}", ds.dir.display()))
 }
 
-/// Runs `scalegnn split-edges`.
 pub fn run(a: Args) -> Result<()> {
     let ds = Dataset::open(&a.dataset, OpenOptions::default())
         .with_context(|| format!("opening dataset {}", a.dataset.display()))?;

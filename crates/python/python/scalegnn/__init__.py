@@ -33,6 +33,7 @@ __all__ = [
     "ScalegnnError",
     "ingest",
     "ingest_files",
+    "split_edges",
     "train",
     "__version__",
 ]
@@ -215,6 +216,27 @@ def ingest(
         degree_features=degree_features,
     )
     return _warned(Dataset(path))
+
+
+def split_edges(
+    dataset: Union[Dataset, PathLike],
+    link_split: str = "0.85,0.05,0.10",
+    *,
+    negatives: int = 1,
+    seed: int = 0,
+    force: bool = False,
+) -> Dataset:
+    """Draws an edge split for link prediction (``scalegnn split-edges``): the given shares of
+    the undirected edges become training, validation and test positives, the held-out ones
+    leave the message-passing graph, and each validation/test positive gets ``negatives``
+    fixed negatives. Training on the dataset then defaults to ``task="link"`` when it has no
+    labels. An existing split is replaced only with ``force=True``."""
+    path = os.fspath(dataset)
+    msg = _native.split_edges(
+        path, link_split=link_split, negatives=negatives, seed=seed, force=force
+    )
+    print(msg, file=sys.stderr)
+    return Dataset(path)
 
 
 def _warned(ds: Dataset) -> Dataset:

@@ -48,6 +48,14 @@ def ingest_files(
     table: Optional[Dict[str, Any]] = ...,
 ) -> str: ...
 def dataset_manifest(path: Union[str, PathLike[str]]) -> str: ...
+def split_edges(
+    path: Union[str, PathLike[str]],
+    *,
+    link_split: str = ...,
+    negatives: int = ...,
+    seed: int = ...,
+    force: bool = ...,
+) -> str: ...
 def train(
     config_json: str,
     out: Union[str, PathLike[str]],
