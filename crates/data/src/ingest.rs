@@ -244,6 +244,12 @@ pub fn ingest(
              its own",
         ));
     }
+    if opts.degree_features && raw.graphs.is_some() {
+        return Err(DataError::invalid(
+            &src_label,
+            "degree features are for one graph, not for a collection of graphs",
+        ));
+    }
     if raw.src.is_empty() && raw.graphs.is_none() {
         return Err(DataError::invalid(
             &src_label,
@@ -457,8 +463,8 @@ pub fn ingest(
     w.file_done();
     w.file_done();
 
-    if opts.degree_features && raw.graphs.is_none() {
-        // Checked before the directory was created (see the top of `ingest`).
+    if opts.degree_features {
+        // A collection, or features given, were refused before the directory was created.
         let x = degree_profile(&csr);
         w.write("x.npy", &[num_nodes, DEGREE_PROFILE], &x)?;
         m.num_features = DEGREE_PROFILE as u64;
