@@ -256,14 +256,22 @@ fn ingest_files(
 ) -> PyResult<PathBuf> {
     let split = split_spec(split.as_deref())?;
     let format = format.to_string();
-    if table.as_ref().is_some_and(|t| !t.is_empty())
-        && !matches!(format.as_str(), "csv" | "parquet")
-    {
-        return Err(ScalegnnError::new_err(format!(
-            "table options apply to csv and parquet, not {format}"
-        )));
-    }
     let tin = table_input(table.as_ref(), relabel)?;
+    // The same rule as the CLI's flags: an option the format does not read is refused.
+    if let Some(u) = tin.unread(&format) {
+        return Err(ScalegnnError::new_err(match u.read_by {
+            Some([]) => format!(
+                "{}: the option describes a file that is not given",
+                u.option
+            ),
+            Some(by) => format!(
+                "table option {} does not apply to format {format}: it is read by {}",
+                u.option,
+                by.join(", ")
+            ),
+            None => "node_id_col and id_col name the same thing; give one".to_string(),
+        }));
+    }
     py.detach(|| -> Result<(), String> {
         let read = |r: scalegnn_data::Result<RawDataset>| {
             r.map_err(|e| format!("reading {}: {e}", input.display()))

@@ -192,8 +192,12 @@ def test_ingest_csv_tables_with_headers_and_string_ids(tmp_path):
         assert y[row] == names.index(n) % 2
     # Table options on another format, an unknown column and an unknown option are errors
     # naming what is wrong, and leave nothing behind.
-    with pytest.raises(scalegnn.ScalegnnError, match="csv and parquet"):
+    with pytest.raises(scalegnn.ScalegnnError, match="header does not apply to format npy"):
         scalegnn.ingest_files(tmp_path / "ds", tmp_path / "bad1", "npy", header=True)
+    # A CSV-only option on a Parquet table would do nothing: refused too.
+    with pytest.raises(scalegnn.ScalegnnError, match="labels does not apply to format parquet"):
+        scalegnn.ingest_files(tmp_path / "e.parquet", tmp_path / "bad1", "parquet",
+                              labels=tmp_path / "y.csv")
     with pytest.raises(scalegnn.ScalegnnError, match="nope"):
         scalegnn.ingest_files(
             tmp_path / "edges.csv", tmp_path / "bad2", "csv", header=True, src_col="nope",

@@ -185,52 +185,33 @@ fn check_not_input(input: &Path, out: &Path) -> Result<()> {
 /// Refuses flags the chosen format does not read: a flag that silently does nothing
 /// leaves the user believing it did.
 fn check_flags(a: &Args) -> Result<()> {
-    use Format::*;
-    let given: [(&str, bool, &[Format]); 16] = [
-        ("--delimiter", a.delimiter.is_some(), &[Csv]),
-        ("--header", a.header, &[Csv]),
-        ("--features-header", a.features_header, &[Csv]),
-        ("--labels-header", a.labels_header, &[Csv]),
-        ("--features-pairs", a.features_pairs, &[Csv]),
-        ("--node-id-col", a.node_id_col.is_some(), &[Csv, Parquet]),
-        ("--src-col", a.src_col.is_some(), &[Csv, Parquet]),
-        ("--dst-col", a.dst_col.is_some(), &[Csv, Parquet]),
-        ("--features", a.features.is_some(), &[Csv, Parquet]),
-        ("--labels", a.labels.is_some(), &[Csv]),
-        ("--id-col", a.id_col.is_some(), &[Parquet]),
-        ("--label-col", a.label_col.is_some(), &[Csv, Parquet]),
-        ("--num-nodes", a.num_nodes.is_some(), &[Csv, Parquet]),
-        ("--prefix", a.prefix.is_some(), &[Tu]),
-        ("--ogb-split", a.ogb_split.is_some(), &[Ogb]),
-        (
-            "--features-header/--features-pairs/--labels-header without the file",
-            ((a.features_header || a.features_pairs) && a.features.is_none())
-                || (a.labels_header && a.labels.is_none()),
-            &[],
-        ),
-    ];
-    for (flag, set, formats) in given {
-        if set && !formats.contains(&a.format) {
-            let fmt = a
-                .format
-                .to_possible_value()
-                .map(|v| v.get_name().to_string());
-            if formats.is_empty() {
-                bail!("{flag}: the flag describes a file that is not given");
-            }
+    let name = |f: Format| {
+        f.to_possible_value()
+            .map_or(String::new(), |v| v.get_name().to_string())
+    };
+    let fmt = name(a.format);
+    for (flag, set, format) in [
+        ("--prefix", a.prefix.is_some(), Format::Tu),
+        ("--ogb-split", a.ogb_split.is_some(), Format::Ogb),
+    ] {
+        if set && a.format != format {
             bail!(
-                "{flag} does not apply to --format {}: it is read by {}",
-                fmt.unwrap_or_default(),
-                formats
-                    .iter()
-                    .filter_map(|f| f.to_possible_value().map(|v| v.get_name().to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "{flag} does not apply to --format {fmt}: it is read by {}",
+                name(format)
             );
         }
     }
-    if a.node_id_col.is_some() && a.id_col.is_some() {
-        bail!("--node-id-col and --id-col name the same thing; give one");
+    // The table flags: one rule with the Python package's keywords (readers::TableInput).
+    if let Some(u) = table_input(a).unread(&fmt) {
+        let flag = format!("--{}", u.option.replace('_', "-"));
+        match u.read_by {
+            Some([]) => bail!("{flag}: the flag describes a file that is not given"),
+            Some(by) => bail!(
+                "{flag} does not apply to --format {fmt}: it is read by {}",
+                by.join(", ")
+            ),
+            None => bail!("--node-id-col and --id-col name the same thing; give one"),
+        }
     }
     Ok(())
 }

@@ -61,7 +61,75 @@ pub struct TableInput {
     pub string_ids: bool,
 }
 
+/// Why a [`TableInput`] does not fit its format: the option (by its Python keyword; the
+/// CLI flag is the same with dashes), and the formats that read it (empty: the option
+/// describes a file that is not given; `None`: it clashes with another option).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadOption {
+    pub option: &'static str,
+    pub read_by: Option<&'static [&'static str]>,
+}
+
 impl TableInput {
+    /// Each option: its name, whether it is set, and the formats that read it.
+    fn options(&self) -> [(&'static str, bool, &'static [&'static str]); 13] {
+        const CSV: &[&str] = &["csv"];
+        const BOTH: &[&str] = &["csv", "parquet"];
+        [
+            ("delimiter", self.delimiter.is_some(), CSV),
+            ("header", self.header, CSV),
+            ("features_header", self.features_header, CSV),
+            ("labels_header", self.labels_header, CSV),
+            ("features_pairs", self.features_pairs, CSV),
+            ("node_id_col", self.node_id_col.is_some(), BOTH),
+            ("src_col", self.src_col.is_some(), BOTH),
+            ("dst_col", self.dst_col.is_some(), BOTH),
+            ("features", self.features.is_some(), BOTH),
+            ("labels", self.labels.is_some(), CSV),
+            ("id_col", self.id_col.is_some(), &["parquet"]),
+            ("label_col", self.label_col.is_some(), BOTH),
+            ("num_nodes", self.num_nodes.is_some(), BOTH),
+        ]
+    }
+
+    /// The first option set that `format` (`csv`, `parquet`, or any other format, which reads
+    /// none) would not read, so that no option silently does nothing.
+    pub fn unread(&self, format: &str) -> Option<UnreadOption> {
+        if let Some((option, _, read_by)) = self
+            .options()
+            .into_iter()
+            .find(|(_, set, by)| *set && !by.contains(&format))
+        {
+            return Some(UnreadOption {
+                option,
+                read_by: Some(read_by),
+            });
+        }
+        let without_file = |option| {
+            Some(UnreadOption {
+                option,
+                read_by: Some(&[]),
+            })
+        };
+        if (self.features_header || self.features_pairs) && self.features.is_none() {
+            return without_file(if self.features_header {
+                "features_header"
+            } else {
+                "features_pairs"
+            });
+        }
+        if self.labels_header && self.labels.is_none() {
+            return without_file("labels_header");
+        }
+        if self.node_id_col.is_some() && self.id_col.is_some() {
+            return Some(UnreadOption {
+                option: "id_col",
+                read_by: None,
+            });
+        }
+        None
+    }
+
     /// Reads the CSV/TSV edge list `edges` with these options.
     pub fn read_csv(&self, edges: &std::path::Path) -> crate::Result<crate::RawDataset> {
         let bad = |reason: String| crate::DataError::Invalid {
