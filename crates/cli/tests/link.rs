@@ -364,19 +364,26 @@ fn bad_link_input_is_refused_and_nothing_is_written() {
         .collect();
     std::fs::write(&edges, format!("from,to\n{lines}")).unwrap();
     let plain = root.path().join("plain");
-    ok(&run(&[
-        "ingest",
-        "--format",
-        "csv",
-        p(&edges),
-        "--header",
-        "--relabel",
-        "--undirected",
-        "--out",
-        p(&plain),
-        "--link-split",
-        "0.8,0.1,0.1",
-    ]));
+    // Ingests the edge list into `plain`, with `extra` flags.
+    let ingest_plain = |extra: &[&str]| {
+        let mut args = vec![
+            "ingest",
+            "--format",
+            "csv",
+            p(&edges),
+            "--header",
+            "--relabel",
+            "--undirected",
+            "--out",
+            p(&plain),
+            "--force",
+            "--link-split",
+            "0.8,0.1,0.1",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    ok(&ingest_plain(&[]));
     let out = root.path().join("plain-run");
     fails(
         &run(&[
@@ -399,21 +406,7 @@ fn bad_link_input_is_refused_and_nothing_is_written() {
     assert!(!out.exists());
     // With the structural features it trains; they are 5 columns, and a node's first is
     // ln(1 + its in-degree).
-    ok(&run(&[
-        "ingest",
-        "--format",
-        "csv",
-        p(&edges),
-        "--header",
-        "--relabel",
-        "--undirected",
-        "--degree-features",
-        "--out",
-        p(&plain),
-        "--force",
-        "--link-split",
-        "0.8,0.1,0.1",
-    ]));
+    ok(&ingest_plain(&["--degree-features"]));
     let m = json(&plain.join("manifest.json"));
     assert_eq!(m["num_features"], 5);
     let indptr: Vec<i64> = scalegnn_npy::open_mmap::<i64>(&plain.join("indptr.npy"))
