@@ -890,6 +890,96 @@ fn sagmm_trains_on_sampled_batches_and_pretrained_experts() {
 }
 
 #[test]
+fn sagmm_standalone_experts_train_on_batches_pretrain_prune_and_reload() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "9");
+    // Sampled batches with experts of different depths (SGC at one hop takes one block of
+    // two), pruning during training.
+    let mb = root.path().join("mb");
+    assert_ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "sagmm",
+        "--expert-form",
+        "standalone",
+        "--expert-pool",
+        "gcn,sgc,sage,mlp",
+        "--hops",
+        "1",
+        "--loader",
+        "neighbor",
+        "--fanouts",
+        "10,5",
+        "--batch-size",
+        "128",
+        "--hidden",
+        "16",
+        "--epochs",
+        "9",
+        "--prune-interval",
+        "3",
+        "--prune-factor",
+        "0.9",
+        "--best-expert",
+        "false",
+        "--out",
+        p(&mb),
+    ]));
+    let m = mb.join("metrics.jsonl");
+    let losses = train_losses(&m);
+    assert!(losses[losses.len() - 1] < 0.8 * losses[0], "{losses:?}");
+    assert!(
+        !moe_values(&m, "pruned_expert").is_empty(),
+        "nothing pruned"
+    );
+    let cfg = std::fs::read_to_string(mb.join("config.toml")).unwrap();
+    assert!(cfg.contains("expert_form = \"standalone\""), "{cfg}");
+    // The experts are the registry's models under their prefix, and there is no head.
+    let meta = std::fs::read_to_string(mb.join("checkpoint/model.json")).unwrap();
+    assert!(meta.contains("expert0.gcn.layer0.weight"), "{meta}");
+    assert!(!meta.contains("head.weight"), "{meta}");
+    // The pruned checkpoint reloads (eval runs on the whole graph, the run scored sampled
+    // batches: the figures differ).
+    assert_ok(&run(&["eval", p(&mb)]));
+    // SAGMM-PE with standalone experts: pretrained through their own outputs, then frozen.
+    let pe = root.path().join("pe");
+    assert_ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "sagmm",
+        "--expert-form",
+        "standalone",
+        "--expert-pool",
+        "gcn,sage",
+        "--pretrain-experts",
+        "true",
+        "--pretrain-epochs",
+        "4",
+        "--hidden",
+        "16",
+        "--epochs",
+        "4",
+        "--out",
+        p(&pe),
+    ]));
+    let text = std::fs::read_to_string(pe.join("metrics.jsonl")).unwrap();
+    assert_eq!(text.matches("\"split\":\"pretrain\"").count(), 4);
+    // Full batch: the reloaded checkpoint reproduces the run's test figure.
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"split\":\"test\""))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .unwrap();
+    let o = run(&["eval", "--json", p(&pe)]);
+    assert_ok(&o);
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["test_acc"], last["value"]);
+}
+
+#[test]
 fn sagmm_bad_keys_are_errors_naming_the_key() {
     let root = tempfile::tempdir().unwrap();
     let ds = tiny(root.path(), "tiny", "8");
@@ -897,6 +987,7 @@ fn sagmm_bad_keys_are_errors_naming_the_key() {
         ("--experts", "10", "experts"),
         ("--expert-pool", "gcn,transformer", "expert_pool"),
         ("--gate", "top3", "gate"),
+        ("--expert-form", "stacked", "expert_form"),
         ("--prune-factor", "1.5", "prune_factor"),
         ("--prune-tolerance", "-0.1", "prune_tolerance"),
         ("--prune-interval", "0", "prune_interval"),
@@ -932,6 +1023,20 @@ fn sagmm_bad_keys_are_errors_naming_the_key() {
         p(&out),
     ]);
     assert_fails(&o, &["gate_threshold", "taag"]);
+    let out = root.path().join("standalone-shared");
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "sagmm",
+        "--expert-form",
+        "standalone",
+        "--shared-input",
+        "true",
+        "--out",
+        p(&out),
+    ]);
+    assert_fails(&o, &["shared_input", "wrapped"]);
 }
 
 #[test]

@@ -49,6 +49,31 @@ impl Features {
         }
     }
 
+    /// The first `rows` rows (a copy; all of them when there are fewer).
+    pub fn prefix_rows(&self, rows: usize) -> Features {
+        match self {
+            Features::Dense(m) => {
+                let r = rows.min(m.rows);
+                Features::Dense(Arc::new(Matrix::from_vec(
+                    r,
+                    m.cols,
+                    m.data[..r * m.cols].to_vec(),
+                )))
+            }
+            Features::Sparse(s) => {
+                let r = rows.min(s.rows);
+                let end = s.indptr[r];
+                Features::Sparse(Arc::new(SparseMat::new(
+                    r,
+                    s.cols,
+                    s.indptr[..=r].to_vec(),
+                    s.indices[..end].to_vec(),
+                    s.weights[..end].to_vec(),
+                )))
+            }
+        }
+    }
+
     /// Number of feature columns.
     pub fn cols(&self) -> usize {
         match self {

@@ -209,7 +209,7 @@ struct LayerBlock {
 pub struct GraphCtx<'g> {
     pub csr: &'g Csr,
     /// Mini-batch: one block per layer, input layer first. Empty: the whole graph.
-    blocks: Vec<LayerBlock>,
+    blocks: Vec<Arc<LayerBlock>>,
     /// Mini-batch: global ids of the batch's nodes; block l's src nodes are the first
     /// `num_src`.
     nodes: Vec<u32>,
@@ -268,13 +268,15 @@ impl<'g> GraphCtx<'g> {
         let blocks = batch
             .blocks
             .into_iter()
-            .map(|block| LayerBlock {
-                block,
-                gcn: OnceLock::new(),
-                mean: OnceLock::new(),
-                sum: OnceLock::new(),
-                cheb: OnceLock::new(),
-                attention: OnceLock::new(),
+            .map(|block| {
+                Arc::new(LayerBlock {
+                    block,
+                    gcn: OnceLock::new(),
+                    mean: OnceLock::new(),
+                    sum: OnceLock::new(),
+                    cheb: OnceLock::new(),
+                    attention: OnceLock::new(),
+                })
             })
             .collect();
         GraphCtx {
@@ -304,7 +306,30 @@ impl<'g> GraphCtx<'g> {
         // The CSCs served the transposes just built; a batch waiting in the prefetch queue
         // holding them raised the products SAGE profile's peak RSS by 5 % (3,102 -> 3,257 MiB).
         for lb in &mut self.blocks {
-            lb.block.csc.take();
+            // Shared only by `skip_blocks` views, which exist during a pass, not here.
+            if let Some(lb) = Arc::get_mut(lb) {
+                lb.block.csc.take();
+            }
+        }
+    }
+
+    /// The same mini-batch without its first `skip` blocks: layer 0 of the view runs on
+    /// block `skip` (a SAGMM expert shallower than the mixture). The blocks and the
+    /// operators already built are shared, not copied.
+    pub fn skip_blocks(&self, skip: usize) -> GraphCtx<'g> {
+        let degree = OnceLock::new();
+        if let Some(d) = self.degree.get() {
+            let _ = degree.set(d.clone());
+        }
+        GraphCtx {
+            blocks: self.blocks.iter().skip(skip).cloned().collect(),
+            nodes: self.nodes.clone(),
+            sampled_degree: self.sampled_degree.clone(),
+            degree,
+            gate: self.gate.clone(),
+            segments: self.segments.clone(),
+            edge_features: self.edge_features.clone(),
+            ..GraphCtx::new(self.csr)
         }
     }
 
@@ -337,6 +362,7 @@ impl<'g> GraphCtx<'g> {
     fn block(&self, l: usize) -> Option<&LayerBlock> {
         l.checked_sub(self.first_layer)
             .and_then(|i| self.blocks.get(i))
+            .map(|b| &**b)
     }
 
     /// Attaches the gate features of the output rows (every node on the whole graph, the

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_graph::{Csr, CsrBuilder};
+use scalegnn_nn::moe::expert::ExpertForm;
 use scalegnn_nn::moe::MoeConfig;
 use scalegnn_nn::{Features, GraphCtx, Model, ModelConfig, ModelKind};
+use scalegnn_sample::{NeighborSampler, Sampler};
 use scalegnn_tensor::{Adam, Matrix, Tape};
 
 /// 200 nodes, two classes alternating. Nodes 0..100 link to their own class (homophilic),
@@ -353,5 +355,117 @@ fn expert_supervision_scores_each_active_expert_in_training_only() {
             .iter()
             .any(|&p| m.params.values[p].data != before[p].data);
         assert!(changed, "expert {e} got no gradient from its own loss");
+    }
+}
+
+/// A standalone-form mixture of `pool` (experts as the registry's own models).
+fn standalone(pool: &[&str], hops: usize) -> ModelConfig {
+    let moe = MoeConfig {
+        pool: pool.iter().map(|n| n.parse().unwrap()).collect(),
+        form: ExpertForm::Standalone,
+        ..MoeConfig::default()
+    };
+    ModelConfig {
+        hops,
+        ..config(pool.len(), moe)
+    }
+}
+
+#[test]
+fn a_standalone_expert_alone_is_the_model_of_its_name() {
+    let (g, x, _) = two_regimes(3);
+    let x = Features::Dense(Arc::new(x));
+    let ctx = GraphCtx::new(&g);
+    for name in ["gcn", "sage", "gat", "sgc", "gin", "mlp"] {
+        let mut mix = Model::new(standalone(&[name], 2), 1).unwrap();
+        let plain_cfg = ModelConfig {
+            kind: name.parse().unwrap(),
+            ..standalone(&[name], 2)
+        };
+        let plain = Model::new(plain_cfg, 2).unwrap();
+        // The mixture owns exactly the model's parameters, under the expert's prefix, and
+        // no head of its own (the expert gives the logits).
+        assert_eq!(
+            mix.params.names.len(),
+            plain.params.names.len() + 4,
+            "{name}"
+        );
+        assert!(
+            mix.params
+                .names
+                .iter()
+                .all(|n| n.starts_with(&format!("expert0.{name}.")) || n.starts_with("gate.")),
+            "{name}: {:?}",
+            mix.params.names
+        );
+        for (i, n) in plain.params.names.iter().enumerate() {
+            let j = mix
+                .params
+                .names
+                .iter()
+                .position(|m| *m == format!("expert0.{name}.{n}"))
+                .unwrap_or_else(|| panic!("{name}: no expert0.{name}.{n}"));
+            mix.params.values[j] = plain.params.values[i].clone();
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
+        let mut t = Tape::new(false);
+        let a = mix.forward(&mut t, &x, &ctx, &mut rng);
+        let b = plain.forward(&mut t, &x, &ctx, &mut rng);
+        let (a, b) = (t.value(a), t.value(b));
+        assert_eq!((a.rows, a.cols), (b.rows, b.cols), "{name}");
+        let diff = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-5, "{name}: the lone expert differs by {diff}");
+    }
+}
+
+#[test]
+fn standalone_experts_of_different_depths_serve_a_sampled_batch_as_the_whole_graph() {
+    let (g, x, _) = two_regimes(4);
+    // With one hop SGC takes one block and GCN two: the SGC expert runs on the batch's last
+    // block only.
+    let m = Model::new(standalone(&["sgc", "gcn"], 1), 5).unwrap();
+    let depths: Vec<usize> = m
+        .moe()
+        .unwrap()
+        .experts
+        .iter()
+        .map(|e| e.num_blocks())
+        .collect();
+    assert_eq!(depths, vec![1, 2]);
+    let (gate, _) = scalegnn_nn::moe::gate_input::gate_features(&g, &x, 8, 50, 0).unwrap();
+    let gate = Arc::new(gate);
+    let full_ctx = GraphCtx::new(&g).with_gate_input(gate.clone());
+    let xf = Features::Dense(Arc::new(x.clone()));
+    let mut t = Tape::new(false);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
+    let full = m.forward(&mut t, &xf, &full_ctx, &mut rng);
+    let full = t.value(full).clone();
+
+    // Every node a seed: the gate's linear attention sums over the rows it scores, so only
+    // the same rows give the same weights.
+    let seeds: Vec<u32> = (0..200).rev().collect();
+    let sampler = NeighborSampler::full(&g, 2).unwrap();
+    let batch = sampler.sample(&seeds, 0).unwrap();
+    let mut xb = Matrix::zeros(batch.nodes.len(), x.cols);
+    for (r, &v) in batch.nodes.iter().enumerate() {
+        xb.row_mut(r).copy_from_slice(x.row(v as usize));
+    }
+    let mut gb = Matrix::zeros(seeds.len(), gate.cols);
+    for (r, &v) in seeds.iter().enumerate() {
+        gb.row_mut(r).copy_from_slice(gate.row(v as usize));
+    }
+    let ctx = GraphCtx::from_batch(&g, batch).with_gate_input(Arc::new(gb));
+    let out = m.forward(&mut t, &Features::Dense(Arc::new(xb)), &ctx, &mut rng);
+    let out = t.value(out);
+    assert_eq!(out.rows, seeds.len());
+    for (r, &v) in seeds.iter().enumerate() {
+        for (a, b) in out.row(r).iter().zip(full.row(v as usize)) {
+            assert!((a - b).abs() < 1e-4, "node {v}: batch {a}, whole graph {b}");
+        }
     }
 }

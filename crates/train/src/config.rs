@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use scalegnn_nn::moe::expert;
+use scalegnn_nn::moe::expert::{self, ExpertForm};
 use scalegnn_nn::moe::{GateKind, MoeConfig};
 use scalegnn_nn::registry::{Depth, Knob};
 use scalegnn_nn::{ModelConfig, ModelKind};
@@ -343,6 +343,15 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<String>,
+    /// SAGMM: experts as convolutions in a common wrapper with one head (`wrapped`, default)
+    /// or as the registry's standalone models mixed at their outputs (`standalone`).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "expert-form"
+    )]
+    pub expert_form: Option<String>,
     /// SAGMM ablation: every expert a GCN.
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(
@@ -491,6 +500,7 @@ const NEIGHBOR_KEYS: &[&str] = &[
 const SAGMM_KEYS: &[&str] = &[
     "experts",
     "expert_pool",
+    "expert_form",
     "gate",
     "identical_experts",
     "gate_eigvecs",
@@ -593,6 +603,7 @@ impl RunConfig {
             exact_eval,
             experts,
             expert_pool,
+            expert_form,
             gate,
             identical_experts,
             gate_eigvecs,
@@ -820,6 +831,11 @@ impl RunConfig {
         MoeConfig {
             experts: self.experts.unwrap_or(pool.len()),
             pool,
+            form: self
+                .expert_form
+                .as_deref()
+                .and_then(|f| f.parse::<ExpertForm>().ok())
+                .unwrap_or(d.form),
             identical: self.identical_experts.unwrap_or(d.identical),
             gate: self
                 .gate
@@ -1205,6 +1221,15 @@ impl RunConfig {
         if let Some(g) = &self.gate {
             g.parse::<GateKind>().map_err(|e| bad("gate", e))?;
         }
+        if let Some(f) = &self.expert_form {
+            let f = f.parse::<ExpertForm>().map_err(|e| bad("expert_form", e))?;
+            if f == ExpertForm::Standalone && self.shared_input == Some(true) {
+                return Err(bad(
+                    "shared_input",
+                    "applies to wrapped experts only (a standalone model owns its input layer)",
+                ));
+            }
+        }
         let open = |key: &str, v: Option<f32>| match v {
             Some(v) if !(v > 0.0 && v < 1.0) => Err(bad(key, format!("{v} is not in (0, 1)"))),
             _ => Ok(()),
@@ -1347,6 +1372,7 @@ impl RunConfig {
             r.experts = Some(m.experts);
             r.expert_pool = Some(m.pool.iter().map(|k| k.name().to_string()).collect());
             r.gate = Some(m.gate.to_string());
+            r.expert_form = Some(m.form.to_string());
             r.identical_experts = Some(m.identical);
             r.gate_eigvecs = Some(m.eig_k);
             r.load_balance = Some(m.w_imp);
@@ -1424,6 +1450,7 @@ const ALL_KEYS: &[&str] = &[
     "exact_eval",
     "experts",
     "expert_pool",
+    "expert_form",
     "gate",
     "identical_experts",
     "gate_eigvecs",

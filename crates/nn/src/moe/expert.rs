@@ -1,15 +1,58 @@
-//! SAGMM's expert pool. Every expert is input Linear → LayerNorm → ReLU → dropout, then its
-//! graph convolutions of width `hidden`, each followed by LayerNorm, ReLU and dropout; it
-//! returns `[n, hidden]` (no classifier: the mixture has one task head). Experts whose
-//! convolution takes several hops (SGC, ChebNet, MixHop) get fewer convolutions so that every
-//! expert sees the same `layers`-hop neighbourhood, and so one sampled batch serves them all.
+//! SAGMM's expert pool, in one of two forms (`ExpertForm`).
+//!
+//! *Wrapped*: every expert is input Linear → LayerNorm → ReLU → dropout, then its graph
+//! convolutions of width `hidden`, each followed by LayerNorm, ReLU and dropout; it returns
+//! `[n, hidden]` (no classifier: the mixture has one task head).
+//!
+//! *Standalone*: every expert is the registry's own model of its name (the one `--model NAME`
+//! trains, with the run's width, depth and dropout), returning the task's outputs itself; the
+//! mixture sums them with the gate's weights and has no head of its own (graph-level tasks
+//! excepted: there the experts give `hidden` per node and the pooled mixture goes through the
+//! head). A mixture whose gate settles on one expert is then exactly that standalone model.
+//!
+//! In both forms experts whose convolution takes several hops (SGC, ChebNet, MixHop) get
+//! fewer convolutions so that every expert sees the same `layers`-hop neighbourhood, and so
+//! one sampled batch serves them all.
 
 use rand_xoshiro::Xoshiro256PlusPlus;
 use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 
 use crate::arch::dst_rows;
+use crate::model::Architecture;
 use crate::registry::{ConvShape, ExpertConv, ModelKind};
-use crate::{GraphCtx, Input};
+use crate::{Features, GraphCtx, Input, ModelConfig};
+
+/// How the experts of a mixture are built (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpertForm {
+    /// Convolutions of the expert's kind inside a common wrapper, one shared head.
+    #[default]
+    Wrapped,
+    /// The registry's standalone models, each giving the task's outputs.
+    Standalone,
+}
+
+impl std::fmt::Display for ExpertForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ExpertForm::Wrapped => "wrapped",
+            ExpertForm::Standalone => "standalone",
+        })
+    }
+}
+
+impl std::str::FromStr for ExpertForm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "wrapped" => Ok(ExpertForm::Wrapped),
+            "standalone" => Ok(ExpertForm::Standalone),
+            other => Err(format!(
+                "unknown expert form `{other}` (expected wrapped or standalone)"
+            )),
+        }
+    }
+}
 
 /// The default pool, in the order experts are taken (`experts = E` takes the first E).
 // The MLP expert (last) was added on validation accuracy alone: with it the pool was ahead on
@@ -47,9 +90,26 @@ struct Conv {
     norm: (usize, usize),
 }
 
-/// One expert: its kind, parameters and shape.
+/// One expert: its kind, parameters and body.
 pub struct Expert {
     pub kind: ModelKind,
+    body: Body,
+    /// Every parameter index this expert owns (freed together when it is pruned).
+    pub params: Vec<usize>,
+}
+
+/// What an expert computes with.
+enum Body {
+    Wrapped(Wrapped),
+    /// A registry model consuming `blocks` sampled blocks.
+    Standalone {
+        arch: Box<dyn Architecture>,
+        blocks: usize,
+    },
+}
+
+/// A wrapped expert's parameters and shape.
+struct Wrapped {
     ops: &'static ExpertConv,
     /// Its own input Linear; None when the mixture shares one (`MoeConfig::shared_input`).
     input: Option<(usize, usize)>,
@@ -63,8 +123,6 @@ pub struct Expert {
     linear_out: bool,
     /// Graph-level mixtures with `virtual_node`: the expert's own virtual node.
     virtual_node: Option<crate::VirtualNode>,
-    /// Every parameter index this expert owns (freed together when it is pruned).
-    pub params: Vec<usize>,
 }
 
 /// Registers parameters under one expert's prefix; a pruned expert's are empty buffers so
@@ -184,28 +242,114 @@ impl Expert {
             .then(|| crate::VirtualNode::plain(h, n_convs, 0, &mut |n, m| r.add(n, m), rng));
         Some(Expert {
             kind,
-            ops,
-            input,
-            input_norm,
-            convs,
-            proj,
-            hops_per_conv: hpc,
-            heads,
-            hidden: h,
-            linear_out: s.linear_out,
-            virtual_node,
+            body: Body::Wrapped(Wrapped {
+                ops,
+                input,
+                input_norm,
+                convs,
+                proj,
+                hops_per_conv: hpc,
+                heads,
+                hidden: h,
+                linear_out: s.linear_out,
+                virtual_node,
+            }),
             params: r.owned,
         })
     }
 
-    /// Sampled blocks (hops) this expert consumes.
-    pub fn num_blocks(&self) -> usize {
-        self.convs.len() * self.hops_per_conv
+    /// Registers expert `index` as the registry's standalone model `kind` on `cfg`'s shape
+    /// (`cfg` is the expert's configuration: its kind, output width and graph-level knobs
+    /// already set); parameters are named `expert{index}.{kind}.…` and, when `pruned`, freed
+    /// at once. The depth follows the wrapped experts' rule (one `cfg.layers`-hop
+    /// neighbourhood for all). None when the model cannot be an expert.
+    pub fn standalone(
+        index: usize,
+        cfg: &ModelConfig,
+        params: &mut ParamStore,
+        pruned: bool,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Option<Expert> {
+        let kind = cfg.kind;
+        let ops = kind.expert()?;
+        let hpc = (ops.hops_per_conv)(cfg.hops, cfg.layers).max(1);
+        let mut c = cfg.clone();
+        if kind.blocks_per_layer(cfg.hops) > 1 || kind.depth(cfg.layers) != cfg.layers {
+            // Multi-hop convolutions: `hpc` hops each, as many as fit in `layers` hops.
+            c.hops = hpc;
+            c.layers = (cfg.layers / hpc).max(1);
+        }
+        let start = params.values.len();
+        let arch = (kind.spec().build)(&c, params, rng);
+        let owned: Vec<usize> = (start..params.values.len()).collect();
+        for &i in &owned {
+            params.names[i] = format!("expert{index}.{}.{}", kind.name(), params.names[i]);
+            if pruned {
+                params.free(i);
+            }
+        }
+        Some(Expert {
+            kind,
+            body: Body::Standalone {
+                arch,
+                blocks: kind.num_blocks(c.layers, c.hops),
+            },
+            params: owned,
+        })
     }
 
-    /// `[rows, hidden]` for the output rows; on a mini-batch the expert runs on the last
-    /// `num_blocks()` of the batch's `total` blocks (its input rows are that block's sources).
-    /// `shared`: the mixture's shared input projection of every input row, when it has one.
+    /// True for an expert built by [`Expert::standalone`].
+    pub fn is_standalone(&self) -> bool {
+        matches!(self.body, Body::Standalone { .. })
+    }
+
+    /// Sampled blocks (hops) this expert consumes.
+    pub fn num_blocks(&self) -> usize {
+        match &self.body {
+            Body::Wrapped(w) => w.convs.len() * w.hops_per_conv,
+            Body::Standalone { blocks, .. } => *blocks,
+        }
+    }
+
+    /// A standalone expert's outputs for the output rows: on a mini-batch it runs on the
+    /// last `num_blocks()` of the batch's `total` blocks, reading the features of that
+    /// block's source rows. `frozen`: run without dropout or gradient (SAGMM-PE).
+    pub fn forward_standalone(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Features,
+        graph: &GraphCtx,
+        frozen: bool,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Var {
+        let Body::Standalone { arch, blocks } = &self.body else {
+            panic!("forward_standalone on a wrapped expert");
+        };
+        let total = graph.num_blocks();
+        let skip = total.saturating_sub(*blocks);
+        let shifted;
+        let (g, xs) = if skip > 0 {
+            shifted = graph.skip_blocks(skip);
+            let rows = graph.num_dst(skip - 1).unwrap_or(0);
+            (&shifted, x.prefix_rows(rows))
+        } else {
+            (graph, x.clone())
+        };
+        if frozen {
+            let mut t = Tape::new(false);
+            let v = arch.forward(&mut t, params, &xs, g, rng, false);
+            let m = t.value(v).clone();
+            tape.constant(&std::sync::Arc::new(m))
+        } else {
+            arch.forward(tape, params, &xs, g, rng, false)
+        }
+    }
+
+    /// A wrapped expert's `[rows, hidden]` for the output rows; on a mini-batch the expert
+    /// runs on the last `num_blocks()` of the batch's `total` blocks (its input rows are that
+    /// block's sources). `shared`: the mixture's shared input projection of every input row,
+    /// when it has one.
     #[allow(clippy::too_many_arguments)] // the pass's inputs, each distinct
     pub fn forward(
         &self,
@@ -219,7 +363,38 @@ impl Expert {
         attn_dropout: f32,
         rng: &mut Xoshiro256PlusPlus,
     ) -> Var {
+        let Body::Wrapped(w) = &self.body else {
+            panic!("forward on a standalone expert (use forward_standalone)");
+        };
         let offset = total.saturating_sub(self.num_blocks());
+        w.forward(
+            tape,
+            params,
+            x,
+            shared,
+            graph,
+            offset,
+            dropout,
+            attn_dropout,
+            rng,
+        )
+    }
+}
+
+impl Wrapped {
+    #[allow(clippy::too_many_arguments)] // the pass's inputs, each distinct
+    fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Input,
+        shared: Option<Var>,
+        graph: &GraphCtx,
+        offset: usize,
+        dropout: f32,
+        attn_dropout: f32,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Var {
         let rows_in = offset.checked_sub(1).and_then(|b| graph.num_dst(b));
         let t = match (self.input, shared) {
             (Some((w, b)), _) => {

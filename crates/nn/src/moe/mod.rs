@@ -18,7 +18,7 @@ use scalegnn_tensor::{Matrix, ParamStore, Tape, Var};
 use crate::model::{Architecture, ModelOutput, SizeShape};
 use crate::registry::{Depth, Knob, ModelKind, ModelSpec, Operator, Steps};
 use crate::{Features, GraphCtx, Input, ModelConfig};
-use expert::{Expert, ExpertShape};
+use expert::{Expert, ExpertForm, ExpertShape};
 
 /// How the mixture picks experts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,8 @@ pub struct MoeConfig {
     pub pool: Vec<ModelKind>,
     /// How many experts of the pool to use (the first ones).
     pub experts: usize,
+    /// Experts as convolutions in a common wrapper or as the registry's standalone models.
+    pub form: ExpertForm,
     /// Ablation: every expert a GCN (different initialisations only).
     pub identical: bool,
     pub gate: GateKind,
@@ -112,6 +114,7 @@ impl Default for MoeConfig {
         MoeConfig {
             pool: expert::default_pool(),
             experts: expert::POOL.len(),
+            form: ExpertForm::Wrapped,
             identical: false,
             gate: GateKind::Taag,
             threshold: 0.5,
@@ -157,6 +160,19 @@ struct Stats {
     histogram: Vec<u64>,
 }
 
+/// The inputs of one pass the experts share.
+struct Pass<'a> {
+    x: &'a Features,
+    xin: &'a Input,
+    shared: Option<Var>,
+    graph: &'a GraphCtx<'a>,
+    total: usize,
+    dropout: f32,
+    attn_dropout: f32,
+    /// Standalone experts run off the tape (SAGMM-PE after pretraining).
+    frozen: bool,
+}
+
 /// Frozen experts' outputs on the whole graph, keyed by the feature matrix they came from.
 type FrozenOutputs = Option<(usize, Vec<Option<Arc<Matrix>>>)>;
 
@@ -195,7 +211,9 @@ pub struct Sagmm {
     gate_w: [usize; 3],
     /// Threshold logits τ (`[1, E]`).
     tau: usize,
-    head: (usize, usize),
+    /// The task head on the mixture; None for standalone experts, which give the task's
+    /// outputs themselves.
+    head: Option<(usize, usize)>,
     /// SAGMM-PE: one head per expert for its pretraining.
     pretrain_heads: Vec<(usize, usize)>,
     /// SAGMM-PE after pretraining: experts run without dropout and receive no gradient.
@@ -243,8 +261,9 @@ impl Sagmm {
             linear_out: m.random_head,
             virtual_node: cfg.virtual_node && cfg.readout.is_some(),
         };
-        let shared_input = m
-            .shared_input
+        let standalone = m.form == ExpertForm::Standalone;
+        let graph_level = cfg.readout.is_some();
+        let shared_input = (m.shared_input && !standalone)
             .then(|| crate::arch::linear(params, "shared_input", cfg.in_dim, cfg.hidden, rng));
         let experts: Vec<Expert> = (0..e)
             .map(|i| {
@@ -253,9 +272,25 @@ impl Sagmm {
                 } else {
                     pool[i]
                 };
+                let pruned = m.pruned.contains(&i);
                 // Model::new refused a pool holding a model that cannot be an expert.
-                Expert::new(i, kind, &shape, params, m.pruned.contains(&i), rng)
-                    .expect("the expert pool was checked by Model::new")
+                if standalone {
+                    let ecfg = ModelConfig {
+                        kind,
+                        // Graph level: node embeddings, pooled and put through the head.
+                        out_dim: if graph_level { cfg.hidden } else { cfg.out_dim },
+                        moe: MoeConfig::default(),
+                        mlp_decoder: false,
+                        readout: None,
+                        jk_readout: false,
+                        virtual_node: cfg.virtual_node && graph_level,
+                        ..cfg.clone()
+                    };
+                    Expert::standalone(i, &ecfg, params, pruned, rng)
+                } else {
+                    Expert::new(i, kind, &shape, params, pruned, rng)
+                }
+                .expect("the expert pool was checked by Model::new")
             })
             .collect();
         // Per graph, the gate reads the graph's mean input features and its structural
@@ -275,26 +310,29 @@ impl Sagmm {
         // and the quickest way down is to shrink every gate weight: on Amazon Photo p fell to
         // 0.01 within two epochs, the mixture output vanished and the loss sat at ln 8 for 60
         // epochs (val 15 %); from zero the gate first sees useful gradients (val 89 % at 22).
-        let head = (
-            params.add(
-                "head.weight",
-                if m.random_head {
-                    // Scaled down so the first scores are near unit size: from Glorot's scale
-                    // the first loss on Cora was 6.5, the quickest way down was to shrink every
-                    // gate weight, and the mixture then sat near ln 2 for tens of epochs.
-                    // Chosen on Cora's validation pairs (seed 0, 120 epochs): best validation
-                    // ROC-AUC 0.9396 at 0.15, 0.9454 at 0.3, 0.9419 at 0.5, 0.9372 at 1.
-                    let mut w = Matrix::glorot(cfg.hidden, cfg.out_dim, rng);
-                    w.data.iter_mut().for_each(|v| *v *= LINK_HEAD_SCALE);
-                    w
-                } else {
-                    Matrix::zeros(cfg.hidden, cfg.out_dim)
-                },
-            ),
-            params.add("head.bias", Matrix::zeros(1, cfg.out_dim)),
-        );
+        let head = (!standalone || graph_level).then(|| {
+            (
+                params.add(
+                    "head.weight",
+                    if m.random_head {
+                        // Scaled down so the first scores are near unit size: from Glorot's scale
+                        // the first loss on Cora was 6.5, the quickest way down was to shrink every
+                        // gate weight, and the mixture then sat near ln 2 for tens of epochs.
+                        // Chosen on Cora's validation pairs (seed 0, 120 epochs): best validation
+                        // ROC-AUC 0.9396 at 0.15, 0.9454 at 0.3, 0.9419 at 0.5, 0.9372 at 1.
+                        let mut w = Matrix::glorot(cfg.hidden, cfg.out_dim, rng);
+                        w.data.iter_mut().for_each(|v| *v *= LINK_HEAD_SCALE);
+                        w
+                    } else {
+                        Matrix::zeros(cfg.hidden, cfg.out_dim)
+                    },
+                ),
+                params.add("head.bias", Matrix::zeros(1, cfg.out_dim)),
+            )
+        });
         let active = (0..e).map(|i| !m.pruned.contains(&i)).collect();
-        let pretrain_heads = if m.pretrain {
+        // Standalone experts pretrain through their own outputs.
+        let pretrain_heads = if m.pretrain && head.is_some() {
             (0..e)
                 .map(|i| {
                     (
@@ -374,32 +412,35 @@ impl Sagmm {
         rng: &mut Xoshiro256PlusPlus,
     ) -> Vec<Option<Var>> {
         assert!(
-            !self.pretrain_heads.is_empty(),
+            self.cfg.pretrain,
             "pretrain_forward needs a model built with pretrain = true"
         );
         let total = graph.num_blocks();
         let xin = Input::from_features(tape, x, self.input_dropout, rng);
         let shared = self.project(tape, params, &xin);
-        self.experts
-            .iter()
-            .zip(&self.active)
-            .zip(&self.pretrain_heads)
-            .map(|((e, &a), &(w, b))| {
-                a.then(|| {
-                    let h = e.forward(
-                        tape,
-                        params,
-                        &xin,
-                        shared,
-                        graph,
-                        total,
-                        self.dropout,
-                        self.attn_dropout,
-                        rng,
-                    );
-                    let (wv, bv) = (tape.param(params, w), tape.param(params, b));
-                    let z = tape.matmul(h, wv);
-                    tape.add_bias(z, bv)
+        let pass = Pass {
+            x,
+            xin: &xin,
+            shared,
+            graph,
+            total,
+            dropout: self.dropout,
+            attn_dropout: self.attn_dropout,
+            frozen: false,
+        };
+        (0..self.experts.len())
+            .map(|i| {
+                self.active[i].then(|| {
+                    let h = self.expert_out(tape, params, i, &pass, rng);
+                    match self.pretrain_heads.get(i) {
+                        Some(&(w, b)) => {
+                            let (wv, bv) = (tape.param(params, w), tape.param(params, b));
+                            let z = tape.matmul(h, wv);
+                            tape.add_bias(z, bv)
+                        }
+                        // Standalone experts give the task's outputs themselves.
+                        None => h,
+                    }
                 })
             })
             .collect()
@@ -444,14 +485,20 @@ impl Sagmm {
                 let mut t = Tape::new(false);
                 let xin = Input::from_features(&mut t, x, 0.0, rng);
                 let shared = self.project(&mut t, params, &xin);
-                let outs = self
-                    .experts
-                    .iter()
-                    .zip(&self.active)
-                    .map(|(e, &a)| {
-                        a.then(|| {
-                            let v =
-                                e.forward(&mut t, params, &xin, shared, graph, 0, 0.0, 0.0, rng);
+                let pass = Pass {
+                    x,
+                    xin: &xin,
+                    shared,
+                    graph,
+                    total: 0,
+                    dropout: 0.0,
+                    attn_dropout: 0.0,
+                    frozen: false,
+                };
+                let outs = (0..self.experts.len())
+                    .map(|i| {
+                        self.active[i].then(|| {
+                            let v = self.expert_out(&mut t, params, i, &pass, rng);
                             Arc::new(t.value(v).clone())
                         })
                     })
@@ -471,13 +518,47 @@ impl Sagmm {
         let p_in = if self.frozen { 0.0 } else { self.input_dropout };
         let xin = Input::from_features(tape, x, p_in, rng);
         let shared = self.project(tape, params, &xin);
-        self.experts
-            .iter()
-            .zip(&self.active)
-            .map(|(e, &a)| {
-                a.then(|| e.forward(tape, params, &xin, shared, graph, total, dropout, attn, rng))
-            })
+        let pass = Pass {
+            x,
+            xin: &xin,
+            shared,
+            graph,
+            total,
+            dropout,
+            attn_dropout: attn,
+            frozen: self.frozen,
+        };
+        (0..self.experts.len())
+            .map(|i| self.active[i].then(|| self.expert_out(tape, params, i, &pass, rng)))
             .collect()
+    }
+
+    /// Expert `i`'s output in `pass`, whichever its form.
+    fn expert_out(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        i: usize,
+        p: &Pass<'_>,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Var {
+        let e = &self.experts[i];
+        if e.is_standalone() {
+            // The model applies its own input dropout to the raw features.
+            e.forward_standalone(tape, params, p.x, p.graph, p.frozen, rng)
+        } else {
+            e.forward(
+                tape,
+                params,
+                p.xin,
+                p.shared,
+                p.graph,
+                p.total,
+                p.dropout,
+                p.attn_dropout,
+                rng,
+            )
+        }
     }
 
     /// The shared input projection of every input row, when the experts share one.
@@ -911,10 +992,16 @@ impl Sagmm {
                 aux_outputs: Vec::new(),
             };
         }
-        let (hw, hb) = (
-            tape.param(params, self.head.0),
-            tape.param(params, self.head.1),
-        );
+        let head = self
+            .head
+            .map(|(w, b)| (tape.param(params, w), tape.param(params, b)));
+        let apply = |tape: &mut Tape, o: Var| match head {
+            Some((hw, hb)) => {
+                let z = tape.matmul(o, hw);
+                tape.add_bias(z, hb)
+            }
+            None => o,
+        };
         let mut aux_outputs = Vec::new();
         if tape.training && self.cfg.expert_loss > 0.0 && live > 1 && !self.frozen {
             // Each expert alone through the shared head, scored by the trainer: every expert
@@ -923,14 +1010,11 @@ impl Sagmm {
             let active: Vec<Var> = outs.iter().flatten().copied().collect();
             let w = self.cfg.expert_loss / active.len() as f32;
             for o in active {
-                let z = tape.matmul(o, hw);
-                let z = tape.add_bias(z, hb);
-                aux_outputs.push((z, w));
+                aux_outputs.push((apply(tape, o), w));
             }
         }
-        let z = tape.matmul(mix, hw);
         ModelOutput {
-            out: tape.add_bias(z, hb),
+            out: apply(tape, mix),
             aux_losses,
             aux_outputs,
         }
