@@ -33,6 +33,8 @@ enum Command {
     Store(cmd::store::Args),
     /// Hold validation/test edges out of a dataset for link prediction (with fixed negatives).
     SplitEdges(cmd::split_edges::Args),
+    /// Split the nodes into parts (METIS minimum edge cut, or random) for ClusterGCN/sharding.
+    Partition(cmd::partition::Args),
     /// Describe a dataset directory: sizes, splits, degree statistics, files.
     Info(cmd::info::Args),
     /// Train a node classifier or a link predictor, full batch or on sampled mini-batches.
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Synth(a) => cmd::synth::run(a),
         Command::Store(a) => cmd::store::run(a),
         Command::SplitEdges(a) => cmd::split_edges::run(a),
+        Command::Partition(a) => cmd::partition::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Profile(a) => cmd::profile::run(a),

@@ -457,3 +457,65 @@ fn bad_flags_and_missing_dirs_are_clear() {
         assert!(stdout(&o).contains(cmd));
     }
 }
+
+#[test]
+fn partition_writes_a_checked_part_array_and_refuses_bad_counts() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path());
+    let d = ds.to_str().unwrap();
+    let cut = |method: &str| {
+        let o = run(&[
+            "partition",
+            d,
+            "--parts",
+            "8",
+            "--method",
+            method,
+            "--force",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("edge cut"), "{}", stdout(&o));
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(ds.join("manifest.json")).unwrap())
+                .unwrap();
+        let e = &m["partitions"]["8"];
+        assert_eq!(e["method"], method);
+        assert_eq!(e["file"], "partition-8.npy");
+        assert!(m["files"]["partition-8.npy"]["xxh3"].is_string());
+        assert!(e["balance"].as_f64().unwrap() < 1.1, "{e}");
+        e["cut_fraction"].as_f64().unwrap()
+    };
+    let random = cut("random");
+    let metis = cut("metis");
+    // The tiny preset has communities: METIS cuts far fewer edges than chance.
+    assert!(metis < 0.5 * random, "metis {metis}, random {random}");
+    let parts = std::fs::read(ds.join("partition-8.npy")).unwrap();
+    assert!(parts.len() > 2000 * 4);
+    // The dataset still opens with its checksums verified, and a changed part array is caught.
+    assert!(run(&["info", d]).status.success());
+    let mut bad = parts.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    std::fs::write(ds.join("partition-8.npy"), &bad).unwrap();
+    assert_fails(&run(&["info", d]), &["partition-8.npy"]);
+    std::fs::write(ds.join("partition-8.npy"), &parts).unwrap();
+    assert_fails(
+        &run(&["partition", d, "--parts", "8"]),
+        &["already has a partition into 8 parts", "--force"],
+    );
+    for bad in ["0", "2001"] {
+        assert_fails(
+            &run(&["partition", d, "--parts", bad]),
+            &["--parts", "2000"],
+        );
+    }
+    assert_fails(
+        &run(&["partition", d, "--parts", "4", "--method", "kahip"]),
+        &["kahip", "metis or random"],
+    );
+    let missing = root.path().join("nope");
+    assert_fails(
+        &run(&["partition", missing.to_str().unwrap(), "--parts", "4"]),
+        &["nope"],
+    );
+}

@@ -8,6 +8,7 @@ pub mod export;
 mod ingest;
 pub mod link;
 mod manifest;
+pub mod partition;
 mod progress;
 pub mod readers;
 mod split;

@@ -110,6 +110,9 @@ pub struct Manifest {
     /// The edge split for link prediction (`link_*.npy`), when one was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_split: Option<crate::link::LinkSplitInfo>,
+    /// Node partitions (`partition-P.npy`) by part count, as `scalegnn partition` made them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partitions: BTreeMap<String, crate::partition::PartitionInfo>,
 }
 
 /// What `ingest` counted, removed or could not use: nothing the user gave changes or goes
@@ -185,6 +188,7 @@ impl Manifest {
             source: serde_json::Value::Null,
             ingest: None,
             link_split: None,
+            partitions: BTreeMap::new(),
         }
     }
 

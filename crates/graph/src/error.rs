@@ -31,6 +31,9 @@ pub enum GraphError {
         max_id: i64,
         err: scalegnn_limits::LimitError,
     },
+    /// A partition cannot be computed as asked.
+    #[error("partition: {0}")]
+    BadPartition(String),
     /// A node set names a node twice or outside the graph.
     #[error("node set: {0}")]
     BadNodeSet(String),

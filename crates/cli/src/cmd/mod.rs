@@ -4,6 +4,7 @@ pub mod demo;
 pub mod infer;
 pub mod info;
 pub mod ingest;
+pub mod partition;
 pub mod profile;
 pub mod split_edges;
 pub mod store;

@@ -48,7 +48,7 @@ pub struct Args {
 }
 
 /// Peak resident memory of this process, in MiB (`getrusage` maxrss, as the anchor).
-fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     // SAFETY: getrusage only writes the struct we pass.
     unsafe {
         let mut u: libc::rusage = std::mem::zeroed();
