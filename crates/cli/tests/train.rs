@@ -1221,3 +1221,96 @@ fn tune_searches_on_validation_and_trains_the_best_trial() {
     assert_fails(&o, &["already holds a run"]);
     assert!(!stderr(&o).contains("note: tune"));
 }
+
+#[test]
+fn cluster_batches_train_evaluate_by_cluster_and_refuse_bad_settings() {
+    let root = tempfile::tempdir().unwrap();
+    let ds = tiny(root.path(), "tiny", "1");
+    let out = root.path().join("cl");
+    // No partition yet: the error says how to make one.
+    let o = run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "gcn",
+        "--loader",
+        "cluster",
+        "--parts",
+        "8",
+        "--out",
+        p(&out),
+    ]);
+    assert_fails(&o, &["parts", "scalegnn partition"]);
+    assert!(!out.join("summary.json").exists());
+    assert_ok(&run(&["partition", p(&ds), "--parts", "8"]));
+    assert_ok(&run(&[
+        "train",
+        p(&ds),
+        "--model",
+        "gcn",
+        "--loader",
+        "cluster",
+        "--parts",
+        "8",
+        "--clusters-per-batch",
+        "2",
+        "--epochs",
+        "10",
+        "--out",
+        p(&out),
+    ]));
+    let m = out.join("metrics.jsonl");
+    let losses = train_losses(&m);
+    assert!(losses[losses.len() - 1] < 0.8 * losses[0], "{losses:?}");
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("loader = \"cluster\""), "{cfg}");
+    assert!(
+        cfg.contains("parts = 8") && cfg.contains("clusters_per_batch = 2"),
+        "{cfg}"
+    );
+    // Validation is scored cluster by cluster, each node's output put back in its place: the
+    // figure is the model's (a node scored as another scores near chance, 1/5 here).
+    let text = std::fs::read_to_string(&m).unwrap();
+    let best_val = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["split"] == "val" && v["metric"] == "acc")
+        .map(|v| v["value"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(best_val > 0.6, "best validation accuracy {best_val}");
+    // The checkpoint evaluates on the whole graph.
+    let o = run(&["eval", "--json", p(&out)]);
+    assert_ok(&o);
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(e["test_acc"].as_f64().unwrap() > 0.5, "{e}");
+    for (args, needle) in [
+        (vec!["--loader", "cluster"], "parts"),
+        (
+            vec!["--loader", "cluster", "--parts", "8", "--fanouts", "5,5"],
+            "fanouts",
+        ),
+        (
+            vec!["--loader", "cluster", "--parts", "8", "--batch-size", "64"],
+            "batch_size",
+        ),
+        (
+            vec![
+                "--loader",
+                "cluster",
+                "--parts",
+                "8",
+                "--clusters-per-batch",
+                "0",
+            ],
+            "clusters_per_batch",
+        ),
+        (vec!["--loader", "neighbor", "--parts", "8"], "parts"),
+        (vec!["--clusters-per-batch", "2"], "clusters_per_batch"),
+    ] {
+        let bad = root.path().join("bad");
+        let mut a = vec!["train", p(&ds), "--model", "gcn", "--out", p(&bad)];
+        a.extend(args);
+        assert_fails(&run(&a), &[needle]);
+        assert!(!bad.join("summary.json").exists(), "{needle}");
+    }
+}

@@ -86,3 +86,41 @@ pub fn write_partition(
     scalegnn_npy::write_file_atomic(&dir.join("manifest.json"), text.as_bytes())?;
     Ok(m)
 }
+/// The partition of `ds` into `parts` parts, read back (checked against the node count and
+/// the part count); None when the dataset has none.
+pub fn load_partition(ds: &Dataset, parts: usize) -> Result<Option<Partition>> {
+    let Some(info) = ds.manifest.partitions.get(&parts.to_string()) else {
+        return Ok(None);
+    };
+    // The manifest names the file: it must stay inside the directory and be checksummed.
+    scalegnn_npy::confined(&ds.dir, &info.file)?;
+    let path = ds.dir.join(&info.file);
+    if !ds.manifest.files.contains_key(&info.file) {
+        return Err(DataError::invalid(
+            &path,
+            "is not listed with a checksum in manifest.json (re-run `scalegnn partition`)",
+        ));
+    }
+    let (v, shape) = scalegnn_npy::read_any_as_i64(&path)?;
+    let n = ds.graph.num_nodes();
+    if shape != [n] {
+        return Err(DataError::invalid(
+            &path,
+            format!("shape {shape:?}; expected [{n}] (one part per node)"),
+        ));
+    }
+    if let Some((i, bad)) = v
+        .iter()
+        .enumerate()
+        .find(|(_, &x)| x < 0 || x as usize >= parts)
+    {
+        return Err(DataError::invalid(
+            &path,
+            format!("node {i} is in part {bad}, outside 0..{parts}"),
+        ));
+    }
+    Ok(Some(Partition {
+        parts: v.into_iter().map(|x| x as u32).collect(),
+        num_parts: parts,
+    }))
+}

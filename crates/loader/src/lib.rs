@@ -6,6 +6,7 @@
 //! beside them.
 
 mod batch;
+mod cluster;
 pub mod derived;
 mod error;
 pub mod exact;
@@ -16,6 +17,7 @@ mod plan;
 mod sampled;
 
 pub use batch::{GraphView, Loader, Prepared, StageTimes};
+pub use cluster::ClusterBatches;
 pub use error::LoaderError;
 pub use full::FullGraph;
 pub use graphs::{edge_features_of, GraphBatches};

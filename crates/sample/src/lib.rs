@@ -1,8 +1,10 @@
 //! Mini-batch construction: the `Sampler` trait over `SeedInput` (nodes, edges, graphs), the
 //! `Batch`/`Block` message-flow layers it returns, and `NeighborSampler` (per-hop fan-outs, PyG's `NeighborLoader` semantics), and
-//! `NegativeSampler` (link prediction's negative pairs).
+//! `ClusterSampler` (ClusterGCN's induced subgraphs) and `NegativeSampler` (link prediction's
+//! negative pairs).
 
 mod block;
+mod cluster;
 mod error;
 mod id_map;
 mod negative;
@@ -12,6 +14,7 @@ mod prefetch;
 mod sampler;
 
 pub use block::{Batch, Block, Csc, EdgeSeeds};
+pub use cluster::ClusterSampler;
 pub use error::SampleError;
 pub use negative::{NegativeKind, NegativeSampler};
 pub use neighbor::NeighborSampler;

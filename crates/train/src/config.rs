@@ -37,6 +37,8 @@ pub enum LoaderKind {
     Neighbor,
     /// Batches of whole graphs of a graph collection (PyG's DataLoader over a dataset).
     Graphs,
+    /// Subgraphs induced by partition clusters (ClusterGCN, PyG's ClusterLoader).
+    Cluster,
 }
 
 /// Which rule keeps the model and drives early stopping.
@@ -325,6 +327,19 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "exact-eval")]
     pub exact_eval: Option<bool>,
+    /// ClusterGCN (`loader = cluster`): the partition to batch by, as made by
+    /// `scalegnn partition DATASET --parts P`.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<usize>,
+    /// ClusterGCN: partition clusters per batch (default 1, as PyG's ClusterLoader).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "clusters-per-batch"
+    )]
+    pub clusters_per_batch: Option<usize>,
     /// SAGMM: how many experts of the pool (the first E; default all of it).
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -601,6 +616,8 @@ impl RunConfig {
             pg_url,
             io_threads,
             exact_eval,
+            parts,
+            clusters_per_batch,
             experts,
             expert_pool,
             expert_form,
@@ -742,6 +759,7 @@ impl RunConfig {
         match self.loader.as_deref() {
             Some("neighbor") => LoaderKind::Neighbor,
             Some("graphs") => LoaderKind::Graphs,
+            Some("cluster") => LoaderKind::Cluster,
             _ => LoaderKind::Full,
         }
     }
@@ -815,6 +833,18 @@ impl RunConfig {
     /// Exact layer-wise final evaluation.
     pub fn exact_eval(&self) -> bool {
         self.exact_eval.unwrap_or(false)
+    }
+    /// ClusterGCN's clusters per batch.
+    pub fn clusters_per_batch(&self) -> usize {
+        self.clusters_per_batch.unwrap_or(1)
+    }
+    /// True for the loaders that gather batches from the feature store through the cache
+    /// and prefetcher (neighbour sampling and ClusterGCN).
+    pub fn is_sampled(&self) -> bool {
+        matches!(
+            self.loader_kind(),
+            LoaderKind::Neighbor | LoaderKind::Cluster
+        )
     }
     /// Direct I/O.
     pub fn direct_io(&self) -> bool {
@@ -1075,13 +1105,53 @@ impl RunConfig {
             None | Some("full") => LoaderKind::Full,
             Some("neighbor") => LoaderKind::Neighbor,
             Some("graphs") => LoaderKind::Graphs,
+            Some("cluster") => LoaderKind::Cluster,
             Some(other) => {
                 return Err(bad(
                     "loader",
-                    format!("unknown loader `{other}` (expected full, neighbor or graphs)"),
+                    format!(
+                        "unknown loader `{other}` (expected full, neighbor, graphs or cluster)"
+                    ),
                 ))
             }
         };
+        const CLUSTER_KEYS: &[&str] = &["parts", "clusters_per_batch"];
+        if loader != LoaderKind::Cluster {
+            if let Some(k) = given.iter().find(|k| CLUSTER_KEYS.contains(k)) {
+                return Err(bad(k, "is a ClusterGCN setting: it needs loader = cluster"));
+            }
+        } else {
+            // Batches are whole clusters: the seed and fan-out settings do not apply.
+            const SEED_KEYS: &[&str] =
+                &["fanouts", "batch_size", "eval_fanouts", "eval_batch_size"];
+            if let Some(k) = given.iter().find(|k| SEED_KEYS.contains(k)) {
+                return Err(bad(
+                    k,
+                    "is a neighbour-sampling setting; loader cluster batches whole partition \
+                     clusters (clusters_per_batch)",
+                ));
+            }
+            match self.parts {
+                None => {
+                    return Err(bad(
+                        "parts",
+                        "loader cluster needs the partition to batch by: parts = P, after \
+                         `scalegnn partition DATASET --parts P`",
+                    ))
+                }
+                Some(0) => return Err(bad("parts", "must be at least 1")),
+                Some(_) => {}
+            }
+            if self.clusters_per_batch == Some(0) {
+                return Err(bad("clusters_per_batch", "must be at least 1"));
+            }
+            if self.task.as_deref() == Some("link") || self.task.as_deref() == Some("graph") {
+                return Err(bad(
+                    "loader",
+                    "cluster batches train node tasks (link and graph tasks: not yet)",
+                ));
+            }
+        }
         if loader == LoaderKind::Graphs {
             const GRAPH_KEYS: &[&str] =
                 &["batch_size", "eval_batch_size", "prefetch", "io_threads"];
@@ -1314,6 +1384,7 @@ impl RunConfig {
                     LoaderKind::Full => "full",
                     LoaderKind::Neighbor => "neighbor",
                     LoaderKind::Graphs => "graphs",
+                    LoaderKind::Cluster => "cluster",
                 }
                 .into(),
             ),
@@ -1337,6 +1408,18 @@ impl RunConfig {
             r.batch_size = Some(self.batch_size());
             r.eval_fanouts = Some(self.eval_fanouts());
             r.eval_batch_size = Some(self.eval_batch_size());
+            r.eval_max = self.eval_max;
+            r.prefetch = Some(self.prefetch());
+            r.max_batches = self.max_batches;
+            r.mem_budget = self.mem_budget.clone();
+            r.cache_rows = self.cache_rows;
+            r.direct_io = Some(self.direct_io());
+            r.io_threads = Some(self.io_threads());
+            r.exact_eval = Some(self.exact_eval());
+        }
+        if self.loader_kind() == LoaderKind::Cluster {
+            r.parts = self.parts;
+            r.clusters_per_batch = Some(self.clusters_per_batch());
             r.eval_max = self.eval_max;
             r.prefetch = Some(self.prefetch());
             r.max_batches = self.max_batches;
@@ -1448,6 +1531,8 @@ const ALL_KEYS: &[&str] = &[
     "pg_url",
     "io_threads",
     "exact_eval",
+    "parts",
+    "clusters_per_batch",
     "experts",
     "expert_pool",
     "expert_form",

@@ -9,10 +9,11 @@ use std::sync::atomic::AtomicBool;
 use scalegnn_data::{Dataset, OpenOptions};
 use scalegnn_graph::Csr;
 use scalegnn_loader::{
-    derived, plan, FullGraph, GraphBatches, LinkBatches, LinkSource, Loader, PlanInputs, Sampled,
+    derived, plan, ClusterBatches, FullGraph, GraphBatches, LinkBatches, LinkSource, Loader,
+    PlanInputs, Sampled,
 };
 use scalegnn_nn::{Features, Model};
-use scalegnn_sample::NeighborSampler;
+use scalegnn_sample::{ClusterSampler, NeighborSampler};
 use scalegnn_store::{Codec, FeatureStore, MemoryBudget, MmapStore, StoreOptions};
 use scalegnn_tensor::{Adam, Matrix};
 
@@ -97,6 +98,8 @@ pub struct Setup {
     pub link: Option<LinkData>,
     /// The dataset's edge features (edge_attr.npy), when the model reads them.
     pub edge_attr: Option<scalegnn_npy::Array<f32>>,
+    /// ClusterGCN (loader cluster): the nodes of each partition cluster.
+    pub clusters: Option<Vec<Vec<u32>>>,
     pub notes: Vec<String>,
 }
 
@@ -292,7 +295,7 @@ impl Setup {
         let reads_edges = mcfg.kind.uses(scalegnn_nn::registry::Knob::EdgeFeatures);
         let edge_attr = match edge_attr {
             Some(a) if reads_edges => {
-                if cfg.loader_kind() == LoaderKind::Neighbor || link.is_some() {
+                if cfg.is_sampled() || link.is_some() {
                     return Err(crate::config::ConfigError {
                         key: "model".into(),
                         reason: format!(
@@ -345,6 +348,22 @@ impl Setup {
         };
         let (mut features, mut store_out, mut gate, mut prefetch) =
             (None, None, None, cfg.prefetch());
+        let clusters = match (cfg.loader_kind(), cfg.parts) {
+            (LoaderKind::Cluster, Some(p)) => Some(
+                scalegnn_data::partition::load_partition(&ds, p)?
+                    .ok_or_else(|| crate::config::ConfigError {
+                        key: "parts".into(),
+                        reason: format!(
+                            "{} has no partition into {p} parts; make one with `scalegnn \
+                             partition {} --parts {p}`",
+                            dir.display(),
+                            dir.display()
+                        ),
+                    })?
+                    .members(),
+            ),
+            _ => None,
+        };
         match cfg.loader_kind() {
             LoaderKind::Graphs => {
                 // Batches gather their graphs' rows from the store: nothing is loaded whole.
@@ -360,7 +379,7 @@ impl Setup {
                     open,
                 )?);
             }
-            LoaderKind::Neighbor => {
+            LoaderKind::Neighbor | LoaderKind::Cluster => {
                 if !probe.supports_blocks() {
                     return Err(crate::config::ConfigError {
                         key: "loader".into(),
@@ -418,7 +437,23 @@ impl Setup {
                             .collect();
                         (Some(seeds), per * cfg.batch_size())
                     }
-                    None => (None, cfg.batch_size()),
+                    None => match &clusters {
+                        // A cluster batch's nodes are its clusters' nodes.
+                        Some(c) => {
+                            let q = cfg.clusters_per_batch();
+                            let seeds: Vec<u32> = c.iter().take(3 * q).flatten().copied().collect();
+                            let batch = c.iter().take(q).map(Vec::len).sum::<usize>();
+                            (Some(seeds), batch.max(1))
+                        }
+                        None => (None, cfg.batch_size()),
+                    },
+                };
+                let cluster_sampler = ClusterSampler::new(graph, cfg.num_blocks())
+                    .map_err(|e| TrainError::Config(format!("cluster batches: {e}")))?;
+                let plan_sampler: &dyn scalegnn_sample::Sampler = if clusters.is_some() {
+                    &cluster_sampler
+                } else {
+                    &sampler
                 };
                 let planned = plan(
                     store,
@@ -426,7 +461,7 @@ impl Setup {
                     cfg.cache_rows,
                     &PlanInputs {
                         graph,
-                        sampler: &sampler,
+                        sampler: plan_sampler,
                         train: plan_seeds.as_deref().unwrap_or(&splits.train),
                         batch_size: plan_batch,
                         prefetch: cfg.prefetch(),
@@ -529,6 +564,7 @@ impl Setup {
             gate,
             link,
             edge_attr,
+            clusters,
             notes,
         })
     }
@@ -557,10 +593,10 @@ fn check_task_level(ds: &Dataset, cfg: &RunConfig) -> Result<(), TrainError> {
             "is one graph (no graph_ptr.npy), not a graph collection: graph tasks need one (ingest --format tu); node tasks and link prediction apply"
                 .into(),
         ),
-        (Some(_), true) if cfg.loader_kind() == LoaderKind::Neighbor => {
+        (Some(_), true) if cfg.is_sampled() => {
             Err(crate::config::ConfigError {
                 key: "loader".into(),
-                reason: "neighbor samples neighbourhoods of nodes; a graph task batches whole graphs (loader graphs, the default) or takes them all at once (full)"
+                reason: "neighbor and cluster batch nodes; a graph task batches whole graphs (loader graphs, the default) or takes them all at once (full)"
                     .into(),
             }
             .into())
@@ -845,7 +881,39 @@ fn run_one(
     let (train_sampler, eval_sampler);
     let (link_train, link_eval);
     let (graphs_train, graphs_eval);
+    let (cluster_sampler, cluster_train, cluster_eval);
     let (train_loader, eval_loader): (&dyn Loader, &dyn Loader) = match cfg.loader_kind() {
+        LoaderKind::Cluster => {
+            let store = setup
+                .store
+                .as_deref()
+                .ok_or_else(|| TrainError::Config("no feature store was opened".into()))?;
+            let clusters = setup
+                .clusters
+                .clone()
+                .ok_or_else(|| TrainError::Config("no partition was loaded".into()))?;
+            cluster_sampler = ClusterSampler::new(graph, cfg.num_blocks())
+                .map_err(|e| TrainError::Config(format!("cluster batches: {e}")))?;
+            let gate = setup.gate.as_ref().map(|g| g as &dyn FeatureStore);
+            // Training and evaluation both batch by cluster: every item is scored once, inside
+            // its own cluster's subgraph (`exact_eval` gives full-neighbourhood figures).
+            t_sampled = Sampled::new(
+                graph,
+                store,
+                &cluster_sampler,
+                cfg.clusters_per_batch(),
+                setup.prefetch,
+                cfg.io_threads(),
+                cfg.model_kind()?,
+                gate,
+            )?
+            .normalized(cfg.normalize_features());
+            let q = cfg.clusters_per_batch();
+            let n = graph.num_nodes();
+            cluster_train = ClusterBatches::new(&t_sampled, clusters.clone(), q, n);
+            cluster_eval = ClusterBatches::new(&t_sampled, clusters, q, n);
+            (&cluster_train, &cluster_eval)
+        }
         LoaderKind::Graphs => {
             let store = setup
                 .store

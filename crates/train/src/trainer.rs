@@ -5,6 +5,7 @@
 //! evaluated on the test split; the last `test` metric line is the reported figure.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -113,6 +114,7 @@ impl<'a> Evaluator<'a> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
         let mut tape = self.tape.borrow_mut();
         let mut failure = None;
+        let mut positions: Option<HashMap<u32, Vec<usize>>> = None;
         let res = self.loader.run(&all, 0xE7A1, &mut |p: &Prepared| {
             tape.reset(false);
             let z = model.forward(&mut tape, &p.x, &p.graph, &mut rng);
@@ -125,7 +127,25 @@ impl<'a> Evaluator<'a> {
                 ));
                 return Err(LoaderError::Stopped);
             }
-            out.data[filled * cols..(filled + k) * cols].copy_from_slice(&v.data[..k * cols]);
+            if all[filled..filled + k] == p.items[..] {
+                out.data[filled * cols..(filled + k) * cols].copy_from_slice(&v.data[..k * cols]);
+            } else {
+                // A loader that batches in its own order (ClusterGCN: cluster by cluster)
+                // names its items; each row goes where its item was asked for.
+                let at = positions.get_or_insert_with(|| {
+                    let mut m: HashMap<u32, Vec<usize>> = HashMap::with_capacity(all.len());
+                    for (i, &it) in all.iter().enumerate() {
+                        m.entry(it).or_default().push(i);
+                    }
+                    m
+                });
+                for (r, it) in p.items.iter().enumerate() {
+                    for &i in at.get(it).map(Vec::as_slice).unwrap_or(&[]) {
+                        out.data[i * cols..(i + 1) * cols]
+                            .copy_from_slice(&v.data[r * cols..(r + 1) * cols]);
+                    }
+                }
+            }
             filled += k;
             tape.reset(false);
             Ok(())
